@@ -1,0 +1,183 @@
+//! The transports under comparison, and the one list that registers them.
+//!
+//! # Adding a transport
+//!
+//! 1. Write a module here with a unit struct implementing [`Transport`]:
+//!    `name`, `family`, `patterns`, optionally `sizes` / `supports` (to skip
+//!    a size with a reason), `run` (the parent side of one repetition: create
+//!    the resource, `h.spawn(...)` the child with the resource's name or fd
+//!    numbers, `child.go()`, measure, `child.finish()`) and `child` (the other
+//!    process: open the resource, `ctx.ready()`, then send or echo).
+//!    Message-passing transports only need an [`msg::Endpoint`] (`send` and
+//!    `recv` of one message) on each side and [`msg::run_parent`] /
+//!    [`msg::run_child`] do the rest; see `pipe.rs` (about 60 lines).
+//! 2. Add one line to [`registry`].
+//!
+//! Everything else (repetitions, watchdog, table, ratios, JSON, targets) is
+//! driven by the registry.
+
+use crate::harness::{ChildCtx, Harness};
+use crate::measure::{RunCfg, Sample};
+use crate::sys::{bail, Res};
+
+pub mod eventfd;
+pub mod futex;
+pub mod memcpy;
+pub mod mqueue;
+pub mod msg;
+pub mod pipe;
+pub mod raw_pingpong;
+pub mod raw_ring;
+pub mod tcp;
+pub mod threads;
+pub mod unix_dgram;
+pub mod unix_stream;
+
+/// Every transport, in table order. **Register new transports here.**
+pub fn registry() -> Vec<&'static dyn Transport> {
+    vec![
+        // Hardware limits, measured by hand-written code in this crate.
+        &raw_pingpong::RawPingPong,
+        &raw_ring::RawRing,
+        &memcpy::Memcpy,
+        &futex::Futex,
+        // What a user would pick instead of shmlane, across processes.
+        &pipe::Pipe,
+        &unix_stream::UnixStream,
+        &unix_dgram::UnixDgram,
+        &tcp::Tcp,
+        &eventfd::EventFd,
+        &mqueue::MQueue,
+        // In-process references (two threads, not two processes).
+        &threads::CrossbeamChannel,
+        &threads::Rtrb,
+        // shmlane transports go here (family `Family::Shmlane`).
+    ]
+}
+
+/// Looks a transport up by name (the child side uses this).
+pub fn find(name: &str) -> Option<&'static dyn Transport> {
+    registry().into_iter().find(|t| t.name() == name)
+}
+
+/// What a transport is in the comparison; drives the ratio columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// A hardware limit written in this crate (the denominator of "÷limit").
+    Limit,
+    /// A cross-process transport a user could pick instead of shmlane (the
+    /// candidates for "best peer").
+    Peer,
+    /// A two-thread, in-process reference; shown, never a peer.
+    InProcess,
+    /// shmlane itself.
+    Shmlane,
+}
+
+impl Family {
+    /// Short label for the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Family::Limit => "limit",
+            Family::Peer => "peer",
+            Family::InProcess => "in-proc",
+            Family::Shmlane => "shmlane",
+        }
+    }
+}
+
+/// The traffic shape of a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pattern {
+    /// One-way stream, one message per operation; msgs/s and bytes/s.
+    Throughput,
+    /// One-way stream, many messages per publish/consume; msgs/s and bytes/s.
+    Batch,
+    /// Round trip of one small message; RTT percentiles.
+    PingPong,
+    /// Single-thread copy of each message into a ring-sized buffer; bytes/s.
+    Copy,
+}
+
+impl Pattern {
+    /// All patterns.
+    pub const ALL: [Pattern; 4] = [
+        Pattern::Throughput,
+        Pattern::Batch,
+        Pattern::PingPong,
+        Pattern::Copy,
+    ];
+
+    /// Name in the table, JSON and child command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Throughput => "throughput",
+            Pattern::Batch => "throughput-batch",
+            Pattern::PingPong => "pingpong",
+            Pattern::Copy => "memcpy",
+        }
+    }
+
+    /// Inverse of [`Pattern::name`].
+    pub fn parse(s: &str) -> Option<Pattern> {
+        Pattern::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// Whether the case produces latencies (else throughput).
+    pub fn is_latency(self) -> bool {
+        self == Pattern::PingPong
+    }
+}
+
+/// One case: a pattern, a message size and the durations of a repetition.
+#[derive(Clone, Copy, Debug)]
+pub struct Case {
+    /// Traffic shape.
+    pub pattern: Pattern,
+    /// Message size in bytes.
+    pub size: usize,
+    /// Warm-up and measured durations.
+    pub cfg: RunCfg,
+}
+
+/// Message size of every ping-pong (a small message: one `u64`).
+pub const PING_SIZE: usize = 8;
+
+/// A transport (or hardware limit) under comparison. Implementations are unit
+/// structs registered in [`registry`].
+pub trait Transport: Sync {
+    /// Stable name: table, JSON, `--filter`, and the child command line.
+    fn name(&self) -> &'static str;
+
+    /// Role in the comparison.
+    fn family(&self) -> Family;
+
+    /// Patterns this transport runs.
+    fn patterns(&self) -> &'static [Pattern];
+
+    /// Message sizes to run for `pattern`, from the run's size list
+    /// `catalogue` (throughput and copy) or [`PING_SIZE`] (ping-pong).
+    fn sizes(&self, pattern: Pattern, catalogue: &[usize]) -> Vec<usize> {
+        match pattern {
+            Pattern::PingPong => vec![PING_SIZE],
+            Pattern::Batch => vec![8],
+            Pattern::Throughput | Pattern::Copy => catalogue.to_vec(),
+        }
+    }
+
+    /// `Err(reason)` when this transport cannot carry `size` bytes in
+    /// `pattern` on this system; the case is listed as skipped.
+    fn supports(&self, _pattern: Pattern, _size: usize) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Runs one repetition of `case` (parent side) and returns its sample.
+    fn run(&self, case: &Case, h: &mut Harness) -> Res<Sample>;
+
+    /// Runs the child side of a case, in the process started by
+    /// `Harness::spawn`.
+    fn child(&self, ctx: &mut ChildCtx) -> Res<()> {
+        let _ = ctx;
+        bail!("{} has no child side", self.name())
+    }
+}

@@ -1,0 +1,1 @@
+//! C ABI for shmlane (see `include/shmlane.h`).

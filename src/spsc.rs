@@ -1,0 +1,1381 @@
+//! Single-producer single-consumer ring of fixed-size elements.
+//!
+//! # Algorithm
+//! Lamport's bounded ring with free-running 64-bit indices, as refined by
+//! Rigtorp and rtrb: `tail` (next index to write) is stored only by the
+//! producer, `head` (next index to read) only by the consumer, each on its
+//! own 128-byte line. Each side keeps a private *cached copy* of the other
+//! side's index and reloads it only when the ring looks full (producer) or
+//! empty (consumer), so in steady state a push touches the slot and its own
+//! index line, and the other side's line is read once per lap rather than
+//! once per element.
+//!
+//! Invariants (with `cap` a power of two, slot of index `i` = `i & (cap-1)`):
+//! - `head <= tail <= head + cap` (wrapping arithmetic on u64);
+//! - slots in `[head, tail)` hold committed elements the consumer owns;
+//!   slots in `[tail, head + cap)` are free and the producer owns them;
+//! - the producer publishes a slot with a Release store of `tail` after
+//!   writing it; the consumer's Acquire load of `tail` makes the write
+//!   visible; symmetrically the consumer frees slots with a Release store
+//!   of `head` after reading them.
+//!
+//! A value of `tail - head` above `cap`, as a peer scribbling on the segment
+//! could produce, is reported as [`Corruption`]; slot indices are always
+//! masked, so no index read from shared memory can reach outside the slot
+//! array.
+//!
+//! # Attachment
+//! Entry 0 of the endpoint table is the producer, entry 1 the consumer. A
+//! second live attach in the same role is [`Error::EndpointBusy`]; the entry
+//! of a dead holder is taken over, and a new producer continues from the
+//! shared `tail` (what the dead one committed), a new consumer from `head`.
+//! A consumer that dies after reading elements in place but before
+//! releasing them leaves them in the ring: its successor reads them again.
+//!
+//! # Blocking
+//! `not_empty` (consumer sleeps) and `not_full` (producer sleeps) are
+//! [`WaitWord`]s; see [`crate::wait`] for the protocol. A push into a ring
+//! whose consumer is awake makes no system call.
+//!
+//! # Example
+//! ```
+//! use shmlane::spsc;
+//! // An anonymous ring; a named one is `spsc::Channel::create("/name", 1024)`.
+//! let ch = spsc::Channel::<u64>::anonymous(1024)?;
+//! let mut tx = ch.producer()?;
+//! let mut rx = ch.consumer()?;
+//! tx.push(7).unwrap();
+//! tx.push_slice(&[8, 9]).unwrap();
+//! assert_eq!(rx.pop(), Ok(7));
+//! let mut out = [0u64; 4];
+//! assert_eq!(rx.try_pop_slice(&mut out), Ok(2));
+//! drop(tx);
+//! assert_eq!(rx.pop(), Err(shmlane::RecvError::Disconnected));
+//! # Ok::<(), shmlane::Error>(())
+//! ```
+
+use crate::endpoint::{self, Holder};
+use crate::error::{
+    Closed, Corruption, Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
+};
+use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint};
+use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
+use crate::sync::{AtomicU64, Ordering, UnsafeCell};
+use crate::wait::{self, WaitConfig, WaitWord};
+use bytemuck::Pod;
+use crossbeam_utils::CachePadded;
+use std::marker::PhantomData;
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The shared control block of an SPSC ring.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SpscControl {
+    /// Next index the producer writes; stored only by the producer.
+    pub tail: CachePadded<AtomicU64>,
+    /// Next index the consumer reads; stored only by the consumer.
+    pub head: CachePadded<AtomicU64>,
+    /// The consumer sleeps here when the ring is empty.
+    pub not_empty: CachePadded<WaitWord>,
+    /// The producer sleeps here when the ring is full.
+    pub not_full: CachePadded<WaitWord>,
+}
+
+#[cfg(not(loom))]
+mod asserts {
+    use super::*;
+    use memoffset::offset_of;
+    const _: () = assert!(offset_of!(SpscControl, tail) == SPSC_TAIL_OFFSET);
+    const _: () = assert!(offset_of!(SpscControl, head) == SPSC_HEAD_OFFSET);
+    const _: () = assert!(offset_of!(SpscControl, not_empty) == SPSC_NOT_EMPTY_OFFSET);
+    const _: () = assert!(offset_of!(SpscControl, not_full) == SPSC_NOT_FULL_OFFSET);
+    const _: () = assert!(core::mem::size_of::<SpscControl>() == SPSC_CONTROL_LEN);
+}
+
+/// Offset of `tail` in the control block (mirrored in the C header).
+pub const SPSC_TAIL_OFFSET: usize = 0;
+/// Offset of `head` in the control block.
+pub const SPSC_HEAD_OFFSET: usize = 128;
+/// Offset of the `not_empty` futex word (then its waiters count).
+pub const SPSC_NOT_EMPTY_OFFSET: usize = 256;
+/// Offset of the `not_full` futex word (then its waiters count).
+pub const SPSC_NOT_FULL_OFFSET: usize = 384;
+/// Size of the control block.
+pub const SPSC_CONTROL_LEN: usize = 512;
+
+/// Index of the producer's endpoint entry.
+const PRODUCER: usize = 0;
+/// Index of the consumer's endpoint entry.
+const CONSUMER: usize = 1;
+
+impl SpscControl {
+    /// An empty ring's control block (heap construction).
+    pub(crate) fn new() -> SpscControl {
+        SpscControl {
+            tail: CachePadded::new(AtomicU64::new(0)),
+            head: CachePadded::new(AtomicU64::new(0)),
+            not_empty: CachePadded::new(WaitWord::new()),
+            not_full: CachePadded::new(WaitWord::new()),
+        }
+    }
+}
+
+/// Heap storage for an in-process ring (tests, loom, miri, [`channel`]).
+struct HeapRing<T> {
+    ctl: SpscControl,
+    slots: Box<[UnsafeCell<T>]>,
+    entries: [EndpointEntry; 2],
+}
+
+// SAFETY: the slots are accessed only under the ring protocol (one owner at a
+// time, handed over with Release/Acquire on the indices); T: Pod is Send.
+unsafe impl<T: Send> Sync for HeapRing<T> {}
+
+/// The memory a ring lives in: raw pointers plus whatever keeps them alive.
+struct Shared<T> {
+    ctl: NonNull<SpscControl>,
+    slots: NonNull<UnsafeCell<T>>,
+    cap: u64,
+    entries: NonNull<EndpointEntry>,
+    keep: Arc<dyn Send + Sync>,
+    name: Arc<str>,
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared {
+            ctl: self.ctl,
+            slots: self.slots,
+            cap: self.cap,
+            entries: self.entries,
+            keep: self.keep.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+// SAFETY: the pointers target memory kept alive by `keep` and accessed only
+// through atomics or through slots owned by one side at a time (see the
+// module invariants). `T: Pod` is Send.
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    fn ctl(&self) -> &SpscControl {
+        // SAFETY: points to a control block that `keep` keeps alive; it
+        // contains only atomics, valid for any bit pattern.
+        unsafe { self.ctl.as_ref() }
+    }
+
+    fn entry(&self, i: usize) -> &EndpointEntry {
+        debug_assert!(i < 2);
+        // SAFETY: the table has at least two entries (validated at open).
+        unsafe { &*self.entries.as_ptr().add(i) }
+    }
+
+    /// The slot of free-running index `i`.
+    fn slot(&self, i: u64) -> &UnsafeCell<T> {
+        // SAFETY: `i & (cap-1) < cap`, and the slot array has `cap` slots.
+        unsafe { &*self.slots.as_ptr().add((i & (self.cap - 1)) as usize) }
+    }
+
+    /// Raw pointer to the slot of index `i`, for building slices.
+    fn slot_ptr(&self, i: u64) -> *mut T {
+        self.slot(i).with_mut(|p| p)
+    }
+
+    fn heap(cap: u64) -> Shared<T>
+    where
+        T: Pod + Send,
+    {
+        let ring = Arc::new(HeapRing {
+            ctl: SpscControl::new(),
+            slots: (0..cap).map(|_| UnsafeCell::new(T::zeroed())).collect(),
+            entries: [EndpointEntry::new(), EndpointEntry::new()],
+        });
+        Shared {
+            ctl: NonNull::from(&ring.ctl),
+            slots: NonNull::new(ring.slots.as_ptr() as *mut UnsafeCell<T>).expect("non-null"),
+            cap,
+            entries: NonNull::from(&ring.entries[0]),
+            keep: ring,
+            name: Arc::from("heap"),
+        }
+    }
+
+    fn from_segment(seg: Arc<Segment>) -> Shared<T> {
+        let h = seg.header();
+        let cap = h.geometry.capacity;
+        Shared {
+            ctl: NonNull::new(seg.control_ptr() as *mut SpscControl).expect("non-null"),
+            slots: NonNull::new(seg.data_ptr() as *mut UnsafeCell<T>).expect("non-null"),
+            cap,
+            entries: NonNull::from(&seg.endpoints()[0]),
+            name: Arc::from(seg.name()),
+            keep: seg,
+        }
+    }
+
+    /// Why the endpoint in entry `i` can no longer take part, if it cannot:
+    /// it detached cleanly, or (only when `expensive`) its process died.
+    fn gone(&self, i: usize, expensive: bool) -> Option<Closed> {
+        match endpoint::holder(self.entry(i)) {
+            Holder::Closed => Some(Closed::Disconnected),
+            Holder::Held(t) if expensive && !endpoint::token_alive(t) => Some(Closed::PeerDied(endpoint::token_pid(t))),
+            _ => None,
+        }
+    }
+}
+
+/// Segment geometry of an SPSC ring of `T` with `cap` slots.
+fn geometry<T>(cap: u64) -> Geometry {
+    Geometry {
+        kind: Kind::Spsc,
+        capacity: cap,
+        slot_size: core::mem::size_of::<T>() as u32,
+        slot_align: core::mem::align_of::<T>() as u32,
+        max_message: 0,
+        endpoint_count: 2,
+        control_len: SPSC_CONTROL_LEN as u64,
+    }
+}
+
+fn check_capacity<T>(capacity: usize) -> Result<u64> {
+    if capacity == 0 || !capacity.is_power_of_two() {
+        return Err(Error::InvalidArgument(format!(
+            "capacity {capacity} must be a power of two greater than zero (for example {})",
+            capacity.max(1).next_power_of_two()
+        )));
+    }
+    if core::mem::size_of::<T>() == 0 {
+        return Err(Error::InvalidArgument("zero-sized element types cannot be sent".into()));
+    }
+    if core::mem::align_of::<T>() > crate::layout::REGION_ALIGN {
+        return Err(Error::InvalidArgument(format!(
+            "element alignment {} exceeds the supported {}",
+            core::mem::align_of::<T>(),
+            crate::layout::REGION_ALIGN
+        )));
+    }
+    Ok(capacity as u64)
+}
+
+/// Options for creating or opening an SPSC channel.
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    create: CreateOptions,
+    open: OpenOptions,
+}
+
+impl Builder {
+    /// Default options: mode 0600, no stale reclaim, 1 s init wait.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// File mode of a named segment (default 0o600).
+    pub fn mode(mut self, mode: u32) -> Builder {
+        self.create.mode = mode;
+        self
+    }
+
+    /// Remove a same-named segment whose endpoints are all dead instead of
+    /// failing with [`Error::AlreadyExists`].
+    pub fn reclaim_stale(mut self, yes: bool) -> Builder {
+        self.create.reclaim_stale = yes;
+        self
+    }
+
+    /// How long `open` waits for a creator still initialising the segment.
+    pub fn init_timeout(mut self, d: Duration) -> Builder {
+        self.open.init_timeout = d;
+        self
+    }
+
+    /// Creates a named channel of `T` with `capacity` slots (a power of two).
+    pub fn create<T: Pod + Send>(&self, name: &str, capacity: usize) -> Result<Channel<T>> {
+        let cap = check_capacity::<T>(capacity)?;
+        let spec = Spec {
+            geometry: geometry::<T>(cap),
+            fingerprint: TypeFingerprint::of::<T>(),
+            flags: 0,
+        };
+        let seg = Segment::create(name, &spec, &self.create, |_| {})?;
+        Ok(Channel::from_segment(seg))
+    }
+
+    /// Opens an existing named channel of `T`.
+    pub fn open<T: Pod + Send>(&self, name: &str) -> Result<Channel<T>> {
+        let seg = Segment::open(name, &expect::<T>(), &self.open)?;
+        Ok(Channel::from_segment(seg))
+    }
+}
+
+fn expect<T>() -> Expect {
+    Expect {
+        kind: Some(Kind::Spsc),
+        control_len: Some(SPSC_CONTROL_LEN as u64),
+        fingerprint: Some(TypeFingerprint::of::<T>()),
+        endpoints: Some(2),
+    }
+}
+
+/// An SPSC channel: the shared ring, not yet attached as either side.
+///
+/// Cloning is cheap (the mapping is shared). Attach with [`producer`] and
+/// [`consumer`].
+///
+/// [`producer`]: Channel::producer
+/// [`consumer`]: Channel::consumer
+pub struct Channel<T> {
+    shared: Shared<T>,
+    segment: Option<Arc<Segment>>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Channel<T> {
+    fn clone(&self) -> Self {
+        Channel {
+            shared: self.shared.clone(),
+            segment: self.segment.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Channel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("spsc::Channel")
+            .field("name", &self.shared.name)
+            .field("capacity", &self.shared.cap)
+            .finish()
+    }
+}
+
+impl<T: Pod + Send> Channel<T> {
+    /// Creates a named channel with default options; see [`Builder`].
+    pub fn create(name: &str, capacity: usize) -> Result<Channel<T>> {
+        Builder::new().create(name, capacity)
+    }
+
+    /// Opens a named channel with default options; see [`Builder`].
+    pub fn open(name: &str) -> Result<Channel<T>> {
+        Builder::new().open(name)
+    }
+
+    /// Creates an anonymous channel in a sealed memfd. Share it with a
+    /// child by `fork`, by passing [`Segment::inheritable_fd`] to an
+    /// `exec`ed program, or over a unix socket with
+    /// [`send_fd`](crate::segment::send_fd); the other process calls
+    /// [`Channel::from_fd`].
+    pub fn anonymous(capacity: usize) -> Result<Channel<T>> {
+        let cap = check_capacity::<T>(capacity)?;
+        let spec = Spec {
+            geometry: geometry::<T>(cap),
+            fingerprint: TypeFingerprint::of::<T>(),
+            flags: 0,
+        };
+        let seg = Segment::create_anonymous("spsc", &spec, |_| {})?;
+        Ok(Channel::from_segment(seg))
+    }
+
+    /// Opens an anonymous channel from its file descriptor.
+    pub fn from_fd(fd: OwnedFd) -> Result<Channel<T>> {
+        let seg = Segment::open_fd(fd, &expect::<T>(), &OpenOptions::default())?;
+        Ok(Channel::from_segment(seg))
+    }
+
+    /// An in-process ring on the heap, with the same algorithm and API (no
+    /// segment, no name). Useful for tests and for threads.
+    pub fn in_process(capacity: usize) -> Result<Channel<T>> {
+        let cap = check_capacity::<T>(capacity)?;
+        Ok(Channel {
+            shared: Shared::heap(cap),
+            segment: None,
+            _t: PhantomData,
+        })
+    }
+
+    fn from_segment(seg: Segment) -> Channel<T> {
+        let seg = Arc::new(seg);
+        Channel {
+            shared: Shared::from_segment(seg.clone()),
+            segment: Some(seg),
+            _t: PhantomData,
+        }
+    }
+
+    /// The segment, unless in-process.
+    pub fn segment(&self) -> Option<&Segment> {
+        self.segment.as_deref()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.shared.cap as usize
+    }
+
+    /// Attaches as the producer. Fails with [`Error::EndpointBusy`] while
+    /// another live process (or handle) is the producer; takes over the
+    /// place of a dead one and continues after its last commit.
+    pub fn producer(&self) -> Result<Producer<T>> {
+        let (token, _) = self.attach(PRODUCER, Role::Producer)?;
+        let ctl = self.shared.ctl();
+        // Acquire: pairs with the previous producer's Release stores of
+        // `tail` and the consumer's of `head`.
+        let tail = ctl.tail.load(Ordering::Acquire);
+        let head = ctl.head.load(Ordering::Acquire);
+        Ok(Producer {
+            shared: self.shared.clone(),
+            tail,
+            cached_head: head,
+            token,
+            wait: WaitConfig::default(),
+            next_check: Instant::now(),
+        })
+    }
+
+    /// Attaches as the consumer; see [`producer`](Channel::producer).
+    pub fn consumer(&self) -> Result<Consumer<T>> {
+        let (token, _) = self.attach(CONSUMER, Role::Consumer)?;
+        let ctl = self.shared.ctl();
+        // Acquire: pairs with the previous consumer's Release store of `head`.
+        let head = ctl.head.load(Ordering::Acquire);
+        Ok(Consumer {
+            shared: self.shared.clone(),
+            head,
+            cached_tail: head,
+            token,
+            wait: WaitConfig::default(),
+            next_check: Instant::now(),
+        })
+    }
+
+    fn attach(&self, i: usize, role: Role) -> Result<(u64, Option<u32>)> {
+        let me = endpoint::self_token();
+        match endpoint::claim(self.shared.entry(i), role, me) {
+            Ok(c) => Ok((c.token, c.took_over_from)),
+            Err(pid) => Err(Error::EndpointBusy {
+                name: self.shared.name.to_string(),
+                role,
+                pid,
+            }),
+        }
+    }
+
+    /// A snapshot of the ring's counters, readable from any process.
+    pub fn stats(&self) -> Stats {
+        let ctl = self.shared.ctl();
+        // Relaxed: statistics only.
+        let tail = ctl.tail.load(Ordering::Relaxed);
+        let head = ctl.head.load(Ordering::Relaxed);
+        Stats {
+            capacity: self.shared.cap,
+            pushed: tail,
+            popped: head,
+            depth: tail.wrapping_sub(head),
+            producer: endpoint::holder(self.shared.entry(PRODUCER)).into(),
+            consumer: endpoint::holder(self.shared.entry(CONSUMER)).into(),
+        }
+    }
+}
+
+/// Attachment of one side, as seen in [`Stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attachment {
+    /// Never attached.
+    Never,
+    /// Detached cleanly.
+    Closed,
+    /// Attached by this pid (alive or not: see [`crate::endpoint`]).
+    Attached {
+        /// Holder's pid.
+        pid: u32,
+    },
+}
+
+impl From<Holder> for Attachment {
+    fn from(h: Holder) -> Self {
+        match h {
+            Holder::Never => Attachment::Never,
+            Holder::Closed => Attachment::Closed,
+            Holder::Held(t) => Attachment::Attached {
+                pid: endpoint::token_pid(t),
+            },
+        }
+    }
+}
+
+/// Counters of an SPSC ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Number of slots.
+    pub capacity: u64,
+    /// Elements committed since creation (the `tail` index).
+    pub pushed: u64,
+    /// Elements released since creation (the `head` index).
+    pub popped: u64,
+    /// Elements in the ring now.
+    pub depth: u64,
+    /// Producer side.
+    pub producer: Attachment,
+    /// Consumer side.
+    pub consumer: Attachment,
+}
+
+/// The writing side of an SPSC ring. `Send`, not `Sync`, not `Clone`.
+pub struct Producer<T> {
+    shared: Shared<T>,
+    /// Next index to write (the shared `tail` is a copy of it).
+    tail: u64,
+    /// Last `head` read from shared memory; `<=` the real one.
+    cached_head: u64,
+    token: u64,
+    wait: WaitConfig,
+    next_check: Instant,
+}
+
+/// The reading side of an SPSC ring. `Send`, not `Sync`, not `Clone`.
+pub struct Consumer<T> {
+    shared: Shared<T>,
+    /// Next index to read (the shared `head` is a copy of it).
+    head: u64,
+    /// Last `tail` read from shared memory; `<=` the real one.
+    cached_tail: u64,
+    token: u64,
+    wait: WaitConfig,
+    next_check: Instant,
+}
+
+impl<T> std::fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("spsc::Producer")
+            .field("name", &self.shared.name)
+            .field("tail", &self.tail)
+            .finish()
+    }
+}
+
+impl<T> std::fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("spsc::Consumer")
+            .field("name", &self.shared.name)
+            .field("head", &self.head)
+            .finish()
+    }
+}
+
+fn corrupt(index: u64, what: &'static str) -> Closed {
+    Closed::Corrupt(Corruption { offset: index, what })
+}
+
+fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+impl<T: Pod> Producer<T> {
+    /// Sets how blocking calls wait (default: spin ~50 µs, then sleep;
+    /// check the consumer's liveness every 100 ms).
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.wait = cfg;
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.shared.cap as usize
+    }
+
+    /// Free slots, refreshing the cached head when fewer than `want` look
+    /// free.
+    #[inline]
+    fn free(&mut self, want: u64) -> Result<u64, Closed> {
+        let cap = self.shared.cap;
+        let mut used = self.tail.wrapping_sub(self.cached_head);
+        if cap - used < want {
+            // Acquire: pairs with the consumer's Release store of `head`
+            // (in `release`): its reads of the freed slots are done.
+            let head = self.shared.ctl().head.load(Ordering::Acquire);
+            used = self.tail.wrapping_sub(head);
+            if used > cap {
+                return Err(corrupt(head, "spsc head is ahead of tail or more than capacity behind"));
+            }
+            self.cached_head = head;
+        }
+        Ok(cap - used)
+    }
+
+    /// Why pushing cannot proceed, if the consumer is gone.
+    fn consumer_gone(&mut self, expensive: bool) -> Option<Closed> {
+        self.shared.gone(CONSUMER, expensive)
+    }
+
+    /// Publishes `n` written slots.
+    #[inline]
+    fn commit(&mut self, n: u64) {
+        self.tail = self.tail.wrapping_add(n);
+        let ctl = self.shared.ctl();
+        // Release: pairs with the consumer's Acquire load of `tail` in
+        // `available`; publishes the slot writes above.
+        ctl.tail.store(self.tail, Ordering::Release);
+        ctl.not_empty.wake();
+    }
+
+    /// Rate-limited liveness check for non-blocking calls.
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if now >= self.next_check {
+            self.next_check = now + self.wait.check_interval;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Pushes `value` if there is room.
+    ///
+    /// Fails with `Full` when the ring is full, `Disconnected` when the
+    /// consumer detached cleanly, `PeerDied` when the ring is full and the
+    /// consumer's process is dead (checked at most once per check
+    /// interval), `Corrupt` when the shared indices are inconsistent.
+    #[inline]
+    pub fn try_push(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        match self.try_push_inner(value, false) {
+            Err(TrySendError::Full(v)) => {
+                let exp = self.due();
+                self.try_push_inner(v, exp)
+            }
+            r => r,
+        }
+    }
+
+    #[inline]
+    fn try_push_inner(&mut self, value: T, expensive: bool) -> Result<(), TrySendError<T>> {
+        if let Some(c) = self.consumer_gone(false) {
+            return Err(c.try_send(value));
+        }
+        match self.free(1) {
+            Err(c) => Err(c.try_send(value)),
+            Ok(0) => match self.consumer_gone(expensive) {
+                Some(c) => Err(c.try_send(value)),
+                None => Err(TrySendError::Full(value)),
+            },
+            Ok(_) => {
+                let tail = self.tail;
+                // SAFETY: slot `tail` is free (tail - head < cap), so the
+                // producer owns it; the consumer does not read it until the
+                // Release store of `tail` in `commit`.
+                self.shared.slot(tail).with_mut(|p| unsafe { p.write(value) });
+                self.commit(1);
+                Ok(())
+            }
+        }
+    }
+
+    /// Pushes `value`, waiting for room as long as it takes.
+    pub fn push(&mut self, value: T) -> Result<(), SendError<T>> {
+        match self.push_until(value, None) {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Timeout(_)) => unreachable!("no deadline"),
+            Err(SendTimeoutError::Disconnected(v)) => Err(SendError::Disconnected(v)),
+            Err(SendTimeoutError::PeerDied { value, pid }) => Err(SendError::PeerDied { value, pid }),
+            Err(SendTimeoutError::Corrupt { value, corruption }) => Err(SendError::Corrupt { value, corruption }),
+        }
+    }
+
+    /// Pushes `value`, waiting at most `timeout` for room.
+    pub fn push_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.push_until(value, deadline(timeout))
+    }
+
+    fn push_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        let mut slot = Some(value);
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
+            let v = slot.take().expect("value present while polling");
+            match self.try_push_inner(v, exp) {
+                Ok(()) => Some(Ok(())),
+                Err(TrySendError::Full(v)) => {
+                    slot = Some(v);
+                    None
+                }
+                Err(TrySendError::Disconnected(v)) => Some(Err(Closed::Disconnected.send_timeout(v))),
+                Err(TrySendError::PeerDied { value, pid }) => Some(Err(Closed::PeerDied(pid).send_timeout(value))),
+                Err(TrySendError::Corrupt { value, corruption }) => {
+                    Some(Err(Closed::Corrupt(corruption).send_timeout(value)))
+                }
+            }
+        });
+        match r {
+            Some(r) => r,
+            None => Err(SendTimeoutError::Timeout(slot.take().expect("value kept on timeout"))),
+        }
+    }
+
+    /// Copies as many elements of `items` as fit (at least one) and
+    /// publishes them with one index update. Returns how many were pushed.
+    pub fn try_push_slice(&mut self, items: &[T]) -> Result<usize, TrySendError<()>> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let mut chunk = match self.reserve_up_to(items.len()) {
+            Ok(c) => c,
+            Err(e) => return Err(e),
+        };
+        let n = chunk.len();
+        let (a, b) = chunk.as_mut_slices();
+        a.copy_from_slice(&items[..a.len()]);
+        b.copy_from_slice(&items[a.len()..n]);
+        chunk.commit_all();
+        Ok(n)
+    }
+
+    /// Pushes every element of `items`, waiting for room as needed, in
+    /// batches (one index update per batch). On error, the `usize` is how
+    /// many elements were pushed before it.
+    pub fn push_slice(&mut self, items: &[T]) -> Result<(), SendError<usize>> {
+        let mut done = 0;
+        while done < items.len() {
+            match self.try_push_slice(&items[done..]) {
+                Ok(n) => done += n,
+                Err(TrySendError::Full(())) => {
+                    if let Err(e) = self.wait_for_space(1, None) {
+                        return Err(match e {
+                            SendTimeoutError::Timeout(()) => unreachable!("no deadline"),
+                            SendTimeoutError::Disconnected(()) => SendError::Disconnected(done),
+                            SendTimeoutError::PeerDied { pid, .. } => SendError::PeerDied { value: done, pid },
+                            SendTimeoutError::Corrupt { corruption, .. } => SendError::Corrupt {
+                                value: done,
+                                corruption,
+                            },
+                        });
+                    }
+                }
+                Err(e) => {
+                    return Err(match e {
+                        TrySendError::Disconnected(()) | TrySendError::Full(()) => SendError::Disconnected(done),
+                        TrySendError::PeerDied { pid, .. } => SendError::PeerDied { value: done, pid },
+                        TrySendError::Corrupt { corruption, .. } => SendError::Corrupt {
+                            value: done,
+                            corruption,
+                        },
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until at least `n` slots are free (`n <= capacity`).
+    pub fn wait_for_space(&mut self, n: usize, timeout: Option<Duration>) -> Result<(), SendTimeoutError<()>> {
+        let n = (n as u64).min(self.shared.cap);
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(
+            &shared.ctl().not_full,
+            &cfg,
+            timeout.and_then(deadline),
+            |exp| match self.free(n) {
+                Err(c) => Some(Err(c)),
+                Ok(f) if f >= n => Some(Ok(())),
+                Ok(_) => self.consumer_gone(exp).map(Err),
+            },
+        );
+        match r {
+            Some(Ok(())) => Ok(()),
+            Some(Err(c)) => Err(c.send_timeout(())),
+            None => Err(SendTimeoutError::Timeout(())),
+        }
+    }
+
+    /// Reserves exactly `n` free slots to write in place. `Full` if fewer
+    /// are free (or `n` exceeds the capacity).
+    pub fn reserve(&mut self, n: usize) -> Result<WriteChunk<'_, T>, TrySendError<()>> {
+        if let Some(c) = self.consumer_gone(false) {
+            return Err(c.try_send(()));
+        }
+        let free = self.free(n as u64).map_err(|c| c.try_send(()))?;
+        if (free as usize) < n {
+            return Err(TrySendError::Full(()));
+        }
+        Ok(WriteChunk { p: self, len: n })
+    }
+
+    /// Reserves between 1 and `max` free slots (as many as are free).
+    pub fn reserve_up_to(&mut self, max: usize) -> Result<WriteChunk<'_, T>, TrySendError<()>> {
+        if let Some(c) = self.consumer_gone(false) {
+            return Err(c.try_send(()));
+        }
+        let mut free = self.free(max as u64).map_err(|c| c.try_send(()))?;
+        if free == 0 {
+            let exp = self.due();
+            if let Some(c) = self.consumer_gone(exp) {
+                return Err(c.try_send(()));
+            }
+            free = self.free(1).map_err(|c| c.try_send(()))?;
+            if free == 0 {
+                return Err(TrySendError::Full(()));
+            }
+        }
+        let len = (free as usize).min(max);
+        if len == 0 {
+            return Err(TrySendError::Full(()));
+        }
+        Ok(WriteChunk { p: self, len })
+    }
+
+    /// Whether the consumer is attached and alive right now (performs a
+    /// liveness check: a system call).
+    pub fn is_consumer_alive(&self) -> bool {
+        matches!(endpoint::holder(self.shared.entry(CONSUMER)), Holder::Held(t) if endpoint::token_alive(t))
+    }
+}
+
+impl<T> Drop for Producer<T> {
+    fn drop(&mut self) {
+        endpoint::release(self.shared.entry(PRODUCER), self.token);
+        self.shared.ctl().not_empty.wake_all();
+    }
+}
+
+/// Slots reserved for writing in place; see [`Producer::reserve`].
+///
+/// The slots hold whatever was there before (`T: Pod`, so any bytes are a
+/// valid `T`). Nothing is published until [`commit`](WriteChunk::commit);
+/// dropping the chunk publishes nothing.
+pub struct WriteChunk<'a, T: Pod> {
+    p: &'a mut Producer<T>,
+    len: usize,
+}
+
+impl<T: Pod> std::fmt::Debug for WriteChunk<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteChunk").field("len", &self.len).finish()
+    }
+}
+
+impl<T: Pod> WriteChunk<'_, T> {
+    /// Number of reserved slots.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a chunk has at least one slot (or zero if asked for zero).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The reserved slots as two slices (the second is non-empty when the
+    /// reservation wraps around the end of the ring).
+    pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
+        let cap = self.p.shared.cap;
+        let start = self.p.tail;
+        let first = ((cap - (start & (cap - 1))) as usize).min(self.len);
+        let a = self.p.shared.slot_ptr(start);
+        let b = self.p.shared.slot_ptr(start.wrapping_add(first as u64));
+        // SAFETY: slots [tail, tail + len) are free and owned by the producer
+        // (checked by `reserve`); the first `first` are contiguous up to the
+        // end of the slot array, the rest start at slot 0; the two ranges are
+        // disjoint because len <= cap. `&mut self` prevents aliasing them.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(a, first),
+                std::slice::from_raw_parts_mut(b, self.len - first),
+            )
+        }
+    }
+
+    /// Publishes the first `n` reserved slots (`n <= len`).
+    pub fn commit(self, n: usize) {
+        assert!(n <= self.len, "commit({n}) of a {}-slot chunk", self.len);
+        if n > 0 {
+            self.p.commit(n as u64);
+        }
+    }
+
+    /// Publishes every reserved slot.
+    pub fn commit_all(self) {
+        let n = self.len;
+        self.commit(n);
+    }
+}
+
+impl<T: Pod> Consumer<T> {
+    /// Sets how blocking calls wait; see [`Producer::set_wait_config`].
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.wait = cfg;
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.shared.cap as usize
+    }
+
+    /// Committed elements available, refreshing the cached tail when fewer
+    /// than `want` are known.
+    #[inline]
+    fn available(&mut self, want: u64) -> Result<u64, Closed> {
+        let mut avail = self.cached_tail.wrapping_sub(self.head);
+        if avail < want {
+            // Acquire: pairs with the producer's Release store of `tail` in
+            // `commit`: the slot writes are visible.
+            let tail = self.shared.ctl().tail.load(Ordering::Acquire);
+            avail = tail.wrapping_sub(self.head);
+            if avail > self.shared.cap {
+                return Err(corrupt(tail, "spsc tail is behind head or more than capacity ahead"));
+            }
+            self.cached_tail = tail;
+        }
+        Ok(avail)
+    }
+
+    /// Releases `n` read slots to the producer.
+    #[inline]
+    fn release(&mut self, n: u64) {
+        self.head = self.head.wrapping_add(n);
+        let ctl = self.shared.ctl();
+        // Release: pairs with the producer's Acquire load of `head` in
+        // `free`: our reads of the slots happen before it reuses them.
+        ctl.head.store(self.head, Ordering::Release);
+        ctl.not_full.wake();
+    }
+
+    /// Called when the ring looked empty: is the producer gone? Re-checks
+    /// the ring after seeing a close so that nothing committed before the
+    /// close is missed.
+    fn empty_reason(&mut self, expensive: bool) -> Result<(), Closed> {
+        match self.shared.gone(PRODUCER, expensive) {
+            None => Ok(()),
+            Some(c) => match self.available(1) {
+                Ok(0) => Err(c),
+                Ok(_) => Ok(()),
+                Err(corruption) => Err(corruption),
+            },
+        }
+    }
+
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if now >= self.next_check {
+            self.next_check = now + self.wait.check_interval;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Pops the oldest element if there is one.
+    ///
+    /// `Empty` when nothing is committed; once the ring is drained,
+    /// `Disconnected` if the producer detached cleanly or `PeerDied` if its
+    /// process died (checked at most once per check interval); `Corrupt`
+    /// when the shared indices are inconsistent.
+    #[inline]
+    pub fn try_pop(&mut self) -> Result<T, TryRecvError> {
+        match self.try_pop_inner(false) {
+            Err(TryRecvError::Empty) => {
+                let exp = self.due();
+                self.try_pop_inner(exp)
+            }
+            r => r,
+        }
+    }
+
+    #[inline]
+    fn try_pop_inner(&mut self, expensive: bool) -> Result<T, TryRecvError> {
+        match self.available(1) {
+            Err(c) => return Err(c.try_recv()),
+            Ok(0) => {
+                self.empty_reason(expensive).map_err(Closed::try_recv)?;
+                // The producer is gone but committed more before leaving.
+                if self.cached_tail == self.head {
+                    return Err(TryRecvError::Empty);
+                }
+            }
+            Ok(_) => {}
+        }
+        let head = self.head;
+        // SAFETY: slot `head` is committed (head < tail) and owned by the
+        // consumer until the Release store of `head` in `release`.
+        let v = self.shared.slot(head).with(|p| unsafe { p.read() });
+        self.release(1);
+        Ok(v)
+    }
+
+    /// Pops the oldest element, waiting as long as it takes.
+    pub fn pop(&mut self) -> Result<T, RecvError> {
+        self.pop_until(None).map_err(|e| match e {
+            RecvTimeoutError::Timeout => unreachable!("no deadline"),
+            RecvTimeoutError::Disconnected => RecvError::Disconnected,
+            RecvTimeoutError::PeerDied { pid } => RecvError::PeerDied { pid },
+            RecvTimeoutError::Corrupt { corruption } => RecvError::Corrupt { corruption },
+        })
+    }
+
+    /// Pops the oldest element, waiting at most `timeout`.
+    pub fn pop_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.pop_until(deadline(timeout))
+    }
+
+    fn pop_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        wait::block_on(&shared.ctl().not_empty, &cfg, deadline, |exp| {
+            match self.try_pop_inner(exp) {
+                Ok(v) => Some(Ok(v)),
+                Err(TryRecvError::Empty) => None,
+                Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+                Err(TryRecvError::PeerDied { pid }) => Some(Err(RecvTimeoutError::PeerDied { pid })),
+                Err(TryRecvError::Corrupt { corruption }) => Some(Err(RecvTimeoutError::Corrupt { corruption })),
+            }
+        })
+        .unwrap_or(Err(RecvTimeoutError::Timeout))
+    }
+
+    /// Copies up to `out.len()` available elements (at least one) into
+    /// `out` and releases them with one index update.
+    pub fn try_pop_slice(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let chunk = self.read_chunk(out.len())?;
+        let (a, b) = chunk.as_slices();
+        out[..a.len()].copy_from_slice(a);
+        out[a.len()..a.len() + b.len()].copy_from_slice(b);
+        Ok(chunk.len())
+    }
+
+    /// Like [`try_pop_slice`](Consumer::try_pop_slice) but waits for at
+    /// least one element.
+    pub fn pop_slice(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
+        loop {
+            match self.try_pop_slice(out) {
+                Ok(n) => return Ok(n),
+                Err(TryRecvError::Empty) => {
+                    self.wait_for_items(1, None).map_err(|e| match e {
+                        RecvTimeoutError::Timeout => unreachable!("no deadline"),
+                        RecvTimeoutError::Disconnected => RecvError::Disconnected,
+                        RecvTimeoutError::PeerDied { pid } => RecvError::PeerDied { pid },
+                        RecvTimeoutError::Corrupt { corruption } => RecvError::Corrupt { corruption },
+                    })?;
+                }
+                Err(TryRecvError::Disconnected) => return Err(RecvError::Disconnected),
+                Err(TryRecvError::PeerDied { pid }) => return Err(RecvError::PeerDied { pid }),
+                Err(TryRecvError::Corrupt { corruption }) => return Err(RecvError::Corrupt { corruption }),
+            }
+        }
+    }
+
+    /// Waits until at least `n` elements are available (`n <= capacity`),
+    /// or until the producer is gone with fewer left (then returns `Ok` if
+    /// any are left, so that they can be drained).
+    pub fn wait_for_items(&mut self, n: usize, timeout: Option<Duration>) -> Result<(), RecvTimeoutError> {
+        let n = (n as u64).clamp(1, self.shared.cap);
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(
+            &shared.ctl().not_empty,
+            &cfg,
+            timeout.and_then(deadline),
+            |exp| match self.available(n) {
+                Err(c) => Some(Err(c)),
+                Ok(a) if a >= n => Some(Ok(())),
+                Ok(_) => match self.shared.gone(PRODUCER, exp) {
+                    None => None,
+                    Some(c) => match self.available(1) {
+                        Ok(0) => Some(Err(c)),
+                        Ok(_) => Some(Ok(())),
+                        Err(c) => Some(Err(c)),
+                    },
+                },
+            },
+        );
+        match r {
+            Some(Ok(())) => Ok(()),
+            Some(Err(c)) => Err(c.recv_timeout()),
+            None => Err(RecvTimeoutError::Timeout),
+        }
+    }
+
+    /// Borrows up to `max` committed elements in place (at least one).
+    /// Dropping the chunk releases all of them; [`ReadChunk::release`]
+    /// releases only some (a peek is `release(0)`).
+    pub fn read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, T>, TryRecvError> {
+        let mut avail = self.available(max as u64).map_err(Closed::try_recv)?;
+        if avail == 0 {
+            let exp = self.due();
+            self.empty_reason(exp).map_err(Closed::try_recv)?;
+            avail = self.available(1).map_err(Closed::try_recv)?;
+            if avail == 0 {
+                return Err(TryRecvError::Empty);
+            }
+        }
+        let len = (avail as usize).min(max);
+        if len == 0 {
+            return Err(TryRecvError::Empty);
+        }
+        Ok(ReadChunk {
+            c: self,
+            len,
+            release: len,
+        })
+    }
+
+    /// A copy of the oldest element without removing it.
+    pub fn peek(&mut self) -> Result<T, TryRecvError> {
+        let chunk = self.read_chunk(1)?;
+        let v = chunk.as_slices().0[0];
+        chunk.release(0);
+        Ok(v)
+    }
+
+    /// Whether the producer is attached and alive right now (performs a
+    /// liveness check: a system call).
+    pub fn is_producer_alive(&self) -> bool {
+        matches!(endpoint::holder(self.shared.entry(PRODUCER)), Holder::Held(t) if endpoint::token_alive(t))
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        endpoint::release(self.shared.entry(CONSUMER), self.token);
+        self.shared.ctl().not_full.wake_all();
+    }
+}
+
+/// Committed elements borrowed in place; see [`Consumer::read_chunk`].
+pub struct ReadChunk<'a, T: Pod> {
+    c: &'a mut Consumer<T>,
+    len: usize,
+    release: usize,
+}
+
+impl<T: Pod> std::fmt::Debug for ReadChunk<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadChunk").field("len", &self.len).finish()
+    }
+}
+
+impl<T: Pod> ReadChunk<'_, T> {
+    /// Number of borrowed elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if no elements are borrowed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The elements as two slices (the second is non-empty when the chunk
+    /// wraps around the end of the ring).
+    pub fn as_slices(&self) -> (&[T], &[T]) {
+        let cap = self.c.shared.cap;
+        let start = self.c.head;
+        let first = ((cap - (start & (cap - 1))) as usize).min(self.len);
+        let a = self.c.shared.slot_ptr(start);
+        let b = self.c.shared.slot_ptr(start.wrapping_add(first as u64));
+        // SAFETY: slots [head, head + len) are committed and owned by the
+        // consumer until released (the producer does not write them before
+        // the Release store of `head`); split at the end of the array as in
+        // WriteChunk::as_mut_slices.
+        unsafe {
+            (
+                std::slice::from_raw_parts(a, first),
+                std::slice::from_raw_parts(b, self.len - first),
+            )
+        }
+    }
+
+    /// Releases the first `n` elements (`n <= len`); the rest stay in the
+    /// ring and are returned again by the next read.
+    pub fn release(mut self, n: usize) {
+        assert!(n <= self.len, "release({n}) of a {}-element chunk", self.len);
+        self.release = n;
+    }
+}
+
+impl<T: Pod> Drop for ReadChunk<'_, T> {
+    fn drop(&mut self) {
+        if self.release > 0 {
+            self.c.release(self.release as u64);
+        }
+    }
+}
+
+/// Creates an in-process SPSC ring on the heap (see
+/// [`Channel::in_process`]) and attaches both ends.
+pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>)> {
+    let ch = Channel::in_process(capacity)?;
+    Ok((ch.producer()?, ch.consumer()?))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_wrap_and_batches() {
+        let (mut tx, mut rx) = channel::<u32>(4).unwrap();
+        let mut next_in = 0u32;
+        let mut next_out = 0u32;
+        for round in 0..50 {
+            let n = round % 5;
+            for _ in 0..n {
+                match tx.try_push(next_in) {
+                    Ok(()) => next_in += 1,
+                    Err(TrySendError::Full(_)) => break,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            let mut out = [0u32; 3];
+            if let Ok(k) = rx.try_pop_slice(&mut out) {
+                for v in &out[..k] {
+                    assert_eq!(*v, next_out);
+                    next_out += 1;
+                }
+            }
+        }
+        while let Ok(v) = rx.try_pop() {
+            assert_eq!(v, next_out);
+            next_out += 1;
+        }
+        assert_eq!(next_in, next_out);
+    }
+
+    #[test]
+    fn full_and_empty() {
+        let (mut tx, mut rx) = channel::<u8>(2).unwrap();
+        assert_eq!(rx.try_pop(), Err(TryRecvError::Empty));
+        tx.try_push(1).unwrap();
+        tx.try_push(2).unwrap();
+        assert!(matches!(tx.try_push(3), Err(TrySendError::Full(3))));
+        assert_eq!(rx.peek(), Ok(1));
+        assert_eq!(rx.try_pop(), Ok(1));
+        tx.try_push(3).unwrap();
+        assert_eq!(rx.try_pop(), Ok(2));
+        assert_eq!(rx.try_pop(), Ok(3));
+    }
+
+    #[test]
+    fn chunks_wrap_as_two_slices() {
+        let (mut tx, mut rx) = channel::<u16>(8).unwrap();
+        tx.push_slice(&[0, 1, 2, 3, 4, 5]).unwrap();
+        let mut out = [0; 6];
+        assert_eq!(rx.try_pop_slice(&mut out), Ok(6));
+        let mut w = tx.reserve(5).unwrap();
+        {
+            let (a, b) = w.as_mut_slices();
+            assert_eq!((a.len(), b.len()), (2, 3));
+            for (i, x) in a.iter_mut().chain(b.iter_mut()).enumerate() {
+                *x = 100 + i as u16;
+            }
+        }
+        w.commit(4);
+        let r = rx.read_chunk(8).unwrap();
+        let (a, b) = r.as_slices();
+        assert_eq!(a, &[100, 101]);
+        assert_eq!(b, &[102, 103]);
+        r.release(3);
+        assert_eq!(rx.try_pop(), Ok(103));
+        assert_eq!(rx.try_pop(), Err(TryRecvError::Empty));
+    }
+
+    #[test]
+    fn dropped_chunk_publishes_nothing() {
+        let (mut tx, mut rx) = channel::<u64>(4).unwrap();
+        drop(tx.reserve(3).unwrap());
+        assert_eq!(rx.try_pop(), Err(TryRecvError::Empty));
+        assert!(tx.reserve(5).is_err(), "more than capacity");
+    }
+
+    #[test]
+    fn disconnect_after_drain_both_ways() {
+        let (mut tx, mut rx) = channel::<u64>(4).unwrap();
+        tx.push(1).unwrap();
+        drop(tx);
+        assert_eq!(rx.try_pop(), Ok(1));
+        assert_eq!(rx.try_pop(), Err(TryRecvError::Disconnected));
+        assert_eq!(rx.pop(), Err(RecvError::Disconnected));
+
+        let (mut tx, rx) = channel::<u64>(4).unwrap();
+        drop(rx);
+        assert!(matches!(tx.try_push(5), Err(TrySendError::Disconnected(5))));
+        assert!(matches!(tx.push(5), Err(SendError::Disconnected(5))));
+    }
+
+    #[test]
+    fn second_attach_is_busy_and_reattach_after_close_continues() {
+        let ch = Channel::<u64>::in_process(4).unwrap();
+        let mut tx = ch.producer().unwrap();
+        assert!(matches!(
+            ch.producer(),
+            Err(Error::EndpointBusy {
+                role: Role::Producer,
+                ..
+            })
+        ));
+        tx.push(1).unwrap();
+        drop(tx);
+        let mut tx = ch.producer().unwrap();
+        tx.push(2).unwrap();
+        let mut rx = ch.consumer().unwrap();
+        assert_eq!(rx.pop(), Ok(1));
+        assert_eq!(rx.pop(), Ok(2));
+    }
+
+    #[test]
+    fn timeouts() {
+        let (mut tx, mut rx) = channel::<u64>(1).unwrap();
+        assert_eq!(rx.pop_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+        tx.push(1).unwrap();
+        assert!(matches!(
+            tx.push_timeout(2, Duration::from_millis(5)),
+            Err(SendTimeoutError::Timeout(2))
+        ));
+    }
+
+    #[test]
+    fn corrupt_indices_are_errors() {
+        let ch = Channel::<u64>::in_process(4).unwrap();
+        let mut tx = ch.producer().unwrap();
+        let mut rx = ch.consumer().unwrap();
+        // A hostile peer sets tail far ahead of head.
+        ch.shared.ctl().tail.store(1000, Ordering::Relaxed);
+        assert!(matches!(rx.try_pop(), Err(TryRecvError::Corrupt { .. })));
+        ch.shared.ctl().tail.store(0, Ordering::Relaxed);
+        // And head ahead of tail.
+        ch.shared.ctl().head.store(77, Ordering::Relaxed);
+        for i in 0..4 {
+            let _ = tx.try_push(i);
+        }
+        assert!(matches!(tx.try_push(9), Err(TrySendError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn threads_blocking_stream() {
+        let (mut tx, mut rx) = channel::<u64>(8).unwrap();
+        let n = if cfg!(miri) { 200 } else { 200_000 };
+        let t = std::thread::spawn(move || {
+            for i in 0..n {
+                tx.push(i).unwrap();
+            }
+        });
+        for i in 0..n {
+            assert_eq!(rx.pop(), Ok(i));
+        }
+        t.join().unwrap();
+        assert_eq!(rx.pop(), Err(RecvError::Disconnected));
+    }
+
+    #[test]
+    fn bad_capacity() {
+        assert!(matches!(Channel::<u64>::in_process(0), Err(Error::InvalidArgument(_))));
+        assert!(matches!(Channel::<u64>::in_process(3), Err(Error::InvalidArgument(_))));
+    }
+}
