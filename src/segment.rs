@@ -327,6 +327,7 @@ impl Segment {
             flags: spec.flags,
             stall_timeout_ns: 0,
             creator_pid: std::process::id(),
+            creator_start: endpoint::self_token() as u32,
             created_unix_ns: now_unix_ns(),
         };
         crate::sync::register_process();
@@ -360,6 +361,7 @@ impl Segment {
             (*h).data_offset = placement.data_offset;
             (*h).data_len = placement.data_len;
             (*h).creator_pid = header.creator_pid;
+            (*h).creator_start = header.creator_start;
             (*h).created_unix_ns = header.created_unix_ns;
         }
         init(&seg);
@@ -704,12 +706,24 @@ impl Segment {
     }
 }
 
-/// True when the named segment exists, is a shmlane segment, and every
-/// endpoint ever attached to it is dead or cleanly closed (nobody alive
-/// holds it). Unreadable or foreign segments are not stale.
+impl SegmentInfo {
+    /// True when no live process holds an endpoint and the creator is dead:
+    /// nobody can be using the segment or about to attach to it.
+    pub fn is_stale(&self) -> bool {
+        self.endpoints.alive == 0
+            && !endpoint::token_alive(endpoint::token(
+                self.header.creator_pid,
+                u64::from(self.header.creator_start),
+            ))
+    }
+}
+
+/// True when the named segment exists, is a shmlane segment, its creator is
+/// dead and no live process holds an endpoint. Unreadable, foreign or
+/// half-initialised segments are not stale.
 pub fn is_stale(name: &str) -> bool {
     match inspect(name) {
-        Ok(info) => info.endpoints.alive == 0,
+        Ok(info) => info.is_stale(),
         Err(_) => false,
     }
 }
