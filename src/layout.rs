@@ -636,7 +636,8 @@ mod tests {
         let good = raw_for(g);
         let len = good.total_len;
         assert!(HeaderSnapshot::validate(&good, len).is_ok());
-        let cases: Vec<(&str, Box<dyn Fn(&mut RawHeader)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut RawHeader)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("abi", Box::new(|r| r.abi_version = 99)),
             ("kind", Box::new(|r| r.kind = 77)),
             ("capacity", Box::new(|r| r.capacity = 1000)),

@@ -506,7 +506,7 @@ impl Segment {
             }
             let slot_ok = h.geometry.slot_size as u64 >= u64::from(fp.size)
                 && h.geometry.slot_align >= fp.align
-                && h.geometry.slot_size % h.geometry.slot_align.max(1) == 0;
+                && h.geometry.slot_size.is_multiple_of(h.geometry.slot_align.max(1));
             if !slot_ok {
                 return Err(Error::Corrupt {
                     name: name.clone(),

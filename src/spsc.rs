@@ -723,10 +723,7 @@ impl<T: Pod> Producer<T> {
         if items.is_empty() {
             return Ok(0);
         }
-        let mut chunk = match self.reserve_up_to(items.len()) {
-            Ok(c) => c,
-            Err(e) => return Err(e),
-        };
+        let mut chunk = self.reserve_up_to(items.len())?;
         let n = chunk.len();
         let (a, b) = chunk.as_mut_slices();
         a.copy_from_slice(&items[..a.len()]);
@@ -1289,7 +1286,9 @@ mod tests {
     #[test]
     fn dropped_chunk_publishes_nothing() {
         let (mut tx, mut rx) = channel::<u64>(4).unwrap();
-        drop(tx.reserve(3).unwrap());
+        let chunk = tx.reserve(3).unwrap();
+        assert_eq!(chunk.len(), 3);
+        let _ = chunk;
         assert_eq!(rx.try_pop(), Err(TryRecvError::Empty));
         assert!(tx.reserve(5).is_err(), "more than capacity");
     }

@@ -2,15 +2,13 @@
 //!
 //! Under `cfg(loom)` everything comes from [loom] so that the ring algorithms
 //! can be model-checked; otherwise it comes from `core`. No other module
-//! imports `core::sync::atomic` directly (enforced by `clippy.toml`'s
-//! `disallowed-types` and by the `facade` test in `tests/facade.rs`).
+//! imports `core::sync::atomic` directly (enforced by the `facade` test in
+//! `tests/facade.rs`).
 //!
 //! Besides re-exports this module provides the two halves of the
 //! *asymmetric barrier* used by the wait/wake protocol (see [`crate::wait`]):
 //! [`light_barrier`] on the waker's fast path and [`heavy_barrier`] on the
 //! sleeper's slow path.
-
-#![allow(clippy::disallowed_types)]
 
 #[cfg(loom)]
 #[allow(unused_imports)]

@@ -25,7 +25,7 @@ fn consume_in_order(name: &str, n: u64) {
     let mut next = 0u64;
     let mut buf = vec![0u64; 1024];
     while next < n {
-        if next % 2 == 0 {
+        if next.is_multiple_of(2) {
             let k = rx.pop_slice(&mut buf).unwrap();
             for v in &buf[..k] {
                 assert_eq!(*v, next, "out of order or lost");

@@ -217,14 +217,7 @@ pub fn pipe() -> Res<(OwnedFd, OwnedFd)> {
 pub fn socketpair(kind: libc::c_int) -> Res<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` has room for the two descriptors socketpair writes.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            kind | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
+    let rc = unsafe { libc::socketpair(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
     if rc != 0 {
         return Err(Error::last_os("socketpair"));
     }
@@ -279,8 +272,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 pub fn pin_to(cpu: usize) -> Res<()> {
     let mut set = CpuSet::new();
     set.set(cpu)?;
-    sched_setaffinity(Pid::from_raw(0), &set)
-        .map_err(|e| Error::new(format!("sched_setaffinity(cpu {cpu}): {e}")))
+    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| Error::new(format!("sched_setaffinity(cpu {cpu}): {e}")))
 }
 
 /// Installs a do-nothing SIGUSR1 handler *without* `SA_RESTART`, so that the

@@ -71,6 +71,7 @@ pub enum Family {
     /// A two-thread, in-process reference; shown, never a peer.
     InProcess,
     /// shmlane itself.
+    #[allow(dead_code)] // constructed once the shmlane transports are registered
     Shmlane,
 }
 
@@ -101,12 +102,7 @@ pub enum Pattern {
 
 impl Pattern {
     /// All patterns.
-    pub const ALL: [Pattern; 4] = [
-        Pattern::Throughput,
-        Pattern::Batch,
-        Pattern::PingPong,
-        Pattern::Copy,
-    ];
+    pub const ALL: [Pattern; 4] = [Pattern::Throughput, Pattern::Batch, Pattern::PingPong, Pattern::Copy];
 
     /// Name in the table, JSON and child command line.
     pub fn name(self) -> &'static str {
