@@ -61,7 +61,7 @@ use crate::error::{
 };
 use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
-use crate::sync::{AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{AtomicU64, Ordering, SlotCell, Track};
 use crate::wait::{self, WaitConfig, WaitWord};
 use bytemuck::Pod;
 use crossbeam_utils::CachePadded;
@@ -127,7 +127,8 @@ impl SpscControl {
 /// Heap storage for an in-process ring (tests, loom, miri, [`channel`]).
 struct HeapRing<T> {
     ctl: SpscControl,
-    slots: Box<[UnsafeCell<T>]>,
+    slots: Box<[SlotCell<T>]>,
+    track: Box<[Track]>,
     entries: [EndpointEntry; 2],
 }
 
@@ -138,7 +139,11 @@ unsafe impl<T: Send> Sync for HeapRing<T> {}
 /// The memory a ring lives in: raw pointers plus whatever keeps them alive.
 struct Shared<T> {
     ctl: NonNull<SpscControl>,
-    slots: NonNull<UnsafeCell<T>>,
+    /// Base of the slot array; every slot pointer is derived from it, so it
+    /// carries provenance for the whole array.
+    slots: NonNull<T>,
+    /// One tracker per slot under loom; zero-sized otherwise.
+    track: NonNull<Track>,
     cap: u64,
     entries: NonNull<EndpointEntry>,
     keep: Arc<dyn Send + Sync>,
@@ -150,6 +155,7 @@ impl<T> Clone for Shared<T> {
         Shared {
             ctl: self.ctl,
             slots: self.slots,
+            track: self.track,
             cap: self.cap,
             entries: self.entries,
             keep: self.keep.clone(),
@@ -178,15 +184,36 @@ impl<T> Shared<T> {
         unsafe { &*self.entries.as_ptr().add(i) }
     }
 
-    /// The slot of free-running index `i`.
-    fn slot(&self, i: u64) -> &UnsafeCell<T> {
+    /// Raw pointer to the slot of free-running index `i`.
+    fn slot_ptr(&self, i: u64) -> *mut T {
         // SAFETY: `i & (cap-1) < cap`, and the slot array has `cap` slots.
-        unsafe { &*self.slots.as_ptr().add((i & (self.cap - 1)) as usize) }
+        unsafe { self.slots.as_ptr().add((i & (self.cap - 1)) as usize) }
     }
 
-    /// Raw pointer to the slot of index `i`, for building slices.
-    fn slot_ptr(&self, i: u64) -> *mut T {
-        self.slot(i).with_mut(|p| p)
+    /// The loom tracker of the slot of index `i`.
+    fn track(&self, i: u64) -> &Track {
+        #[cfg(loom)]
+        // SAFETY: heap rings (the only kind under loom) have `cap` trackers.
+        return unsafe { &*self.track.as_ptr().add((i & (self.cap - 1)) as usize) };
+        #[cfg(not(loom))]
+        {
+            let _ = i;
+            // SAFETY: Track is zero-sized outside loom; a dangling, aligned
+            // pointer is a valid reference to a zero-sized value.
+            unsafe { self.track.as_ref() }
+        }
+    }
+
+    /// Records accesses to slots `[start, start + n)` for loom.
+    fn track_range(&self, start: u64, n: usize, write: bool) {
+        for k in 0..n as u64 {
+            let t = self.track(start.wrapping_add(k));
+            if write {
+                t.write()
+            } else {
+                t.read()
+            }
+        }
     }
 
     fn heap(cap: u64) -> Shared<T>
@@ -195,14 +222,17 @@ impl<T> Shared<T> {
     {
         let ring = Arc::new(HeapRing {
             ctl: SpscControl::new(),
-            slots: (0..cap).map(|_| UnsafeCell::new(T::zeroed())).collect(),
+            slots: (0..cap).map(|_| SlotCell::new(T::zeroed())).collect(),
+            track: (0..if cfg!(loom) { cap } else { 0 }).map(|_| Track::new()).collect(),
             entries: [EndpointEntry::new(), EndpointEntry::new()],
         });
         Shared {
             ctl: NonNull::from(&ring.ctl),
-            slots: NonNull::new(ring.slots.as_ptr() as *mut UnsafeCell<T>).expect("non-null"),
+            // SlotCell is a transparent UnsafeCell: the pointer may write.
+            slots: NonNull::new(ring.slots.as_ptr() as *mut T).expect("non-null"),
+            track: NonNull::new(ring.track.as_ptr() as *mut Track).expect("non-null"),
             cap,
-            entries: NonNull::from(&ring.entries[0]),
+            entries: NonNull::from(&ring.entries).cast(),
             keep: ring,
             name: Arc::from("heap"),
         }
@@ -213,9 +243,10 @@ impl<T> Shared<T> {
         let cap = h.geometry.capacity;
         Shared {
             ctl: NonNull::new(seg.control_ptr() as *mut SpscControl).expect("non-null"),
-            slots: NonNull::new(seg.data_ptr() as *mut UnsafeCell<T>).expect("non-null"),
+            slots: NonNull::new(seg.data_ptr() as *mut T).expect("non-null"),
+            track: NonNull::dangling(),
             cap,
-            entries: NonNull::from(&seg.endpoints()[0]),
+            entries: NonNull::new(seg.endpoints().as_ptr() as *mut EndpointEntry).expect("non-null"),
             name: Arc::from(seg.name()),
             keep: seg,
         }
@@ -666,10 +697,11 @@ impl<T: Pod> Producer<T> {
             },
             Ok(_) => {
                 let tail = self.tail;
+                self.shared.track(tail).write();
                 // SAFETY: slot `tail` is free (tail - head < cap), so the
                 // producer owns it; the consumer does not read it until the
                 // Release store of `tail` in `commit`.
-                self.shared.slot(tail).with_mut(|p| unsafe { p.write(value) });
+                unsafe { self.shared.slot_ptr(tail).write(value) };
                 self.commit(1);
                 Ok(())
             }
@@ -875,6 +907,7 @@ impl<T: Pod> WriteChunk<'_, T> {
         let first = ((cap - (start & (cap - 1))) as usize).min(self.len);
         let a = self.p.shared.slot_ptr(start);
         let b = self.p.shared.slot_ptr(start.wrapping_add(first as u64));
+        self.p.shared.track_range(start, self.len, true);
         // SAFETY: slots [tail, tail + len) are free and owned by the producer
         // (checked by `reserve`); the first `first` are contiguous up to the
         // end of the slot array, the rest start at slot 0; the two ranges are
@@ -997,9 +1030,10 @@ impl<T: Pod> Consumer<T> {
             Ok(_) => {}
         }
         let head = self.head;
+        self.shared.track(head).read();
         // SAFETY: slot `head` is committed (head < tail) and owned by the
         // consumer until the Release store of `head` in `release`.
-        let v = self.shared.slot(head).with(|p| unsafe { p.read() });
+        let v = unsafe { self.shared.slot_ptr(head).read() };
         self.release(1);
         Ok(v)
     }
@@ -1177,6 +1211,7 @@ impl<T: Pod> ReadChunk<'_, T> {
         let first = ((cap - (start & (cap - 1))) as usize).min(self.len);
         let a = self.c.shared.slot_ptr(start);
         let b = self.c.shared.slot_ptr(start.wrapping_add(first as u64));
+        self.c.shared.track_range(start, self.len, false);
         // SAFETY: slots [head, head + len) are committed and owned by the
         // consumer until released (the producer does not write them before
         // the Release store of `head`); split at the end of the array as in

@@ -156,3 +156,56 @@ mod membarrier {
         }
     }
 }
+
+/// Untracked interior-mutable storage with the layout of `T`, for ring
+/// slots that are reached through raw pointers (including contiguous
+/// multi-slot chunks, which loom's cells cannot provide). Loom does not see
+/// accesses to it: pair every access with the slot's [`Track`].
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct SlotCell<T>(core::cell::UnsafeCell<T>);
+
+#[allow(dead_code)]
+impl<T> SlotCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Raw pointer to the contents, valid for reads and writes.
+    pub(crate) fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+/// Tells loom about an access to memory it cannot see (a [`SlotCell`]), so
+/// that its race detector checks the access's causality. A zero-sized no-op
+/// outside loom.
+#[derive(Debug, Default)]
+pub(crate) struct Track {
+    #[cfg(loom)]
+    cell: loom::cell::UnsafeCell<()>,
+}
+
+#[allow(dead_code)]
+impl Track {
+    pub(crate) fn new() -> Track {
+        Track {
+            #[cfg(loom)]
+            cell: loom::cell::UnsafeCell::new(()),
+        }
+    }
+
+    /// Records a read of the tracked memory.
+    #[inline(always)]
+    pub(crate) fn read(&self) {
+        #[cfg(loom)]
+        self.cell.with(|_| ());
+    }
+
+    /// Records a write of the tracked memory.
+    #[inline(always)]
+    pub(crate) fn write(&self) {
+        #[cfg(loom)]
+        self.cell.with_mut(|_| ());
+    }
+}

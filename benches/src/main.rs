@@ -178,6 +178,7 @@ fn plan(mode: &Mode, filter: Option<&str>) -> Vec<Planned> {
                         pattern,
                         size,
                         outcome: Outcome::Skipped(why),
+                        preempted: 0.0,
                     })),
                 }
             }
@@ -187,9 +188,12 @@ fn plan(mode: &Mode, filter: Option<&str>) -> Vec<Planned> {
 }
 
 /// Runs the repetitions of one case, each under a watchdog.
-fn run_case(t: &dyn Transport, case: &Case, reps: usize, h: &mut Harness, pb: &ProgressBar) -> Outcome {
+/// Returns the summary and the mean preemption count per repetition.
+fn run_case(t: &dyn Transport, case: &Case, reps: usize, h: &mut Harness, pb: &ProgressBar) -> (Outcome, f64) {
     let mut samples = Vec::with_capacity(reps);
-    for _ in 0..reps {
+    let before = sys::preemptions();
+    let per_rep = |n: usize| (sys::preemptions() - before) as f64 / n.max(1) as f64;
+    for i in 0..reps {
         let res = {
             let _wd = Watchdog::arm(harness::run_timeout(case.cfg));
             t.run(case, h)
@@ -197,10 +201,10 @@ fn run_case(t: &dyn Transport, case: &Case, reps: usize, h: &mut Harness, pb: &P
         pb.inc(1);
         match res {
             Ok(s) => samples.push(s),
-            Err(e) => return Outcome::Failed(e.to_string()),
+            Err(e) => return (Outcome::Failed(e.to_string()), per_rep(i + 1)),
         }
     }
-    summarise(&samples, case.size)
+    (summarise(&samples, case.size), per_rep(reps))
 }
 
 fn one_line(o: &Outcome) -> String {
@@ -236,6 +240,12 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
         mode.pingpong.measure.as_millis()
     );
     println!("{pin_msg}");
+    if let Some(l) = sys::loadavg() {
+        println!(
+            "load average at start: {l:.2} (other work on these CPUs lowers every number; \
+             see the preempt column)"
+        );
+    }
     println!();
 
     let tty = std::io::stderr().is_terminal();
@@ -258,7 +268,7 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
                 done += 1;
                 let what = format!("{} {} {}", t.name(), case.pattern.name(), report::size(case.size));
                 pb.set_message(what.clone());
-                let outcome = run_case(t, &case, mode.reps, &mut h, &pb);
+                let (outcome, preempted) = run_case(t, &case, mode.reps, &mut h, &pb);
                 if !tty {
                     eprintln!("[{done}/{runs}] {what}: {}", one_line(&outcome));
                 }
@@ -268,6 +278,7 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
                     pattern: case.pattern,
                     size: case.size,
                     outcome,
+                    preempted,
                 });
             }
         }

@@ -258,6 +258,32 @@ pub fn inherited_fd(arg: &str) -> Res<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Involuntary context switches so far of this process (all threads) plus
+/// its reaped children: how often the scheduler took a CPU away from a
+/// benchmark side to run something else. Near zero on a quiet machine.
+pub fn preemptions() -> u64 {
+    let mut total = 0;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: an all-zero rusage is a valid buffer for getrusage to fill.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a live, writable rusage.
+        if unsafe { libc::getrusage(who, &mut ru) } == 0 {
+            total += ru.ru_nivcsw as u64;
+        }
+    }
+    total
+}
+
+/// The 1-minute load average, if readable.
+pub fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The CPUs this process may run on, in increasing order.
 pub fn allowed_cpus() -> Vec<usize> {
     match sched_getaffinity(Pid::from_raw(0)) {
