@@ -172,6 +172,17 @@ unsafe impl<T: Send> Send for Shared<T> {}
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
+    /// The control block with a lifetime not tied to `&self`, so a handle
+    /// can wait on one of its words while polling with `&mut self`.
+    ///
+    /// # Safety
+    /// The caller must not let the reference outlive the handle that owns
+    /// this `Shared` (which keeps the memory alive).
+    unsafe fn ctl_detached<'a>(&self) -> &'a SpscControl {
+        // SAFETY: as for `ctl`; the caller bounds the lifetime.
+        unsafe { &*self.ctl.as_ptr() }
+    }
+
     fn ctl(&self) -> &SpscControl {
         // SAFETY: points to a control block that `keep` keeps alive; it
         // contains only atomics, valid for any bit pattern.
@@ -709,7 +720,19 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Pushes `value`, waiting for room as long as it takes.
+    #[inline]
     pub fn push(&mut self, value: T) -> Result<(), SendError<T>> {
+        let value = match self.try_push_inner(value, false) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(v)) => v,
+            Err(e) => {
+                return Err(match e {
+                    TrySendError::Full(v) | TrySendError::Disconnected(v) => SendError::Disconnected(v),
+                    TrySendError::PeerDied { value, pid } => SendError::PeerDied { value, pid },
+                    TrySendError::Corrupt { value, corruption } => SendError::Corrupt { value, corruption },
+                })
+            }
+        };
         match self.push_until(value, None) {
             Ok(()) => Ok(()),
             Err(SendTimeoutError::Timeout(_)) => unreachable!("no deadline"),
@@ -724,11 +747,14 @@ impl<T: Pod> Producer<T> {
         self.push_until(value, deadline(timeout))
     }
 
+    #[cold]
     fn push_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut slot = Some(value);
-        let shared = self.shared.clone();
+        // SAFETY: used only within this call, while `self` (which keeps the
+        // memory alive) is borrowed.
+        let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
+        let r = wait::block_on(&ctl.not_full, &cfg, deadline, |exp| {
             let v = slot.take().expect("value present while polling");
             match self.try_push_inner(v, exp) {
                 Ok(()) => Some(Ok(())),
@@ -803,18 +829,17 @@ impl<T: Pod> Producer<T> {
     /// Waits until at least `n` slots are free (`n <= capacity`).
     pub fn wait_for_space(&mut self, n: usize, timeout: Option<Duration>) -> Result<(), SendTimeoutError<()>> {
         let n = (n as u64).min(self.shared.cap);
-        let shared = self.shared.clone();
+        // SAFETY: used only within this call, while `self` (which keeps the
+        // memory alive) is borrowed.
+        let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        let r = wait::block_on(
-            &shared.ctl().not_full,
-            &cfg,
-            timeout.and_then(deadline),
-            |exp| match self.free(n) {
+        let r = wait::block_on(&ctl.not_full, &cfg, timeout.and_then(deadline), |exp| {
+            match self.free(n) {
                 Err(c) => Some(Err(c)),
                 Ok(f) if f >= n => Some(Ok(())),
                 Ok(_) => self.consumer_gone(exp).map(Err),
-            },
-        );
+            }
+        });
         match r {
             Some(Ok(())) => Ok(()),
             Some(Err(c)) => Err(c.send_timeout(())),
@@ -1039,7 +1064,19 @@ impl<T: Pod> Consumer<T> {
     }
 
     /// Pops the oldest element, waiting as long as it takes.
+    #[inline]
     pub fn pop(&mut self) -> Result<T, RecvError> {
+        match self.try_pop_inner(false) {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Empty) => {}
+            Err(e) => {
+                return Err(match e {
+                    TryRecvError::Empty | TryRecvError::Disconnected => RecvError::Disconnected,
+                    TryRecvError::PeerDied { pid } => RecvError::PeerDied { pid },
+                    TryRecvError::Corrupt { corruption } => RecvError::Corrupt { corruption },
+                })
+            }
+        }
         self.pop_until(None).map_err(|e| match e {
             RecvTimeoutError::Timeout => unreachable!("no deadline"),
             RecvTimeoutError::Disconnected => RecvError::Disconnected,
@@ -1053,17 +1090,18 @@ impl<T: Pod> Consumer<T> {
         self.pop_until(deadline(timeout))
     }
 
+    #[cold]
     fn pop_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let shared = self.shared.clone();
+        // SAFETY: used only within this call, while `self` (which keeps the
+        // memory alive) is borrowed.
+        let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        wait::block_on(&shared.ctl().not_empty, &cfg, deadline, |exp| {
-            match self.try_pop_inner(exp) {
-                Ok(v) => Some(Ok(v)),
-                Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
-                Err(TryRecvError::PeerDied { pid }) => Some(Err(RecvTimeoutError::PeerDied { pid })),
-                Err(TryRecvError::Corrupt { corruption }) => Some(Err(RecvTimeoutError::Corrupt { corruption })),
-            }
+        wait::block_on(&ctl.not_empty, &cfg, deadline, |exp| match self.try_pop_inner(exp) {
+            Ok(v) => Some(Ok(v)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+            Err(TryRecvError::PeerDied { pid }) => Some(Err(RecvTimeoutError::PeerDied { pid })),
+            Err(TryRecvError::Corrupt { corruption }) => Some(Err(RecvTimeoutError::Corrupt { corruption })),
         })
         .unwrap_or(Err(RecvTimeoutError::Timeout))
     }
@@ -1107,13 +1145,12 @@ impl<T: Pod> Consumer<T> {
     /// any are left, so that they can be drained).
     pub fn wait_for_items(&mut self, n: usize, timeout: Option<Duration>) -> Result<(), RecvTimeoutError> {
         let n = (n as u64).clamp(1, self.shared.cap);
-        let shared = self.shared.clone();
+        // SAFETY: used only within this call, while `self` (which keeps the
+        // memory alive) is borrowed.
+        let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        let r = wait::block_on(
-            &shared.ctl().not_empty,
-            &cfg,
-            timeout.and_then(deadline),
-            |exp| match self.available(n) {
+        let r = wait::block_on(&ctl.not_empty, &cfg, timeout.and_then(deadline), |exp| {
+            match self.available(n) {
                 Err(c) => Some(Err(c)),
                 Ok(a) if a >= n => Some(Ok(())),
                 Ok(_) => match self.shared.gone(PRODUCER, exp) {
@@ -1124,8 +1161,8 @@ impl<T: Pod> Consumer<T> {
                         Err(c) => Some(Err(c)),
                     },
                 },
-            },
-        );
+            }
+        });
         match r {
             Some(Ok(())) => Ok(()),
             Some(Err(c)) => Err(c.recv_timeout()),
