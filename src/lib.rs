@@ -46,6 +46,8 @@ pub mod endpoint;
 pub mod error;
 pub mod layout;
 pub mod segment;
+#[cfg(not(loom))]
+pub mod sigbus;
 pub mod spsc;
 pub mod wait;
 

@@ -98,10 +98,12 @@ pub(crate) struct Expect {
     pub(crate) endpoints: Option<u32>,
 }
 
-/// A shared mapping, unmapped on drop.
+/// A shared mapping, unmapped on drop, guarded against SIGBUS.
 struct Mapping {
     base: NonNull<u8>,
     len: usize,
+    #[cfg(not(loom))]
+    guard: crate::sigbus::Guard,
 }
 
 impl Drop for Mapping {
@@ -205,6 +207,8 @@ fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Mapping> {
     Ok(Mapping {
         base: NonNull::new(p.cast()).expect("mmap returned null without MAP_FIXED"),
         len,
+        #[cfg(not(loom))]
+        guard: crate::sigbus::register(p as usize, len),
     })
 }
 
@@ -533,6 +537,16 @@ impl Segment {
     /// Length of the mapping in bytes.
     pub fn len(&self) -> usize {
         self.map.len
+    }
+
+    /// True once another process truncated the segment's file under this
+    /// mapping and an access faulted (see [`crate::sigbus`]): the segment
+    /// must be treated as corrupt.
+    pub fn truncated(&self) -> bool {
+        #[cfg(not(loom))]
+        return self.map.guard.truncated();
+        #[cfg(loom)]
+        false
     }
 
     /// Always false: a segment holds at least a header.

@@ -147,6 +147,8 @@ struct Shared<T> {
     cap: u64,
     entries: NonNull<EndpointEntry>,
     keep: Arc<dyn Send + Sync>,
+    /// The segment, for its truncation mark (None on the heap).
+    seg: Option<Arc<Segment>>,
     name: Arc<str>,
 }
 
@@ -159,6 +161,7 @@ impl<T> Clone for Shared<T> {
             cap: self.cap,
             entries: self.entries,
             keep: self.keep.clone(),
+            seg: self.seg.clone(),
             name: self.name.clone(),
         }
     }
@@ -245,6 +248,7 @@ impl<T> Shared<T> {
             cap,
             entries: NonNull::from(&ring.entries).cast(),
             keep: ring,
+            seg: None,
             name: Arc::from("heap"),
         }
     }
@@ -259,6 +263,7 @@ impl<T> Shared<T> {
             cap,
             entries: NonNull::new(seg.endpoints().as_ptr() as *mut EndpointEntry).expect("non-null"),
             name: Arc::from(seg.name()),
+            seg: Some(seg.clone()),
             keep: seg,
         }
     }
@@ -266,6 +271,9 @@ impl<T> Shared<T> {
     /// Why the endpoint in entry `i` can no longer take part, if it cannot:
     /// it detached cleanly, or (only when `expensive`) its process died.
     fn gone(&self, i: usize, expensive: bool) -> Option<Closed> {
+        if expensive && self.seg.as_ref().is_some_and(|s| s.truncated()) {
+            return Some(corrupt(0, "the segment file was truncated by another process"));
+        }
         match endpoint::holder(self.entry(i)) {
             Holder::Closed => Some(Closed::Disconnected),
             Holder::Held(t) if expensive && !endpoint::token_alive(t) => Some(Closed::PeerDied(endpoint::token_pid(t))),

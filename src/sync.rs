@@ -209,3 +209,10 @@ impl Track {
         self.cell.with_mut(|_| ());
     }
 }
+
+/// Atomics for process-global statics that loom cannot model (the SIGBUS
+/// guard's registry of mappings). Never used by ring algorithms.
+#[cfg(not(loom))]
+pub(crate) mod global {
+    pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+}

@@ -286,3 +286,89 @@ fn second_live_attach_is_busy_with_the_holder_pid() {
     let _rx = other.consumer().unwrap();
     assert!(matches!(ch.consumer(), Err(Error::EndpointBusy { .. })));
 }
+
+#[test]
+fn truncated_under_live_endpoints_is_an_error_not_sigbus() {
+    // Run in a child so that, were the guard broken, only the child dies
+    // (and this test fails on its exit status instead of taking down the
+    // whole test binary).
+    if role().as_deref() == Some("victim") {
+        use shmlane::{TryRecvError, TrySendError, WaitConfig, WaitStrategy};
+        let name = common::env("SEG");
+        let ch = Channel::<u64>::create(&name, 1 << 12).unwrap();
+        let mut tx = ch.producer().unwrap();
+        let mut rx = ch.consumer().unwrap();
+        let fast = WaitConfig {
+            strategy: WaitStrategy::Park,
+            check_interval: Duration::from_millis(1),
+        };
+        tx.set_wait_config(fast);
+        rx.set_wait_config(fast);
+        for i in 0..100 {
+            tx.push(i).unwrap();
+        }
+        // Another process (simulated by a plain file operation) truncates.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(shm_path(&name))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        // Every access now faults; the guard absorbs it and the next slow
+        // path reports corruption.
+        let mut saw_corrupt = false;
+        for _ in 0..200 {
+            std::thread::sleep(Duration::from_millis(2));
+            match rx.try_pop() {
+                Err(TryRecvError::Corrupt { .. }) => saw_corrupt = true,
+                Ok(_) | Err(TryRecvError::Empty) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+            match tx.try_push(1) {
+                Err(TrySendError::Corrupt { .. }) => saw_corrupt = true,
+                Ok(()) | Err(TrySendError::Full(_)) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+            if saw_corrupt {
+                break;
+            }
+        }
+        assert!(saw_corrupt, "truncation never reported");
+        assert!(ch.segment().unwrap().truncated());
+        // Blocking calls end in the same error (after at most the elements
+        // the consumer had already seen published, now read as zeros).
+        let r = (0..200)
+            .map(|_| rx.pop_timeout(Duration::from_secs(5)))
+            .find(|r| r.is_err());
+        assert!(
+            matches!(r, Some(Err(shmlane::RecvTimeoutError::Corrupt { .. }))),
+            "{r:?}"
+        );
+        println!("survived");
+        return;
+    }
+    if role().is_some() {
+        return;
+    }
+    let name = unique_name("sigbus");
+    let _u = Unlink(name.clone());
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "truncated_under_live_endpoints_is_an_error_not_sigbus",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(common::ROLE_VAR, "victim")
+        .env("SEG", &name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("survived"),
+        "child status {:?}\n{}\n{}",
+        out.status,
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
