@@ -84,7 +84,11 @@ pub fn spawn(test: &str, role: &str, env: &[(&str, String)]) -> ChildGuard {
     cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(ROLE_VAR, role)
         .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .stdout(if std::env::var_os("SHMLANE_TEST_CHILD_OUTPUT").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     for (k, v) in env {
         cmd.env(k, v);
     }
