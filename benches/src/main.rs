@@ -15,10 +15,6 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
-// The workspace clippy.toml bans `core::sync::atomic` types so that the
-// library goes through its loom facade. This harness is not the library: it
-// never runs under loom, and its hardware limits must use the plain atomics.
-#![allow(clippy::disallowed_types)]
 
 mod harness;
 mod measure;
@@ -134,18 +130,17 @@ fn main() -> ExitCode {
 /// The child process: run `transport`'s child side; errors go to stderr,
 /// which the parent reads.
 fn child_main(transport: &str, args: &[String]) -> ExitCode {
-    let mut role = String::from("?");
-    let res = (|| {
+    let res = ChildCtx::from_args(args).and_then(|mut ctx| {
         let t =
             transports::find(transport).ok_or_else(|| sys::Error::new(format!("unknown transport {transport:?}")))?;
-        let mut ctx = ChildCtx::from_args(args)?;
-        role = ctx.role.clone();
         t.child(&mut ctx)
-    })();
+            .map_err(|e| sys::Error::new(format!("{} ({}): {e}", transport, ctx.role)))?;
+        Ok(())
+    });
     match res {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{transport} child ({role}): {e}");
+            eprintln!("child {e}");
             ExitCode::FAILURE
         }
     }
@@ -178,7 +173,7 @@ fn plan(mode: &Mode, filter: Option<&str>) -> Vec<Planned> {
                         pattern,
                         size,
                         outcome: Outcome::Skipped(why),
-                        preempted: 0.0,
+                        other_cpu: None,
                     })),
                 }
             }
@@ -187,13 +182,12 @@ fn plan(mode: &Mode, filter: Option<&str>) -> Vec<Planned> {
     out
 }
 
-/// Runs the repetitions of one case, each under a watchdog.
-/// Returns the summary and the mean preemption count per repetition.
-fn run_case(t: &dyn Transport, case: &Case, reps: usize, h: &mut Harness, pb: &ProgressBar) -> (Outcome, f64) {
+/// Runs the repetitions of one case, each under a watchdog. Returns the
+/// summary and the CPU load of everything else on the machine meanwhile.
+fn run_case(t: &dyn Transport, case: &Case, reps: usize, h: &mut Harness, pb: &ProgressBar) -> (Outcome, Option<f64>) {
     let mut samples = Vec::with_capacity(reps);
-    let before = sys::preemptions();
-    let per_rep = |n: usize| (sys::preemptions() - before) as f64 / n.max(1) as f64;
-    for i in 0..reps {
+    let load = OtherLoad::start();
+    for _ in 0..reps {
         let res = {
             let _wd = Watchdog::arm(harness::run_timeout(case.cfg));
             t.run(case, h)
@@ -201,10 +195,36 @@ fn run_case(t: &dyn Transport, case: &Case, reps: usize, h: &mut Harness, pb: &P
         pb.inc(1);
         match res {
             Ok(s) => samples.push(s),
-            Err(e) => return (Outcome::Failed(e.to_string()), per_rep(i + 1)),
+            Err(e) => return (Outcome::Failed(e.to_string()), load.percent()),
         }
     }
-    (summarise(&samples, case.size), per_rep(reps))
+    (summarise(&samples, case.size), load.percent())
+}
+
+/// CPU time used on the machine by anything but this harness and its
+/// children, over an interval: the interference indicator of the table.
+struct OtherLoad {
+    wall: Instant,
+    busy: Option<f64>,
+    own: f64,
+}
+
+impl OtherLoad {
+    fn start() -> Self {
+        OtherLoad {
+            wall: Instant::now(),
+            busy: sys::machine_busy_secs(),
+            own: sys::own_cpu_secs(),
+        }
+    }
+
+    /// Others' CPU use since `start`, in percent of one CPU.
+    fn percent(&self) -> Option<f64> {
+        let busy = sys::machine_busy_secs()? - self.busy?;
+        let own = sys::own_cpu_secs() - self.own;
+        let wall = self.wall.elapsed().as_secs_f64().max(1e-3);
+        Some(((busy - own) / wall * 100.0).max(0.0))
+    }
 }
 
 fn one_line(o: &Outcome) -> String {
@@ -228,6 +248,15 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
     let mut h = Harness::new(pin);
     let planned = plan(mode, cli.filter.as_deref());
     let runs = planned.iter().filter(|p| matches!(p, Planned::Run(..))).count();
+    if planned.is_empty() {
+        let names: Vec<&str> = transports::registry().iter().map(|t| t.name()).collect();
+        eprintln!(
+            "shmlane-bench: no transport matches --filter {:?}; transports: {}",
+            cli.filter.as_deref().unwrap_or(""),
+            names.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
 
     println!(
         "shmlane-bench, {} mode: {} repetitions per case; streams {} ms warm-up + {} ms, \
@@ -242,8 +271,8 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
     println!("{pin_msg}");
     if let Some(l) = sys::loadavg() {
         println!(
-            "load average at start: {l:.2} (other work on these CPUs lowers every number; \
-             see the preempt column)"
+            "load average at start: {l:.2} (other work on these CPUs distorts every number; \
+             see the other% column)"
         );
     }
     println!();
@@ -268,7 +297,7 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
                 done += 1;
                 let what = format!("{} {} {}", t.name(), case.pattern.name(), report::size(case.size));
                 pb.set_message(what.clone());
-                let (outcome, preempted) = run_case(t, &case, mode.reps, &mut h, &pb);
+                let (outcome, other_cpu) = run_case(t, &case, mode.reps, &mut h, &pb);
                 if !tty {
                     eprintln!("[{done}/{runs}] {what}: {}", one_line(&outcome));
                 }
@@ -278,7 +307,7 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
                     pattern: case.pattern,
                     size: case.size,
                     outcome,
-                    preempted,
+                    other_cpu,
                 });
             }
         }
