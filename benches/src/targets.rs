@@ -91,13 +91,13 @@ pub const TARGETS: &[Target] = &[
         label: "shmlane spsc u64 batch throughput / raw ring batch",
         num: sel("shmlane-spsc", Pattern::Batch, 8, Metric::MsgsPerS),
         den: Den::Row(sel("raw-ring", Pattern::Batch, 8, Metric::MsgsPerS)),
-        cmp: Cmp::AtLeast(0.9),
+        cmp: Cmp::AtLeast(1.0),
     },
     Target {
         label: "shmlane spsc ping-pong RTT p50 / raw ping-pong RTT p50",
         num: sel("shmlane-spsc", Pattern::PingPong, PING_SIZE, Metric::RttP50),
         den: Den::Row(sel("raw-pingpong", Pattern::PingPong, PING_SIZE, Metric::RttP50)),
-        cmp: Cmp::AtMost(1.5),
+        cmp: Cmp::AtMost(1.2),
     },
     Target {
         label: "shmlane bytes 4 KiB bytes/s / memcpy 4 KiB",

@@ -57,6 +57,7 @@ pub mod msg;
 pub mod pipe;
 pub mod raw_pingpong;
 pub mod raw_ring;
+pub mod shmlane_spsc;
 pub mod tcp;
 pub mod threads;
 pub mod unix_dgram;
@@ -80,7 +81,9 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         // In-process references (two threads, not two processes).
         &threads::CrossbeamChannel,
         &threads::Rtrb,
-        // shmlane transports go here (family `Family::Shmlane`).
+        // shmlane.
+        &shmlane_spsc::ShmlaneSpsc,
+        &shmlane_spsc::ShmlaneSpscBlocking,
     ]
 }
 
@@ -100,7 +103,6 @@ pub enum Family {
     /// A two-thread, in-process reference; shown, never a peer.
     InProcess,
     /// shmlane itself.
-    #[allow(dead_code)] // constructed once the shmlane transports are registered
     Shmlane,
 }
 
