@@ -33,19 +33,19 @@ fn adversary(name: &str, seed: u64) {
     let f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
     let len = f.metadata().unwrap().len();
     let mut rng = Rng(seed | 1);
-    let gentle = seed % 2 == 0;
+    let gentle = seed.is_multiple_of(2);
     let start = Instant::now();
     let (mut writes, mut bytes) = (0u64, 0u64);
     while start.elapsed() < RUN {
         // Mostly small writes (words), sometimes a burst; biased to the
         // first pages where header, endpoints and control words live.
-        let hot = rng.next() % 4 != 0;
+        let hot = !rng.next().is_multiple_of(4);
         let off = if hot {
             rng.next() % 4096.min(len)
         } else {
             rng.next() % len
         };
-        let n = if rng.next() % 8 == 0 {
+        let n = if rng.next().is_multiple_of(8) {
             1 + rng.next() % 256
         } else {
             1 + rng.next() % 8
@@ -58,7 +58,7 @@ fn adversary(name: &str, seed: u64) {
         if gentle {
             // One write per ~100 µs: honest traffic flows between faults.
             std::thread::sleep(Duration::from_micros(100));
-        } else if writes % 64 == 0 {
+        } else if writes.is_multiple_of(64) {
             std::thread::yield_now();
         }
     }
