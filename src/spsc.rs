@@ -967,11 +967,11 @@ impl<T: Pod> WriteChunk<'_, T> {
         let a = self.p.shared.slot_ptr(start);
         let b = self.p.shared.slot_ptr(start.wrapping_add(first as u64));
         self.p.shared.track_range(start, self.len, true);
+        let w = self.p.shared.width;
         // SAFETY: slots [tail, tail + len) are free and owned by the producer
         // (checked by `reserve`); the first `first` are contiguous up to the
         // end of the slot array, the rest start at slot 0; the two ranges are
         // disjoint because len <= cap. `&mut self` prevents aliasing them.
-        let w = self.p.shared.width;
         unsafe {
             (
                 std::slice::from_raw_parts_mut(a, first * w),
@@ -1288,11 +1288,11 @@ impl<T: Pod> ReadChunk<'_, T> {
         let a = self.c.shared.slot_ptr(start);
         let b = self.c.shared.slot_ptr(start.wrapping_add(first as u64));
         self.c.shared.track_range(start, self.len, false);
+        let w = self.c.shared.width;
         // SAFETY: slots [head, head + len) are committed and owned by the
         // consumer until released (the producer does not write them before
         // the Release store of `head`); split at the end of the array as in
         // WriteChunk::as_mut_slices.
-        let w = self.c.shared.width;
         unsafe {
             (
                 std::slice::from_raw_parts(a, first * w),
@@ -1371,7 +1371,7 @@ fn raw_spec(capacity: usize, elem_size: usize, elem_align: usize) -> Result<Spec
             crate::layout::REGION_ALIGN
         )));
     }
-    if elem_size == 0 || elem_size % elem_align != 0 || elem_size > u32::MAX as usize {
+    if elem_size == 0 || !elem_size.is_multiple_of(elem_align) || elem_size > u32::MAX as usize {
         return Err(Error::InvalidArgument(format!(
             "element size {elem_size} must be a non-zero multiple of the alignment {elem_align}"
         )));
@@ -1446,7 +1446,7 @@ impl RawChannel {
         let ok = size > 0
             && h.geometry.slot_size as usize == size
             && h.elem_align.is_power_of_two()
-            && size % h.elem_align as usize == 0;
+            && size.is_multiple_of(h.elem_align as usize);
         if !ok {
             return Err(Error::Corrupt {
                 name: seg.name().to_owned(),
