@@ -5,6 +5,9 @@
 //!
 //! - [`spsc`]: single-producer single-consumer ring of fixed-size `Pod`
 //!   elements, with zero-copy chunks and batches.
+//! - [`mpmc`]: multi-producer multi-consumer ring of fixed-size `Pod`
+//!   elements (Vyukov's per-slot sequence numbers), any number of endpoints
+//!   in any processes, dead claimants skipped after a stall timeout.
 //! - Blocking through futex words inside the segment ([`wait`]): spin, then
 //!   sleep; no system call when the ring is neither full nor empty.
 //! - Named segments in /dev/shm or anonymous memfd segments ([`segment`]),
@@ -45,6 +48,7 @@ pub(crate) mod sync;
 pub mod endpoint;
 pub mod error;
 pub mod layout;
+pub mod mpmc;
 pub mod segment;
 #[cfg(not(loom))]
 pub mod sigbus;
