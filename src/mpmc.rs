@@ -79,12 +79,13 @@
 //! commit is still refused.
 //!
 //! The two judgements — "is this claimant dead" and "has the stall
-//! expired" — are made in one place ([`Liveness`] and [`Pacer`]). Under
-//! loom time does not exist: every stall has expired and every poll may
-//! check liveness, and a test "kills" an endpoint by rewriting its owner
-//! token to one with the same pid and another start time, which is exactly
-//! how a dead process whose pid was reused looks; so the skip paths are
-//! explored deterministically.
+//! expired" — are made in one place each (`Liveness` and `Pacer`). Under
+//! loom time does not exist: every stall has expired, and a model of dead
+//! peers asks (with a hidden builder option) for the liveness checks on
+//! every poll instead of once per interval; a test "kills" an endpoint by
+//! rewriting its owner token to one with the same pid and another start
+//! time, which is exactly how a dead process whose pid was reused looks. So
+//! the skip paths are explored deterministically.
 //!
 //! # Attachment and disconnection
 //! Any number of senders and receivers attach ([`Channel::sender`],
@@ -243,9 +244,6 @@ const SKIP: u64 = 1 << 63;
 /// Bound on the retries of one non-blocking operation (each retry means
 /// another endpoint made progress, or a peer is scribbling on the segment).
 const RETRY_BOUND: u32 = 1 << 20;
-/// Under loom every poll may do the slow-path checks (the model has no time).
-const LOOM: bool = cfg!(loom);
-
 /// Endpoint words: the range a producer is claiming (start + 1, end).
 const W_SEND_START: usize = 0;
 const W_SEND_END: usize = 1;
@@ -311,6 +309,10 @@ struct Shared<T> {
     entries: NonNull<EndpointEntry>,
     n_entries: usize,
     stall: Duration,
+    /// Do the slow-path checks (liveness, stalls) on every poll of a
+    /// blocking call, not once per check interval: the loom models of dead
+    /// peers, where time does not pass, set it. Always false otherwise.
+    check_every_poll: bool,
     keep: Arc<dyn Send + Sync>,
     name: Arc<str>,
 }
@@ -324,6 +326,7 @@ impl<T> Clone for Shared<T> {
             entries: self.entries,
             n_entries: self.n_entries,
             stall: self.stall,
+            check_every_poll: self.check_every_poll,
             keep: self.keep.clone(),
             name: self.name.clone(),
         }
@@ -509,20 +512,31 @@ impl<T> Shared<T> {
         self.slot(p).value.with_mut(|v| v)
     }
 
-    /// Records in entry `i` that it is claiming positions `[start, end)`.
+    /// Records in entry `i` that it is about to claim positions
+    /// `[start, end)`. The end word is written only for batches (0 means
+    /// "one position"); `wide` says whether it is non-zero now.
+    ///
+    /// A record stays after the claim is committed or released (it then
+    /// names committed positions, which no stall check asks about); it is
+    /// replaced by the next claim, and cleared when an attempt fails or the
+    /// endpoint detaches.
     #[inline]
-    fn record(&self, i: usize, side: Side, start: u64, end: u64) {
+    fn record(&self, i: usize, side: Side, start: u64, end: u64, wide: &mut bool) {
         let (ws, we) = side.words();
         let w = &self.entry(i).words;
-        // Release: pairs with the Acquire load of the end word in `records`
-        // (a reader that sees this end also sees the clear before it).
-        w[we].store(end, Ordering::Release);
+        if end != start + 1 || *wide {
+            *wide = end != start + 1;
+            // Release: pairs with the Acquire load of the end word in
+            // `records`: whoever sees it sees the commits before it.
+            w[we].store(if *wide { end } else { 0 }, Ordering::Release);
+        }
         // Release: pairs with the Acquire load of the start word in
-        // `records`; the end word above is visible with it.
+        // `records`: the end word above (and our earlier commits) are
+        // visible with it.
         w[ws].store(start + 1, Ordering::Release);
     }
 
-    /// Clears entry `i`'s claim record after its commits or releases.
+    /// Clears entry `i`'s claim record (an attempt failed, or detach).
     #[inline]
     fn clear_record(&self, i: usize, side: Side) {
         // Release: pairs with the Acquire load in `records`: a reader that
@@ -531,22 +545,25 @@ impl<T> Shared<T> {
     }
 
     /// Every claim record on `side` in the endpoint table. Call after an
-    /// Acquire load of the index whose CAS follows the records.
+    /// Acquire load of the index whose CAS follows the records: a claim of
+    /// position `p < index` is then visible, or superseded by a later
+    /// record of the same endpoint; a later record is stored after `p` was
+    /// committed (or released), so that the caller's next load of `p`'s
+    /// `seq` sees the commit. A range read across an update may be wrong,
+    /// but then only about positions already committed.
     fn records(&self, side: Side) -> Vec<Record> {
         let (ws, we) = side.words();
         let mut out = Vec::new();
         for (i, e) in self.entries().iter().enumerate() {
             // Acquire: pairs with the Release stores in `record` / `clear_record`.
-            let s1 = e.words[ws].load(Ordering::Acquire);
-            if s1 == 0 {
+            let s = e.words[ws].load(Ordering::Acquire);
+            if s == 0 {
                 continue;
             }
-            // Acquire: pairs with the Release store of the end word in `record`.
-            let end = e.words[we].load(Ordering::Acquire);
-            // Acquire: as for s1. Starts only grow, so an unchanged start
-            // means `end` belongs to it.
-            let s2 = e.words[ws].load(Ordering::Acquire);
-            let (start, end) = if s1 == s2 { (s1 - 1, end) } else { (0, u64::MAX) };
+            // Acquire: pairs with the Release store of the end word in
+            // `record` (made before the start word we just read).
+            let e = e.words[we].load(Ordering::Acquire);
+            let (start, end) = (s - 1, if e == 0 { s } else { e });
             out.push(Record {
                 start,
                 end,
@@ -623,14 +640,23 @@ impl<T> Shared<T> {
         // A dead predecessor's claim records are void from now on.
         self.clear_record(i, Side::Send);
         self.clear_record(i, Side::Recv);
+        for w in [W_SEND_END, W_RECV_END] {
+            // Release: as in `record`.
+            e.words[w].store(0, Ordering::Release);
+        }
         let c = self.counters();
-        // AcqRel: we own the entry (claimed by CAS); the predecessor's
-        // marker tells which count it left behind.
-        match e.words[W_COUNTED].swap(0, Ordering::AcqRel) {
-            // AcqRel: counters are read with Acquire in `peers_gone`.
-            COUNTED_SENDER => drop(c.senders.fetch_sub(1, Ordering::AcqRel)),
-            COUNTED_RECEIVER => drop(c.receivers.fetch_sub(1, Ordering::AcqRel)),
-            _ => {}
+        // Relaxed: we own the entry (claimed by CAS, which acquired the
+        // predecessor's last stores). A dead predecessor's marker tells
+        // which count it left behind; a cleanly closed one uncounted itself.
+        let marker = e.words[W_COUNTED].swap(0, Ordering::Relaxed);
+        if claimed.took_over_from.is_some() {
+            match marker {
+                // AcqRel: counters are read with Acquire in `peers_gone`.
+                COUNTED_SENDER => drop(c.senders.fetch_sub(1, Ordering::AcqRel)),
+                // AcqRel: as above.
+                COUNTED_RECEIVER => drop(c.receivers.fetch_sub(1, Ordering::AcqRel)),
+                _ => {}
+            }
         }
         let (counter, marker) = match role {
             Role::Producer => (&c.senders, COUNTED_SENDER),
@@ -643,12 +669,12 @@ impl<T> Shared<T> {
         Ok((i, claimed.token))
     }
 
+    /// Marks entry `i` cleanly closed and uncounts it. Its claim records
+    /// stay: they name committed positions only, and a closed holder counts
+    /// as gone anyway. If the entry was taken over (we were judged dead),
+    /// the taker uncounted us instead.
     fn detach(&self, i: usize, token: u64, role: Role) {
         let e = self.entry(i);
-        if endpoint::holder(e) == Holder::Held(token) {
-            // Relaxed: see `attach`.
-            e.words[W_COUNTED].store(0, Ordering::Relaxed);
-        }
         if endpoint::release(e, token) {
             let c = self.counters();
             let counter = if role == Role::Producer {
@@ -696,6 +722,7 @@ impl<T> Shared<T> {
             entries: NonNull::new(ring.entries.as_ptr() as *mut EndpointEntry).expect("non-null"),
             n_entries: endpoints as usize,
             stall,
+            check_every_poll: false,
             keep: ring,
             name: Arc::from("heap"),
         }
@@ -736,6 +763,7 @@ impl<T> Shared<T> {
             entries: NonNull::from(&entries[0]),
             n_entries: entries.len(),
             stall,
+            check_every_poll: false,
             name: Arc::from(seg.name()),
             keep: seg,
         })
@@ -770,6 +798,7 @@ pub struct Builder {
     capacity: usize,
     create: CreateOptions,
     open: OpenOptions,
+    check_every_poll: bool,
 }
 
 impl Default for Builder {
@@ -778,6 +807,7 @@ impl Default for Builder {
             capacity: 1024,
             create: CreateOptions::default(),
             open: OpenOptions::default(),
+            check_every_poll: false,
         }
     }
 }
@@ -872,11 +902,22 @@ impl Builder {
     pub fn in_process<T: Pod + Send>(&self) -> Result<Channel<T>> {
         let cap = check_capacity::<T>(self.capacity)?;
         let endpoints = self.endpoint_count()?;
+        let mut shared = Shared::heap(cap, endpoints, self.create.stall_timeout.max(Duration::from_nanos(1)));
+        shared.check_every_poll = self.check_every_poll;
         Ok(Channel {
-            shared: Shared::heap(cap, endpoints, self.create.stall_timeout.max(Duration::from_nanos(1))),
+            shared,
             segment: None,
             _t: PhantomData,
         })
+    }
+
+    /// loom models of dead peers: blocking calls check liveness and stalls
+    /// on every poll (time does not pass in a model). In-process only.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn __check_every_poll(mut self) -> Builder {
+        self.check_every_poll = true;
+        self
     }
 
     /// Opens an existing named channel of `T`.
@@ -1035,6 +1076,7 @@ impl<T: Pod + Send> Channel<T> {
             token,
             wait: WaitConfig::default(),
             pacer: Pacer::new(),
+            wide: false,
         })
     }
 
@@ -1047,6 +1089,8 @@ impl<T: Pod + Send> Channel<T> {
             token,
             wait: WaitConfig::default(),
             pacer: Pacer::new(),
+            wide: false,
+            seen: 0,
         })
     }
 
@@ -1142,6 +1186,8 @@ pub struct Sender<T> {
     token: u64,
     wait: WaitConfig,
     pacer: Pacer,
+    /// Our entry's end word is non-zero (see `Shared::record`).
+    wide: bool,
 }
 
 /// A receiving endpoint of an MPMC ring. `Send`, not `Clone`: attach
@@ -1152,6 +1198,10 @@ pub struct Receiver<T> {
     token: u64,
     wait: WaitConfig,
     pacer: Pacer,
+    /// Our entry's end word is non-zero (see `Shared::record`).
+    wide: bool,
+    /// `seq` of the first position of the last claim, as `claim` saw it.
+    seen: u64,
 }
 
 impl<T> std::fmt::Debug for Sender<T> {
@@ -1233,7 +1283,7 @@ impl<T: Pod> Sender<T> {
                 while n < max && sh.slot(t + n).seq.load(Ordering::Acquire) == t + n {
                     n += 1;
                 }
-                sh.record(self.index, Side::Send, t, t + n);
+                sh.record(self.index, Side::Send, t, t + n, &mut self.wide);
                 recorded = true;
                 // Release: pairs with the Acquire load of tail in
                 // `Receiver::claim` (stalled path): our record is visible to
@@ -1268,6 +1318,9 @@ impl<T: Pod> Sender<T> {
                 sh.clear_record(self.index, Side::Send);
                 recorded = false;
             }
+            if !expensive {
+                return Err(Stop::Wait);
+            }
             // Acquire: pairs with the Release CAS of head in
             // `Receiver::claim`: the claim record of q's consumer is visible.
             let head = ctl.head.load(Ordering::Acquire);
@@ -1275,14 +1328,14 @@ impl<T: Pod> Sender<T> {
             if (head.wrapping_sub(q) as i64) > 0 {
                 // A consumer claimed q and has not released it yet.
                 self.pacer.stuck();
-                if expensive && !reclaimed && Self::reclaim(sh, &self.pacer, t, head) {
+                if !reclaimed && Self::reclaim(sh, &self.pacer, t, head) {
                     reclaimed = true;
                     continue;
                 }
             } else {
                 self.pacer.progressed();
             }
-            if let Some(c) = sh.peers_gone(&c.receivers, Role::Consumer, expensive) {
+            if let Some(c) = sh.peers_gone(&c.receivers, Role::Consumer, true) {
                 return Err(c.into());
             }
             return Err(Stop::Wait);
@@ -1356,7 +1409,6 @@ impl<T: Pod> Sender<T> {
                 lost.get_or_insert(p);
             }
         }
-        sh.clear_record(self.index, Side::Send);
         sh.ctl().not_empty.wake();
         match lost {
             None => Ok(()),
@@ -1381,7 +1433,6 @@ impl<T: Pod> Sender<T> {
             // Relaxed: statistics.
             sh.counters().aborted.fetch_add(1, Ordering::Relaxed);
         }
-        sh.clear_record(self.index, Side::Send);
         sh.ctl().not_empty.wake();
     }
 
@@ -1441,7 +1492,7 @@ impl<T: Pod> Sender<T> {
         let shared = self.shared.clone();
         let cfg = self.wait;
         let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
-            match self.try_send_inner(value, exp || LOOM) {
+            match self.try_send_inner(value, exp || shared.check_every_poll) {
                 Ok(()) => Some(Ok(())),
                 Err(TrySendError::Full(_)) => None,
                 Err(TrySendError::Disconnected(v)) => Some(Err(SendTimeoutError::Disconnected(v))),
@@ -1494,7 +1545,7 @@ impl<T: Pod> Sender<T> {
         let shared = self.shared.clone();
         let cfg = self.wait;
         let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
-            match self.claim(max, exp || LOOM) {
+            match self.claim(max, exp || shared.check_every_poll) {
                 Ok(c) => Some(Ok(c)),
                 Err(Stop::Wait) => None,
                 Err(Stop::Closed(c)) => Some(Err(Some(c))),
@@ -1569,7 +1620,8 @@ impl<T: Pod> Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         self.shared.detach(self.index, self.token, Role::Producer);
-        self.shared.ctl().not_empty.wake_all();
+        // The detach (a Release RMW of the count) is the publication.
+        self.shared.ctl().not_empty.wake();
     }
 }
 
@@ -1691,8 +1743,9 @@ impl<T: Pod> Receiver<T> {
                 while n < max && committed(sh.slot(h + n).seq.load(Ordering::Acquire), h + n) {
                     n += 1;
                 }
-                sh.record(self.index, Side::Recv, h, h + n);
+                sh.record(self.index, Side::Recv, h, h + n, &mut self.wide);
                 recorded = true;
+                self.seen = s;
                 // Release: pairs with the Acquire load of head in
                 // `Sender::claim`: our record is visible to a producer that
                 // sees the position claimed.
@@ -1726,31 +1779,35 @@ impl<T: Pod> Receiver<T> {
                 sh.clear_record(self.index, Side::Recv);
                 recorded = false;
             }
+            let gone = sh.peers_gone(&sh.counters().senders, Role::Producer, expensive);
+            if gone.is_none() && !expensive {
+                return Err(Stop::Wait);
+            }
             // Acquire: pairs with the Release CAS of tail in `Sender::claim`:
             // the claim record of h's producer is visible.
             let t = ctl.tail.load(Ordering::Acquire);
             if (t.wrapping_sub(h) as i64) > 0 {
-                // Claimed by a producer that has not committed yet.
-                self.pacer.stuck();
-                if expensive && !unstuck {
-                    unstuck = true;
-                    if Self::unstick(sh, &self.pacer, h, t) {
-                        continue;
+                // Claimed by a producer that has not committed yet: not
+                // drained, whatever `gone` says.
+                if expensive {
+                    self.pacer.stuck();
+                    if !unstuck {
+                        unstuck = true;
+                        if Self::unstick(sh, &self.pacer, h, t) {
+                            continue;
+                        }
                     }
                 }
                 return Err(Stop::Wait);
             }
             self.pacer.progressed();
-            match sh.peers_gone(&sh.counters().senders, Role::Producer, expensive) {
+            match gone {
                 None => return Err(Stop::Wait),
                 Some(c) => {
-                    // Drained? Re-check after the Acquire in `peers_gone`.
+                    // Drained? Re-check after the Acquire in `peers_gone`
+                    // (tail was loaded after it, above).
                     // Acquire: as above.
                     if sh.slot(h).seq.load(Ordering::Acquire) != s {
-                        continue;
-                    }
-                    // Acquire: as above.
-                    if ctl.tail.load(Ordering::Acquire) != t {
                         continue;
                     }
                     return Err(c.into());
@@ -1802,11 +1859,16 @@ impl<T: Pod> Receiver<T> {
 
     /// Reads (if it holds an element) and releases claimed position `p`.
     fn take(&mut self, p: u64) -> Result<Option<T>, Corruption> {
-        let sh = &self.shared;
-        let slot = sh.slot(p);
         // Acquire: pairs with the producer's Release commit CAS (already
         // seen by `claim`; reloaded to tell elements from tombstones).
-        let s = slot.seq.load(Ordering::Acquire);
+        let s = self.shared.slot(p).seq.load(Ordering::Acquire);
+        self.take_seen(p, s)
+    }
+
+    /// `take` with the `seq` of `p` already loaded (with Acquire) by `claim`.
+    fn take_seen(&mut self, p: u64, s: u64) -> Result<Option<T>, Corruption> {
+        let sh = &self.shared;
+        let slot = sh.slot(p);
         let v = if s == p + 1 {
             // SAFETY: position p is committed and claimed by us (head CAS):
             // the producer is done with it and no other consumer reads it.
@@ -1831,9 +1893,8 @@ impl<T: Pod> Receiver<T> {
         Ok(v)
     }
 
-    /// Ends a claim: clears the record and wakes senders.
+    /// Ends a claim: wakes senders.
     fn finish(&mut self) {
-        self.shared.clear_record(self.index, Side::Recv);
         self.shared.ctl().not_full.wake();
     }
 
@@ -1846,7 +1907,7 @@ impl<T: Pod> Receiver<T> {
                 Err(Stop::Wait) => return Err(TryRecvError::Empty),
                 Err(Stop::Closed(c)) => return Err(c.try_recv()),
             };
-            let r = self.take(p);
+            let r = self.take_seen(p, self.seen);
             self.finish();
             match r {
                 Ok(Some(v)) => return Ok(v),
@@ -1889,7 +1950,7 @@ impl<T: Pod> Receiver<T> {
         let shared = self.shared.clone();
         let cfg = self.wait;
         wait::block_on(&shared.ctl().not_empty, &cfg, deadline, |exp| {
-            match self.try_recv_inner(exp || LOOM) {
+            match self.try_recv_inner(exp || shared.check_every_poll) {
                 Ok(v) => Some(Ok(v)),
                 Err(e) => try_recv_to_timeout(e).map(Err),
             }
@@ -1936,7 +1997,7 @@ impl<T: Pod> Receiver<T> {
         let shared = self.shared.clone();
         let cfg = self.wait;
         let r = wait::block_on(&shared.ctl().not_empty, &cfg, None, |exp| loop {
-            match self.claim(1, exp || LOOM) {
+            match self.claim(1, exp || shared.check_every_poll) {
                 Ok((p, _)) => {
                     // Acquire: pairs with the producer's Release commit CAS.
                     if shared.slot(p).seq.load(Ordering::Acquire) == p + 1 {
@@ -2018,7 +2079,7 @@ impl<T: Pod> Receiver<T> {
         let shared = self.shared.clone();
         let cfg = self.wait;
         wait::block_on(&shared.ctl().not_empty, &cfg, None, |exp| {
-            match self.recv_slice_inner(out, exp || LOOM) {
+            match self.recv_slice_inner(out, exp || shared.check_every_poll) {
                 Ok(n) => Some(Ok(n)),
                 Err(e) => try_recv_to_timeout(e).map(|e| Err(recv_err(e))),
             }
@@ -2037,7 +2098,8 @@ impl<T: Pod> Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.shared.detach(self.index, self.token, Role::Consumer);
-        self.shared.ctl().not_full.wake_all();
+        // The detach (a Release RMW of the count) is the publication.
+        self.shared.ctl().not_full.wake();
     }
 }
 
