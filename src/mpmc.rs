@@ -201,6 +201,9 @@ pub struct MpmcCounters {
     pub lost_recvs: AtomicU64,
     /// Claims dropped uncommitted by a live producer (tombstones).
     pub aborted: AtomicU64,
+    /// Tombstones passed by consumers (or freed with a dead consumer's
+    /// claim): the positions below `head` that carried no element.
+    pub passed: AtomicU64,
 }
 
 #[cfg(not(loom))]
@@ -217,6 +220,7 @@ mod asserts {
     const _: () = assert!(offset_of!(MpmcCounters, lost_sends) == 16);
     const _: () = assert!(offset_of!(MpmcCounters, lost_recvs) == 24);
     const _: () = assert!(offset_of!(MpmcCounters, aborted) == 32);
+    const _: () = assert!(offset_of!(MpmcCounters, passed) == 40);
     const _: () = assert!(core::mem::size_of::<MpmcControl>() == MPMC_CONTROL_LEN);
     const _: () = assert!(offset_of!(Slot<u8>, seq) == MPMC_SLOT_SEQ_OFFSET);
     const _: () = assert!(offset_of!(Slot<u8>, value) == 8);
@@ -284,6 +288,7 @@ impl MpmcControl {
                 lost_sends: AtomicU64::new(0),
                 lost_recvs: AtomicU64::new(0),
                 aborted: AtomicU64::new(0),
+                passed: AtomicU64::new(0),
             }),
         }
     }
@@ -1106,16 +1111,16 @@ impl<T: Pod + Send> Channel<T> {
         let lost_sends = c.lost_sends.load(Ordering::Relaxed);
         let lost_recvs = c.lost_recvs.load(Ordering::Relaxed);
         let aborted = c.aborted.load(Ordering::Relaxed);
+        let passed = c.passed.load(Ordering::Relaxed);
         let senders = c.senders.load(Ordering::Relaxed);
         let receivers = c.receivers.load(Ordering::Relaxed);
+        let sent = tail.saturating_sub(aborted).saturating_sub(lost_sends);
+        let received = head.saturating_sub(passed).saturating_sub(lost_recvs);
         Stats {
             capacity: self.shared.cap,
-            depth: tail.saturating_sub(head),
-            sent: tail.saturating_sub(aborted).saturating_sub(lost_sends),
-            received: head
-                .saturating_sub(aborted)
-                .saturating_sub(lost_sends)
-                .saturating_sub(lost_recvs),
+            depth: sent.saturating_sub(received).saturating_sub(lost_recvs),
+            sent,
+            received,
             lost: lost_sends.saturating_add(lost_recvs),
             lost_sends,
             lost_recvs,
@@ -1131,14 +1136,14 @@ impl<T: Pod + Send> Channel<T> {
 /// Counters of an MPMC ring; see [`Channel::stats`].
 ///
 /// `sent` and `received` are derived from the positions claimed so far
-/// (`tail`, `head`) minus the positions that carried no element; a claim in
-/// flight counts as sent (or received) from the moment it is claimed.
+/// (`tail`, `head`) minus the positions that carried no element
+/// (tombstones, counted when created and when passed); a claim in flight
+/// counts as sent (or received) from the moment it is claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     /// Number of slots.
     pub capacity: u64,
-    /// Positions claimed by producers and not yet by consumers (elements
-    /// waiting, plus tombstones and claims in flight).
+    /// Elements waiting in the ring (`sent - received - lost_recvs`).
     pub depth: u64,
     /// Elements committed (or being committed) since creation.
     pub sent: u64,
@@ -1385,6 +1390,10 @@ impl<T: Pod> Sender<T> {
         if lost > 0 {
             // Relaxed: statistics.
             sh.counters().lost_recvs.fetch_add(lost, Ordering::Relaxed);
+        }
+        if freed > lost {
+            // Relaxed: statistics.
+            sh.counters().passed.fetch_add(freed - lost, Ordering::Relaxed);
         }
         if freed > 0 {
             sh.ctl().not_full.wake();
@@ -1890,6 +1899,10 @@ impl<T: Pod> Receiver<T> {
                 offset: p,
                 what: RECLAIMED,
             })?;
+        if v.is_none() {
+            // Relaxed: statistics.
+            sh.counters().passed.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(v)
     }
 
