@@ -1911,24 +1911,35 @@ impl<T: Pod> Receiver<T> {
         self.shared.ctl().not_full.wake();
     }
 
-    fn try_recv_inner(&mut self, expensive: bool) -> Result<T, TryRecvError> {
-        // Each round consumes at least one position; tombstones are passed
-        // over. Bounded: at most a ring's worth per call.
+    /// Claims the next position holding an element, passing over
+    /// tombstones (at most a ring's worth per call).
+    fn claim_value(&mut self, expensive: bool) -> Result<u64, Stop> {
         for _ in 0..=self.shared.cap {
-            let (p, _) = match self.claim(1, expensive) {
-                Ok(c) => c,
-                Err(Stop::Wait) => return Err(TryRecvError::Empty),
-                Err(Stop::Closed(c)) => return Err(c.try_recv()),
-            };
+            let (p, _) = self.claim(1, expensive)?;
+            if self.seen == p + 1 {
+                return Ok(p);
+            }
+            // A tombstone: release it and go on.
             let r = self.take_seen(p, self.seen);
             self.finish();
-            match r {
-                Ok(Some(v)) => return Ok(v),
-                Ok(None) => continue,
-                Err(corruption) => return Err(TryRecvError::Corrupt { corruption }),
-            }
+            r.map_err(Closed::Corrupt)?;
         }
-        Err(TryRecvError::Empty)
+        Err(Stop::Wait)
+    }
+
+    fn try_recv_inner(&mut self, expensive: bool) -> Result<T, TryRecvError> {
+        let p = match self.claim_value(expensive) {
+            Ok(p) => p,
+            Err(Stop::Wait) => return Err(TryRecvError::Empty),
+            Err(Stop::Closed(c)) => return Err(c.try_recv()),
+        };
+        let r = self.take_seen(p, self.seen);
+        self.finish();
+        match r {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(TryRecvError::Empty),
+            Err(corruption) => Err(TryRecvError::Corrupt { corruption }),
+        }
     }
 
     /// Receives the oldest available element if there is one.
@@ -1974,34 +1985,23 @@ impl<T: Pod> Receiver<T> {
     /// Claims the oldest available element to read in place; see
     /// [`ReadClaim`]. Errors as for [`try_recv`](Receiver::try_recv).
     pub fn try_claim(&mut self) -> Result<ReadClaim<'_, T>, TryRecvError> {
-        let mut exp = false;
-        for round in 0..=self.shared.cap + 1 {
-            let (p, _) = match self.claim(1, exp) {
-                Ok(c) => c,
-                Err(Stop::Wait) if round == 0 => {
-                    exp = self.pacer.due(self.wait.check_interval);
-                    continue;
-                }
-                Err(Stop::Wait) => return Err(TryRecvError::Empty),
-                Err(Stop::Closed(c)) => return Err(c.try_recv()),
-            };
-            // Acquire: pairs with the producer's Release commit CAS.
-            let s = self.shared.slot(p).seq.load(Ordering::Acquire);
-            if s == p + 1 {
-                return Ok(ReadClaim {
-                    r: self,
-                    pos: p,
-                    done: false,
-                });
+        let r = match self.claim_value(false) {
+            Err(Stop::Wait) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.claim_value(exp)
             }
-            // A tombstone (or a reclaimed slot): release it and go on.
-            let r = self.take(p);
-            self.finish();
-            if let Err(corruption) = r {
-                return Err(TryRecvError::Corrupt { corruption });
-            }
-        }
-        Err(TryRecvError::Empty)
+            r => r,
+        };
+        let pos = match r {
+            Ok(p) => p,
+            Err(Stop::Wait) => return Err(TryRecvError::Empty),
+            Err(Stop::Closed(c)) => return Err(c.try_recv()),
+        };
+        Ok(ReadClaim {
+            r: self,
+            pos,
+            done: false,
+        })
     }
 
     /// Claims the oldest available element to read in place, waiting as
@@ -2009,21 +2009,11 @@ impl<T: Pod> Receiver<T> {
     pub fn claim_slot(&mut self) -> Result<ReadClaim<'_, T>, RecvError> {
         let shared = self.shared.clone();
         let cfg = self.wait;
-        let r = wait::block_on(&shared.ctl().not_empty, &cfg, None, |exp| loop {
-            match self.claim(1, exp || shared.check_every_poll) {
-                Ok((p, _)) => {
-                    // Acquire: pairs with the producer's Release commit CAS.
-                    if shared.slot(p).seq.load(Ordering::Acquire) == p + 1 {
-                        return Some(Ok(p));
-                    }
-                    let r = self.take(p);
-                    self.finish();
-                    if let Err(corruption) = r {
-                        return Some(Err(RecvError::Corrupt { corruption }));
-                    }
-                }
-                Err(Stop::Wait) => return None,
-                Err(Stop::Closed(c)) => return Some(Err(c.recv())),
+        let r = wait::block_on(&shared.ctl().not_empty, &cfg, None, |exp| {
+            match self.claim_value(exp || shared.check_every_poll) {
+                Ok(p) => Some(Ok(p)),
+                Err(Stop::Wait) => None,
+                Err(Stop::Closed(c)) => Some(Err(c.recv())),
             }
         });
         let pos = r.expect("no deadline")?;
