@@ -12,6 +12,10 @@
 //!   (it sends one element at a time, so at most its one claim in flight is
 //!   lost), and the lost count is at most one (exactly one when it died
 //!   holding a claim).
+//! - `consumer_killed_holding_a_claim`: a consumer process dies holding a
+//!   read claim; the producers still finish (the slot is freed after the
+//!   stall timeout), the held element is the only one lost, and every other
+//!   element arrives exactly once.
 //!
 //! Children are this test binary re-executed with `--exact <test>` and an
 //! environment variable naming their role. Every wait is bounded; segments
@@ -91,6 +95,45 @@ fn child() -> bool {
                     }
                 }
                 m => panic!("mode {m}"),
+            }
+        }
+        "consumer-victim" => {
+            // Receives KILL_AT elements, then dies holding a read claim;
+            // reports what it received and what it held.
+            let kill_at: usize = var(KILL_AT).parse().unwrap();
+            let mut rx = ch.receiver().unwrap();
+            rx.set_wait_config(fast_checks());
+            let mut got = Vec::new();
+            let mut end = END_DISCONNECTED;
+            while got.len() < kill_at {
+                match rx.recv() {
+                    Ok(v) => got.push(v),
+                    Err(_) => break,
+                }
+            }
+            let held = if got.len() == kill_at {
+                rx.claim_slot().ok().map(|c| {
+                    let v = *c;
+                    std::mem::forget(c);
+                    v
+                })
+            } else {
+                None
+            };
+            if let Some(v) = held {
+                end = v;
+            }
+            let mut bytes = end.to_le_bytes().to_vec();
+            for v in got {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            std::fs::write(var(OUT), bytes).unwrap();
+            if held.is_some() {
+                // SAFETY: plain syscalls; the process ends here.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+                unreachable!("SIGKILL returned");
             }
         }
         "consumer" => {
@@ -470,4 +513,81 @@ fn producer_killed_mid_stream() {
         );
     }
     eprintln!("{rounds} rounds in {:?}", started.elapsed());
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn consumer_killed_holding_a_claim() {
+    if child() {
+        return;
+    }
+    let test = "consumer_killed_holding_a_claim";
+    let n: u64 = 3_000;
+    let mut rng = Rng::new();
+    for round in 0..4 {
+        let mut c = Cleanup::new(format!("/shmlane-mpmc-proc-{}-c{round}", std::process::id()));
+        let ch = create(&c.segment, 16);
+        let guard = ch.sender().unwrap();
+        // A live receiver that reads nothing: producers wait for room
+        // (instead of seeing only a dead receiver) until the survivor starts.
+        let guard_rx = ch.receiver().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (out_v, out_s) = (c.out_file(&format!("c{round}-v")), c.out_file(&format!("c{round}-s")));
+        let kill_at = rng.below(200);
+        let victim = c.spawn(
+            test,
+            &[
+                (ROLE, "consumer-victim".into()),
+                (KILL_AT, kill_at.to_string()),
+                (OUT, out_v.clone()),
+            ],
+        );
+        let producers: Vec<usize> = ["single", "batch"]
+            .iter()
+            .enumerate()
+            .map(|(id, m)| {
+                c.spawn(
+                    test,
+                    &[
+                        (ROLE, "producer".into()),
+                        (ID, id.to_string()),
+                        (COUNT, n.to_string()),
+                        (MODE, m.to_string()),
+                    ],
+                )
+            })
+            .collect();
+        // The victim is the only reader until it dies holding a claim.
+        let killed = !c.wait(victim, deadline).status.success();
+        let survivor = c.spawn(
+            test,
+            &[(ROLE, "consumer".into()), (MODE, "batch".into()), (OUT, out_s.clone())],
+        );
+        // The producers finish although a dead consumer holds a slot.
+        for p in producers {
+            c.wait_ok(p, deadline);
+        }
+        drop(guard);
+        drop(guard_rx);
+        c.wait_ok(survivor, deadline);
+        let (held, mut got_v) = read_out(&out_v);
+        let (end, got_s) = read_out(&out_s);
+        assert_eq!(end, END_DISCONNECTED);
+        let s = ch.stats();
+        assert!(killed, "round {round}: the victim did not die");
+        assert_eq!(got_v.len() as u64, kill_at);
+        assert_eq!(s.lost_recvs, 1, "round {round}: {s:?}");
+        // The element it held is lost, the others arrive once.
+        got_v.push(held);
+        let all = by_producer(&[got_v, got_s]);
+        for id in 0..2 {
+            assert_eq!(all[&id], (0..n).collect::<Vec<u64>>(), "round {round}: producer {id}");
+        }
+        assert_eq!(
+            (s.sent, s.received + s.lost_recvs, s.depth),
+            (2 * n, 2 * n, 0),
+            "round {round}: {s:?}"
+        );
+        eprintln!("round {round}: consumer killed holding a claim after {kill_at} elements");
+    }
 }
