@@ -17,12 +17,26 @@
 //! checks liveness (see `Pacer` in `src/mpmc.rs`); "death" is simulated by
 //! giving the endpoint the owner token of a dead process with our pid.
 //!
+//! The three models with two threads racing on the same index (two
+//! producers, two consumers, batch against single) run with at most two
+//! preemptions whatever `LOOM_MAX_PREEMPTIONS` says: they take 5-13 s at 2
+//! and more than two minutes at 3 (CI runs the loom suite at 3). The other
+//! models follow `LOOM_MAX_PREEMPTIONS` (under 7 s each at 3).
+//!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_mpmc`
 #![cfg(loom)]
 
 use loom::thread;
 use shmlane::mpmc::{Builder, Channel};
 use shmlane::{RecvError, TryRecvError};
+
+/// `loom::model` with at most `max` preemptions (fewer if
+/// `LOOM_MAX_PREEMPTIONS` asks for fewer).
+fn model_at_most<F: Fn() + Sync + Send + 'static>(max: usize, f: F) {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(b.preemption_bound.map_or(max, |p| p.min(max)));
+    b.check(f);
+}
 
 fn ring(cap: usize) -> Channel<u32> {
     Builder::new().capacity(cap).endpoints(4).in_process().unwrap()
@@ -71,7 +85,7 @@ fn drain(rx: &mut shmlane::mpmc::Receiver<u32>) -> Vec<u32> {
 /// second lap: the wrap-around and the `seq = p + cap` hand-over).
 #[test]
 fn two_producers_one_consumer() {
-    loom::model(|| {
+    model_at_most(2, || {
         let ch = ring(2);
         let mut rx = ch.receiver().unwrap();
         {
@@ -96,7 +110,7 @@ fn two_producers_one_consumer() {
 /// Two consumers race for positions 0 and 1.
 #[test]
 fn one_producer_two_consumers() {
-    loom::model(|| {
+    model_at_most(2, || {
         let ch = ring(2);
         let mut tx = ch.sender().unwrap();
         let consumers: Vec<_> = (0..2)
@@ -140,7 +154,7 @@ fn full_ring_blocks_and_wakes() {
 /// A batch claim (one CAS for three positions) races a single send.
 #[test]
 fn batch_send_and_receive() {
-    loom::model(|| {
+    model_at_most(2, || {
         let ch = ring(4);
         let mut rx = ch.receiver().unwrap();
         let mut a = ch.sender().unwrap();
