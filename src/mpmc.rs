@@ -318,6 +318,8 @@ struct Shared<T> {
     /// blocking call, not once per check interval: the loom models of dead
     /// peers, where time does not pass, set it. Always false otherwise.
     check_every_poll: bool,
+    /// The segment, to check on slow paths whether it was truncated.
+    seg: Option<Arc<Segment>>,
     keep: Arc<dyn Send + Sync>,
     name: Arc<str>,
 }
@@ -332,6 +334,7 @@ impl<T> Clone for Shared<T> {
             n_entries: self.n_entries,
             stall: self.stall,
             check_every_poll: self.check_every_poll,
+            seg: self.seg.clone(),
             keep: self.keep.clone(),
             name: self.name.clone(),
         }
@@ -597,6 +600,15 @@ impl<T> Shared<T> {
         true
     }
 
+    /// Slow-path check: was the segment's file truncated under us (see
+    /// [`crate::sigbus`])? Every access then reads zeros.
+    fn truncated(&self) -> Result<(), Closed> {
+        if self.seg.as_ref().is_some_and(|s| s.truncated()) {
+            return Err(corrupt(0, "the segment file was truncated by another process"));
+        }
+        Ok(())
+    }
+
     /// Whether the peers counted by `counter` (in `role`) are all gone:
     /// `Disconnected` when at least one attached and all detached cleanly;
     /// with `expensive`, also `PeerDied` when none of those still attached
@@ -728,6 +740,7 @@ impl<T> Shared<T> {
             n_entries: endpoints as usize,
             stall,
             check_every_poll: false,
+            seg: None,
             keep: ring,
             name: Arc::from("heap"),
         }
@@ -770,6 +783,7 @@ impl<T> Shared<T> {
             stall,
             check_every_poll: false,
             name: Arc::from(seg.name()),
+            seg: Some(seg.clone()),
             keep: seg,
         })
     }
@@ -1268,6 +1282,9 @@ impl<T: Pod> Sender<T> {
         if r >> 32 != 0 && r & ATTACHED_MASK == 0 {
             return Err(Stop::Closed(Closed::Disconnected));
         }
+        if expensive {
+            sh.truncated()?;
+        }
         let cap = sh.cap;
         let max = max.clamp(1, cap);
         let ctl = sh.ctl();
@@ -1732,6 +1749,9 @@ impl<T: Pod> Receiver<T> {
     /// sender is alive.
     fn claim(&mut self, max: u64, expensive: bool) -> Result<(u64, u64), Stop> {
         let sh = &self.shared;
+        if expensive {
+            sh.truncated()?;
+        }
         let cap = sh.cap;
         let max = max.clamp(1, cap);
         let ctl = sh.ctl();

@@ -17,6 +17,9 @@
 //!   stall timeout), the held element is the only one lost, and every other
 //!   element arrives exactly once.
 //!
+//! - `truncated_segment_is_corrupt_not_sigbus`: a segment file truncated
+//!   under live endpoints gives `Corrupt` on both sides, not a crash.
+//!
 //! Children are this test binary re-executed with `--exact <test>` and an
 //! environment variable naming their role. Every wait is bounded; segments
 //! are unlinked and children killed and reaped on every path.
@@ -57,6 +60,10 @@ fn child() -> bool {
     let Ok(role) = std::env::var(ROLE) else {
         return false;
     };
+    if role == "truncate-victim" {
+        truncate_victim();
+        return true;
+    }
     let ch = Channel::<u64>::open(&var(NAME)).unwrap();
     match role.as_str() {
         "producer" => {
@@ -590,4 +597,65 @@ fn consumer_killed_holding_a_claim() {
         );
         eprintln!("round {round}: consumer killed holding a claim after {kill_at} elements");
     }
+}
+
+/// Creates a segment, truncates its file under live endpoints, and checks
+/// that both sides report `Corrupt` (the SIGBUS guard absorbs the faults).
+fn truncate_victim() {
+    use shmlane::{TryRecvError, TrySendError};
+    let name = var(NAME);
+    let ch = create(&name, 1 << 12);
+    let mut tx = ch.sender().unwrap();
+    let mut rx = ch.receiver().unwrap();
+    let fast = WaitConfig {
+        strategy: WaitStrategy::Park,
+        check_interval: Duration::from_millis(1),
+    };
+    tx.set_wait_config(fast);
+    rx.set_wait_config(fast);
+    for i in 0..100 {
+        tx.send(i).unwrap();
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm{name}"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let (mut rx_corrupt, mut tx_corrupt) = (false, false);
+    for _ in 0..500 {
+        match rx.try_recv() {
+            Err(TryRecvError::Corrupt { .. }) => rx_corrupt = true,
+            Ok(_) | Err(TryRecvError::Empty) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+        match tx.try_send(1) {
+            Err(TrySendError::Corrupt { .. }) => tx_corrupt = true,
+            Ok(()) | Err(TrySendError::Full(_)) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+        if rx_corrupt && tx_corrupt {
+            break;
+        }
+        // Lets the 1 ms liveness-check interval pass (the check runs at
+        // most once per interval); not a synchronisation.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(rx_corrupt && tx_corrupt, "truncation never reported");
+    assert!(matches!(rx.recv(), Err(RecvError::Corrupt { .. })));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn truncated_segment_is_corrupt_not_sigbus() {
+    if child() {
+        return;
+    }
+    // In a child: were the guard broken, only the child dies.
+    let mut c = Cleanup::new(format!("/shmlane-mpmc-proc-{}-t", std::process::id()));
+    let k = c.spawn(
+        "truncated_segment_is_corrupt_not_sigbus",
+        &[(ROLE, "truncate-victim".into())],
+    );
+    c.wait_ok(k, Instant::now() + Duration::from_secs(30));
 }
