@@ -1500,7 +1500,16 @@ impl<T: Pod> Sender<T> {
     }
 
     /// Sends `value`, waiting for a free slot as long as it takes.
+    #[inline]
     pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
+        // Fast path: a free slot needs none of the waiting machinery.
+        let value = match self.try_send_inner(value, false) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(v)) => v,
+            Err(TrySendError::Disconnected(v)) => return Err(SendError::Disconnected(v)),
+            Err(TrySendError::PeerDied { value, pid }) => return Err(SendError::PeerDied { value, pid }),
+            Err(TrySendError::Corrupt { value, corruption }) => return Err(SendError::Corrupt { value, corruption }),
+        };
         self.send_until(value, None).map_err(|e| match e {
             SendTimeoutError::Timeout(_) => unreachable!("no deadline"),
             SendTimeoutError::Disconnected(v) => SendError::Disconnected(v),
@@ -1514,6 +1523,7 @@ impl<T: Pod> Sender<T> {
         self.send_until(value, deadline(timeout))
     }
 
+    #[cold]
     fn send_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let shared = self.shared.clone();
         let cfg = self.wait;
@@ -1981,7 +1991,12 @@ impl<T: Pod> Receiver<T> {
     }
 
     /// Receives an element, waiting as long as it takes.
+    #[inline]
     pub fn recv(&mut self) -> Result<T, RecvError> {
+        // Fast path: an available element needs none of the waiting machinery.
+        if let Ok(v) = self.try_recv_inner(false) {
+            return Ok(v);
+        }
         self.recv_until(None).map_err(recv_err)
     }
 
@@ -1990,6 +2005,7 @@ impl<T: Pod> Receiver<T> {
         self.recv_until(deadline(timeout))
     }
 
+    #[cold]
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let shared = self.shared.clone();
         let cfg = self.wait;
