@@ -1994,8 +1994,13 @@ impl<T: Pod> Receiver<T> {
     #[inline]
     pub fn recv(&mut self) -> Result<T, RecvError> {
         // Fast path: an available element needs none of the waiting machinery.
-        if let Ok(v) = self.try_recv_inner(false) {
-            return Ok(v);
+        match self.try_recv_inner(false) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                if let Some(e) = try_recv_to_timeout(e) {
+                    return Err(recv_err(e));
+                }
+            }
         }
         self.recv_until(None).map_err(recv_err)
     }
