@@ -5,6 +5,8 @@
 //!
 //! - [`spsc`]: single-producer single-consumer ring of fixed-size `Pod`
 //!   elements, with zero-copy chunks and batches.
+//! - [`bytes`]: rings of variable-length byte messages (SPSC and MPSC),
+//!   zero-copy claim/commit and in-place reads.
 //! - Blocking through futex words inside the segment ([`wait`]): spin, then
 //!   sleep; no system call when the ring is neither full nor empty.
 //! - Named segments in /dev/shm or anonymous memfd segments ([`segment`]),
@@ -42,6 +44,7 @@
 
 pub(crate) mod sync;
 
+pub mod bytes;
 pub mod endpoint;
 pub mod error;
 pub mod layout;

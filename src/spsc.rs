@@ -684,6 +684,7 @@ impl<T: Pod> Producer<T> {
             Err(SendTimeoutError::Disconnected(v)) => Err(SendError::Disconnected(v)),
             Err(SendTimeoutError::PeerDied { value, pid }) => Err(SendError::PeerDied { value, pid }),
             Err(SendTimeoutError::Corrupt { value, corruption }) => Err(SendError::Corrupt { value, corruption }),
+            Err(SendTimeoutError::TooLarge { value, len, max }) => Err(SendError::TooLarge { value, len, max }),
         }
     }
 
@@ -708,6 +709,9 @@ impl<T: Pod> Producer<T> {
                 Err(TrySendError::PeerDied { value, pid }) => Some(Err(Closed::PeerDied(pid).send_timeout(value))),
                 Err(TrySendError::Corrupt { value, corruption }) => {
                     Some(Err(Closed::Corrupt(corruption).send_timeout(value)))
+                }
+                Err(TrySendError::TooLarge { value, len, max }) => {
+                    Some(Err(SendTimeoutError::TooLarge { value, len, max }))
                 }
             }
         });
@@ -753,6 +757,9 @@ impl<T: Pod> Producer<T> {
                                 value: done,
                                 corruption,
                             },
+                            SendTimeoutError::TooLarge { len, max, .. } => {
+                                SendError::TooLarge { value: done, len, max }
+                            }
                         });
                     }
                 }
@@ -764,6 +771,7 @@ impl<T: Pod> Producer<T> {
                             value: done,
                             corruption,
                         },
+                        TrySendError::TooLarge { len, max, .. } => SendError::TooLarge { value: done, len, max },
                     })
                 }
             }
