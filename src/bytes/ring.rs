@@ -14,7 +14,7 @@ use crate::endpoint::{self, Holder};
 use crate::error::Closed;
 use crate::layout::{EndpointEntry, Kind};
 use crate::segment::Segment;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::AtomicU64;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -129,7 +129,7 @@ impl Shared {
         let ctl = NonNull::new(seg.control_ptr() as *mut BytesControl).expect("non-null");
         // SAFETY: the control block lies in the mapping, which `seg` keeps.
         // Relaxed: written before magic was published (Acquire in open).
-        let stall_ns = unsafe { ctl.as_ref() }.stall_timeout_ns.load(Ordering::Relaxed);
+        let stall_ns = unsafe { ctl.as_ref() }.stall_timeout_ns.load(crate::sync::Ordering::Relaxed);
         Shared {
             ctl,
             data: NonNull::new(seg.data_ptr()).expect("non-null"),
