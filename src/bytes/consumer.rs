@@ -455,6 +455,12 @@ impl Consumer {
         let mut end = first.start.wrapping_add(first.size);
         let mut count = 1usize;
         let mut bytes = u64::from(first.len);
+        // Acquire: as in `poll_record`; one refresh per batch so that the
+        // batch covers everything published by now.
+        let fresh = self.shared.ctl().tail.load(Ordering::Acquire);
+        if fresh.wrapping_sub(self.head) <= self.shared.cap {
+            self.cached_tail = fresh;
+        }
         let t = self.cached_tail;
         let mut pos = end;
         let mut steps = self.shared.cap / 8 + 4;

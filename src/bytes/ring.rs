@@ -129,7 +129,9 @@ impl Shared {
         let ctl = NonNull::new(seg.control_ptr() as *mut BytesControl).expect("non-null");
         // SAFETY: the control block lies in the mapping, which `seg` keeps.
         // Relaxed: written before magic was published (Acquire in open).
-        let stall_ns = unsafe { ctl.as_ref() }.stall_timeout_ns.load(crate::sync::Ordering::Relaxed);
+        let stall_ns = unsafe { ctl.as_ref() }
+            .stall_timeout_ns
+            .load(crate::sync::Ordering::Relaxed);
         Shared {
             ctl,
             data: NonNull::new(seg.data_ptr()).expect("non-null"),
