@@ -96,6 +96,15 @@ impl Consumer {
         })?;
         // Acquire: pairs with the previous consumer's Release store of head.
         let head = shared.ctl().head.load(Ordering::Acquire);
+        // Acquire: pairs with the producers' Release store (or CAS) of tail.
+        let tail = shared.ctl().tail.load(Ordering::Acquire);
+        if let Err(detail) = super::check_indices(head, tail, shared.cap) {
+            endpoint::release(e, me);
+            return Err(Error::Corrupt {
+                name: shared.name.to_string(),
+                detail,
+            });
+        }
         Ok(Consumer {
             shared: shared.clone(),
             token: me,

@@ -265,6 +265,19 @@ pub const fn max_message_limit(capacity: usize) -> usize {
     }
 }
 
+/// Checks the shared indices an endpoint starts from.
+fn check_indices(head: u64, tail: u64, cap: u64) -> std::result::Result<(), String> {
+    if head % RECORD_ALIGN as u64 != 0 || tail % RECORD_ALIGN as u64 != 0 {
+        return Err(format!("ring indices head {head} / tail {tail} are not 8-byte aligned"));
+    }
+    if tail.wrapping_sub(head) > cap {
+        return Err(format!(
+            "ring indices head {head} / tail {tail} are more than the capacity {cap} apart"
+        ));
+    }
+    Ok(())
+}
+
 fn is_bytes_kind(k: Kind) -> bool {
     matches!(k, Kind::Bytes | Kind::BytesMpsc)
 }

@@ -108,6 +108,13 @@ impl Producer {
         // Acquire: pairs with a previous SPSC producer's Release store of
         // tail (we continue after its last commit).
         let tail = ctl.tail.load(Ordering::Acquire);
+        if let Err(detail) = super::check_indices(head, tail, shared.cap) {
+            endpoint::release(e, me);
+            return Err(Error::Corrupt {
+                name: shared.name.to_string(),
+                detail,
+            });
+        }
         Ok(Producer {
             shared: shared.clone(),
             entry,
@@ -208,7 +215,7 @@ impl Producer {
                         .try_send(()));
                 }
                 self.cached_head = h;
-                if t - h + total > cap {
+                if t.wrapping_sub(h) + total > cap {
                     return Err(self.full(expensive));
                 }
             }
@@ -223,6 +230,10 @@ impl Producer {
         // Relaxed: only a starting guess for the CAS.
         let mut t = ctl.tail.load(Ordering::Relaxed);
         for _ in 0..MAX_CAS_RETRIES {
+            if t % super::RECORD_ALIGN as u64 != 0 {
+                self.clear_claim();
+                return Err(self.corrupt(t, "tail is not 8-byte aligned").try_send(()));
+            }
             let (start, total) = self.layout(t, size);
             if t.wrapping_sub(self.cached_head).saturating_add(total) > cap {
                 // Acquire: pairs with the consumer's Release store of head.
@@ -241,7 +252,7 @@ impl Producer {
                     t = t2;
                     continue;
                 }
-                if t - h + total > cap {
+                if t.wrapping_sub(h) + total > cap {
                     self.clear_claim();
                     return Err(self.full(expensive));
                 }
@@ -290,7 +301,7 @@ impl Producer {
             // SPSC: nothing of the claim is visible; the next claim reuses it.
             return;
         }
-        let size = c.total - (c.start - c.pos);
+        let size = c.total - c.start.wrapping_sub(c.pos);
         let off = s.off(c.start);
         if commit {
             s.write_meta(off, c.len, ty);
@@ -306,7 +317,7 @@ impl Producer {
             Ordering::Relaxed
         };
         s.stamp(off).store(super::stamp_of(c.start), ord);
-        let gap = c.start - c.pos;
+        let gap = c.start.wrapping_sub(c.pos);
         if gap >= RECORD_HEADER_LEN as u64 {
             // The wrap padding goes last: a consumer that sees it also sees
             // the record behind it.
