@@ -67,6 +67,42 @@ fn claim_resolved(e: &EndpointEntry, head: u64) -> bool {
     w & 7 == 0 || (head.wrapping_sub(w & !7) as i64) > 0
 }
 
+/// A view of `head` and `tail` as of one instant.
+enum Snapshot {
+    /// `(head, tail)`, `tail - head <= capacity`.
+    Consistent(u64, u64),
+    /// The indices contradict each other (what, index value).
+    Corrupt(&'static str, u64),
+    /// `head` kept moving; no view was taken.
+    Moving,
+}
+
+/// Reads `head`, `tail`, `head`: when both reads of `head` agree, `head`
+/// did not move in between, so the pair is what the ring held at the
+/// moment `tail` was read, and `tail - head <= capacity` must hold.
+/// (Two separate loads prove nothing: the ring may advance by many laps
+/// between them.)
+fn snapshot(shared: &Shared) -> Snapshot {
+    let ctl = shared.ctl();
+    for _ in 0..16 {
+        // Acquire (first head): pairs with the consumer's Release store of
+        // head; its reads of the space we may claim are done.
+        let h1 = ctl.head.load(Ordering::Acquire);
+        // Acquire: keeps the second load of head after this one.
+        let t = ctl.tail.load(Ordering::Acquire);
+        // Relaxed: ordered after the tail load by its Acquire.
+        let h2 = ctl.head.load(Ordering::Relaxed);
+        if h1 == h2 {
+            return if t.wrapping_sub(h1) > shared.cap {
+                Snapshot::Corrupt("tail is behind head or more than capacity ahead", t)
+            } else {
+                Snapshot::Consistent(h1, t)
+            };
+        }
+    }
+    Snapshot::Moving
+}
+
 impl Producer {
     pub(super) fn attach(shared: &Shared) -> Result<Producer> {
         let me = endpoint::self_token();
@@ -108,7 +144,20 @@ impl Producer {
         // Acquire: pairs with a previous SPSC producer's Release store of
         // tail (we continue after its last commit).
         let tail = ctl.tail.load(Ordering::Acquire);
-        if let Err(detail) = super::check_indices(head, tail, shared.cap) {
+        let checked = if shared.multi {
+            // Other producers and the consumer move both indices: only their
+            // alignment and a snapshot can be checked.
+            super::check_indices(head, head, shared.cap)
+                .and(super::check_indices(tail, tail, shared.cap))
+                .and(match snapshot(shared) {
+                    Snapshot::Consistent(h, t) => super::check_indices(h, t, shared.cap),
+                    Snapshot::Corrupt(what, t) => Err(format!("{what} (tail {t})")),
+                    Snapshot::Moving => Ok(()),
+                })
+        } else {
+            super::check_indices(head, tail, shared.cap)
+        };
+        if let Err(detail) = checked {
             endpoint::release(e, me);
             return Err(Error::Corrupt {
                 name: shared.name.to_string(),
@@ -236,20 +285,20 @@ impl Producer {
             }
             let (start, total) = self.layout(t, size);
             if t.wrapping_sub(self.cached_head).saturating_add(total) > cap {
-                // Acquire: pairs with the consumer's Release store of head.
-                let h = ctl.head.load(Ordering::Acquire);
-                // Relaxed: read after head (ordered by the Acquire above),
-                // so tail >= head unless the segment is corrupt.
-                let t2 = ctl.tail.load(Ordering::Relaxed);
-                if t2.wrapping_sub(h) > cap {
-                    self.clear_claim();
-                    return Err(self
-                        .corrupt(t2, "tail is behind head or more than capacity ahead")
-                        .try_send(()));
-                }
+                let (h, fresh) = match snapshot(shared) {
+                    Snapshot::Consistent(h, fresh) => (h, fresh),
+                    Snapshot::Corrupt(what, at) => {
+                        self.clear_claim();
+                        return Err(self.corrupt(at, what).try_send(()));
+                    }
+                    Snapshot::Moving => {
+                        self.clear_claim();
+                        return Err(TrySendError::Full(()));
+                    }
+                };
                 self.cached_head = h;
-                if t2 != t {
-                    t = t2;
+                if fresh != t {
+                    t = fresh;
                     continue;
                 }
                 if t.wrapping_sub(h) + total > cap {

@@ -43,15 +43,26 @@ impl Drop for RawBuf {
     }
 }
 
-/// Heap storage of an in-process ring.
+/// Heap storage of an in-process ring. The control block is built in
+/// place in a raw allocation, as in a segment, so that pointers to it carry
+/// write permission for all its bytes (the fuzz entry point scribbles on
+/// it).
 struct HeapRing {
-    ctl: BytesControl,
+    ctl: RawBuf,
     entries: Box<[EndpointEntry]>,
     data: RawBuf,
     #[cfg(loom)]
     stamps: Box<[AtomicU64]>,
     #[cfg(loom)]
     shadow: Box<[crate::sync::UnsafeCell<()>]>,
+}
+
+impl Drop for HeapRing {
+    fn drop(&mut self) {
+        // SAFETY: `ctl` holds a BytesControl written in `Shared::heap` and
+        // dropped only here (loom's atomics and cells need their drop).
+        unsafe { std::ptr::drop_in_place(self.ctl.ptr.as_ptr() as *mut BytesControl) }
+    }
 }
 
 // SAFETY: the data area is accessed only under the ring protocol (atomics
@@ -92,8 +103,12 @@ unsafe impl Sync for Shared {}
 
 impl Shared {
     pub(super) fn heap(kind: Kind, cap: u64, max_message: u64, n_entries: usize, stall_ns: u64) -> Shared {
+        let ctl = RawBuf::zeroed(core::mem::size_of::<BytesControl>());
+        // SAFETY: a fresh allocation of the size of BytesControl, aligned to
+        // 128 bytes (its alignment), written once before any use.
+        unsafe { std::ptr::write(ctl.ptr.as_ptr() as *mut BytesControl, BytesControl::new(stall_ns)) };
         let ring = Arc::new(HeapRing {
-            ctl: BytesControl::new(stall_ns),
+            ctl,
             entries: (0..n_entries).map(|_| EndpointEntry::new()).collect(),
             data: RawBuf::zeroed(cap as usize),
             #[cfg(loom)]
@@ -102,9 +117,9 @@ impl Shared {
             shadow: (0..cap / 8).map(|_| crate::sync::UnsafeCell::new(())).collect(),
         });
         Shared {
-            ctl: NonNull::from(&ring.ctl),
+            ctl: ring.ctl.ptr.cast(),
             data: ring.data.ptr,
-            entries: NonNull::from(&ring.entries[0]),
+            entries: NonNull::new(ring.entries.as_ptr() as *mut EndpointEntry).expect("non-null"),
             n_entries,
             cap,
             max_message,
@@ -113,9 +128,9 @@ impl Shared {
             stall_timeout: Duration::from_nanos(stall_ns),
             data_offset: 0,
             #[cfg(loom)]
-            stamps: NonNull::from(&ring.stamps[0]),
+            stamps: NonNull::new(ring.stamps.as_ptr() as *mut AtomicU64).expect("non-null"),
             #[cfg(loom)]
-            shadow: NonNull::from(&ring.shadow[0]),
+            shadow: NonNull::new(ring.shadow.as_ptr() as *mut crate::sync::UnsafeCell<()>).expect("non-null"),
             name: Arc::from("heap"),
             heap: true,
             _keep: ring,
