@@ -8,6 +8,16 @@
 //! then reports a payload read that is not ordered after its write (a
 //! missing Release/Acquire) as a data race. Outside loom both are no-ops
 //! and the stamp is an `AtomicU64` at the record's offset.
+//!
+//! Under miri the stamps live in the side array too (the shadow cells do
+//! not: miri checks the real bytes). In a ring, the bytes that hold a
+//! stamp in one lap hold payload, at another alignment, in the next; that
+//! is allowed (the accesses are ordered by happens-before), but miri's
+//! weak-memory emulation panics on it ("cannot have empty store buffer
+//! when previous write was atomic"). The in-area stamps are exercised by
+//! the native tests, the ASan fuzz target, and by miri with
+//! `-Zmiri-disable-weak-memory-emulation` after removing `miri` from the
+//! `cfg`s below.
 
 use super::{BytesControl, CONSUMER_ENTRY, RECORD_ALIGN};
 use crate::endpoint::{self, Holder};
@@ -51,7 +61,7 @@ struct HeapRing {
     ctl: RawBuf,
     entries: Box<[EndpointEntry]>,
     data: RawBuf,
-    #[cfg(loom)]
+    #[cfg(any(loom, miri))]
     stamps: Box<[AtomicU64]>,
     #[cfg(loom)]
     shadow: Box<[crate::sync::UnsafeCell<()>]>,
@@ -86,7 +96,7 @@ pub(super) struct Shared {
     /// Offset of the data area in the segment (0 on the heap), for error
     /// reports.
     pub(super) data_offset: u64,
-    #[cfg(loom)]
+    #[cfg(any(loom, miri))]
     stamps: NonNull<AtomicU64>,
     #[cfg(loom)]
     shadow: NonNull<crate::sync::UnsafeCell<()>>,
@@ -111,7 +121,7 @@ impl Shared {
             ctl,
             entries: (0..n_entries).map(|_| EndpointEntry::new()).collect(),
             data: RawBuf::zeroed(cap as usize),
-            #[cfg(loom)]
+            #[cfg(any(loom, miri))]
             stamps: (0..cap / 8).map(|_| AtomicU64::new(0)).collect(),
             #[cfg(loom)]
             shadow: (0..cap / 8).map(|_| crate::sync::UnsafeCell::new(())).collect(),
@@ -127,7 +137,7 @@ impl Shared {
             multi: kind != Kind::Bytes,
             stall_timeout: Duration::from_nanos(stall_ns),
             data_offset: 0,
-            #[cfg(loom)]
+            #[cfg(any(loom, miri))]
             stamps: NonNull::new(ring.stamps.as_ptr() as *mut AtomicU64).expect("non-null"),
             #[cfg(loom)]
             shadow: NonNull::new(ring.shadow.as_ptr() as *mut crate::sync::UnsafeCell<()>).expect("non-null"),
@@ -138,7 +148,7 @@ impl Shared {
     }
 
     /// Needs a validated byte-ring segment (see `Channel::from_segment`).
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, miri)))]
     pub(super) fn from_segment(seg: Arc<Segment>) -> Shared {
         let g = seg.header().geometry;
         let ctl = NonNull::new(seg.control_ptr() as *mut BytesControl).expect("non-null");
@@ -164,9 +174,9 @@ impl Shared {
         }
     }
 
-    #[cfg(loom)]
+    #[cfg(any(loom, miri))]
     pub(super) fn from_segment(_seg: Arc<Segment>) -> Shared {
-        unreachable!("loom models use in-process rings only")
+        unreachable!("loom models and miri use in-process rings only (shared mappings are not supported there)")
     }
 
     pub(super) fn ctl(&self) -> &BytesControl {
@@ -210,7 +220,7 @@ impl Shared {
 
     /// The stamp of the record at offset `off` (8-aligned, with 8 bytes
     /// before the end of the area).
-    #[cfg(not(loom))]
+    #[cfg(not(any(loom, miri)))]
     #[inline(always)]
     pub(super) fn stamp(&self, off: usize) -> &AtomicU64 {
         debug_assert!(off % RECORD_ALIGN == 0 && off + 8 <= self.cap as usize);
@@ -221,8 +231,9 @@ impl Shared {
         unsafe { &*(self.data.as_ptr().add(off) as *const AtomicU64) }
     }
 
-    /// The stamp of the record at offset `off` (loom: a side array).
-    #[cfg(loom)]
+    /// The stamp of the record at offset `off` (loom and miri: a side
+    /// array).
+    #[cfg(any(loom, miri))]
     #[inline(always)]
     pub(super) fn stamp(&self, off: usize) -> &AtomicU64 {
         assert!(off % RECORD_ALIGN == 0 && off + 8 <= self.cap as usize);

@@ -377,6 +377,9 @@ fn corrupt_headers_and_indices_are_errors_not_panics() {
         }),
     ];
     for (what, f) in cases {
+        if cfg!(miri) && what == "stamp mismatch" {
+            continue; // Under miri stamps live in a side array (see ring.rs).
+        }
         let ch = b(Kind::Bytes).in_process(256).unwrap();
         let (mut tx, mut rx) = (ch.producer().unwrap(), ch.consumer().unwrap());
         tx.send(b"0123456789").unwrap();
