@@ -125,7 +125,8 @@ pub(crate) struct Claimed {
 
 /// Tries to claim one entry for `role`. Fails with the live holder's pid.
 pub(crate) fn claim(e: &EndpointEntry, role: Role, me: u64) -> Result<Claimed, u32> {
-    loop {
+    // Bounded: a peer scribbling on the word must not keep us here forever.
+    for _ in 0..1000 {
         // Acquire: pairs with the Release CAS of the previous holder.
         let cur = e.owner.load(Ordering::Acquire);
         if cur > OWNER_CLOSED && token_alive(cur) {
@@ -146,9 +147,12 @@ pub(crate) fn claim(e: &EndpointEntry, role: Role, me: u64) -> Result<Claimed, u
             });
         }
     }
+    // Relaxed: only to name a pid in the error.
+    Err(token_pid(e.owner.load(Ordering::Relaxed)))
 }
 
 /// Claims the first free or dead entry among `entries` for `role`.
+#[allow(dead_code)] // used by the multi-endpoint rings
 pub(crate) fn claim_any(entries: &[EndpointEntry], role: Role, me: u64) -> Option<(usize, Claimed)> {
     // First pass: free entries only, so live ones are not checked needlessly.
     for (i, e) in entries.iter().enumerate() {

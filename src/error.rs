@@ -512,6 +512,7 @@ pub(crate) enum Closed {
     Corrupt(Corruption),
 }
 
+#[allow(dead_code)] // each ring uses the conversions it needs
 impl Closed {
     pub(crate) fn try_send<T>(self, value: T) -> TrySendError<T> {
         match self {

@@ -147,10 +147,12 @@ pub struct Header {
     /// How long a consumer waits on a dead producer's uncommitted claim
     /// before skipping it, in nanoseconds.
     pub stall_timeout_ns: u64,
-    /// Process id of the creator (informational).
+    /// Process id of the creator.
     pub creator_pid: u32,
-    /// Reserved, zero.
-    pub reserved0: u32,
+    /// Low 32 bits of the creator's start time (with `creator_pid`, an
+    /// owner token: a segment whose creator and endpoints are all dead is
+    /// stale).
+    pub creator_start: u32,
     /// Creation time, nanoseconds since the Unix epoch (informational).
     pub created_unix_ns: u64,
     /// Reserved for future fields; zero.
@@ -384,6 +386,8 @@ pub struct HeaderSnapshot {
     pub stall_timeout_ns: u64,
     /// Creator's pid.
     pub creator_pid: u32,
+    /// Low 32 bits of the creator's start time.
+    pub creator_start: u32,
     /// Creation time.
     pub created_unix_ns: u64,
 }
@@ -482,6 +486,7 @@ impl HeaderSnapshot {
             flags: raw.flags,
             stall_timeout_ns: raw.stall_timeout_ns,
             creator_pid: raw.creator_pid,
+            creator_start: raw.creator_start,
             created_unix_ns: raw.created_unix_ns,
         })
     }
@@ -512,7 +517,7 @@ pub struct RawHeader {
     pub data_len: u64,
     pub stall_timeout_ns: u64,
     pub creator_pid: u32,
-    pub reserved0: u32,
+    pub creator_start: u32,
     pub created_unix_ns: u64,
     pub reserved: [u64; 47],
 }
@@ -631,7 +636,8 @@ mod tests {
         let good = raw_for(g);
         let len = good.total_len;
         assert!(HeaderSnapshot::validate(&good, len).is_ok());
-        let cases: Vec<(&str, Box<dyn Fn(&mut RawHeader)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut RawHeader)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("abi", Box::new(|r| r.abi_version = 99)),
             ("kind", Box::new(|r| r.kind = 77)),
             ("capacity", Box::new(|r| r.capacity = 1000)),

@@ -49,6 +49,8 @@ pub mod endpoint;
 pub mod error;
 pub mod layout;
 pub mod segment;
+#[cfg(not(loom))]
+pub mod sigbus;
 pub mod spsc;
 pub mod wait;
 
@@ -56,3 +58,8 @@ pub use error::{
     Corruption, Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 pub use wait::{WaitConfig, WaitStrategy};
+
+/// The README's code blocks, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

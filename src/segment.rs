@@ -98,10 +98,12 @@ pub(crate) struct Expect {
     pub(crate) endpoints: Option<u32>,
 }
 
-/// A shared mapping, unmapped on drop.
+/// A shared mapping, unmapped on drop, guarded against SIGBUS.
 struct Mapping {
     base: NonNull<u8>,
     len: usize,
+    #[cfg(not(loom))]
+    guard: crate::sigbus::Guard,
 }
 
 impl Drop for Mapping {
@@ -205,6 +207,8 @@ fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Mapping> {
     Ok(Mapping {
         base: NonNull::new(p.cast()).expect("mmap returned null without MAP_FIXED"),
         len,
+        #[cfg(not(loom))]
+        guard: crate::sigbus::register(p as usize, len),
     })
 }
 
@@ -327,6 +331,7 @@ impl Segment {
             flags: spec.flags,
             stall_timeout_ns: 0,
             creator_pid: std::process::id(),
+            creator_start: endpoint::self_token() as u32,
             created_unix_ns: now_unix_ns(),
         };
         crate::sync::register_process();
@@ -360,6 +365,7 @@ impl Segment {
             (*h).data_offset = placement.data_offset;
             (*h).data_len = placement.data_len;
             (*h).creator_pid = header.creator_pid;
+            (*h).creator_start = header.creator_start;
             (*h).created_unix_ns = header.created_unix_ns;
         }
         init(&seg);
@@ -504,7 +510,7 @@ impl Segment {
             }
             let slot_ok = h.geometry.slot_size as u64 >= u64::from(fp.size)
                 && h.geometry.slot_align >= fp.align
-                && h.geometry.slot_size % h.geometry.slot_align.max(1) == 0;
+                && h.geometry.slot_size.is_multiple_of(h.geometry.slot_align.max(1));
             if !slot_ok {
                 return Err(Error::Corrupt {
                     name: name.clone(),
@@ -531,6 +537,16 @@ impl Segment {
     /// Length of the mapping in bytes.
     pub fn len(&self) -> usize {
         self.map.len
+    }
+
+    /// True once another process truncated the segment's file under this
+    /// mapping and an access faulted (see [`crate::sigbus`]): the segment
+    /// must be treated as corrupt.
+    pub fn truncated(&self) -> bool {
+        #[cfg(not(loom))]
+        return self.map.guard.truncated();
+        #[cfg(loom)]
+        false
     }
 
     /// Always false: a segment holds at least a header.
@@ -704,12 +720,24 @@ impl Segment {
     }
 }
 
-/// True when the named segment exists, is a shmlane segment, and every
-/// endpoint ever attached to it is dead or cleanly closed (nobody alive
-/// holds it). Unreadable or foreign segments are not stale.
+impl SegmentInfo {
+    /// True when no live process holds an endpoint and the creator is dead:
+    /// nobody can be using the segment or about to attach to it.
+    pub fn is_stale(&self) -> bool {
+        self.endpoints.alive == 0
+            && !endpoint::token_alive(endpoint::token(
+                self.header.creator_pid,
+                u64::from(self.header.creator_start),
+            ))
+    }
+}
+
+/// True when the named segment exists, is a shmlane segment, its creator is
+/// dead and no live process holds an endpoint. Unreadable, foreign or
+/// half-initialised segments are not stale.
 pub fn is_stale(name: &str) -> bool {
     match inspect(name) {
-        Ok(info) => info.endpoints.alive == 0,
+        Ok(info) => info.is_stale(),
         Err(_) => false,
     }
 }

@@ -61,7 +61,7 @@ use crate::error::{
 };
 use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
-use crate::sync::{AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{AtomicU64, Ordering, SlotCell, Track};
 use crate::wait::{self, WaitConfig, WaitWord};
 use bytemuck::Pod;
 use crossbeam_utils::CachePadded;
@@ -127,7 +127,8 @@ impl SpscControl {
 /// Heap storage for an in-process ring (tests, loom, miri, [`channel`]).
 struct HeapRing<T> {
     ctl: SpscControl,
-    slots: Box<[UnsafeCell<T>]>,
+    slots: Box<[SlotCell<T>]>,
+    track: Box<[Track]>,
     entries: [EndpointEntry; 2],
 }
 
@@ -138,10 +139,16 @@ unsafe impl<T: Send> Sync for HeapRing<T> {}
 /// The memory a ring lives in: raw pointers plus whatever keeps them alive.
 struct Shared<T> {
     ctl: NonNull<SpscControl>,
-    slots: NonNull<UnsafeCell<T>>,
+    /// Base of the slot array; every slot pointer is derived from it, so it
+    /// carries provenance for the whole array.
+    slots: NonNull<T>,
+    /// One tracker per slot under loom; zero-sized otherwise.
+    track: NonNull<Track>,
     cap: u64,
     entries: NonNull<EndpointEntry>,
     keep: Arc<dyn Send + Sync>,
+    /// The segment, for its truncation mark (None on the heap).
+    seg: Option<Arc<Segment>>,
     name: Arc<str>,
 }
 
@@ -150,9 +157,11 @@ impl<T> Clone for Shared<T> {
         Shared {
             ctl: self.ctl,
             slots: self.slots,
+            track: self.track,
             cap: self.cap,
             entries: self.entries,
             keep: self.keep.clone(),
+            seg: self.seg.clone(),
             name: self.name.clone(),
         }
     }
@@ -166,6 +175,17 @@ unsafe impl<T: Send> Send for Shared<T> {}
 unsafe impl<T: Send> Sync for Shared<T> {}
 
 impl<T> Shared<T> {
+    /// The control block with a lifetime not tied to `&self`, so a handle
+    /// can wait on one of its words while polling with `&mut self`.
+    ///
+    /// # Safety
+    /// The caller must not let the reference outlive the handle that owns
+    /// this `Shared` (which keeps the memory alive).
+    unsafe fn ctl_detached<'a>(&self) -> &'a SpscControl {
+        // SAFETY: as for `ctl`; the caller bounds the lifetime.
+        unsafe { &*self.ctl.as_ptr() }
+    }
+
     fn ctl(&self) -> &SpscControl {
         // SAFETY: points to a control block that `keep` keeps alive; it
         // contains only atomics, valid for any bit pattern.
@@ -178,15 +198,36 @@ impl<T> Shared<T> {
         unsafe { &*self.entries.as_ptr().add(i) }
     }
 
-    /// The slot of free-running index `i`.
-    fn slot(&self, i: u64) -> &UnsafeCell<T> {
+    /// Raw pointer to the slot of free-running index `i`.
+    fn slot_ptr(&self, i: u64) -> *mut T {
         // SAFETY: `i & (cap-1) < cap`, and the slot array has `cap` slots.
-        unsafe { &*self.slots.as_ptr().add((i & (self.cap - 1)) as usize) }
+        unsafe { self.slots.as_ptr().add((i & (self.cap - 1)) as usize) }
     }
 
-    /// Raw pointer to the slot of index `i`, for building slices.
-    fn slot_ptr(&self, i: u64) -> *mut T {
-        self.slot(i).with_mut(|p| p)
+    /// The loom tracker of the slot of index `i`.
+    fn track(&self, i: u64) -> &Track {
+        #[cfg(loom)]
+        // SAFETY: heap rings (the only kind under loom) have `cap` trackers.
+        return unsafe { &*self.track.as_ptr().add((i & (self.cap - 1)) as usize) };
+        #[cfg(not(loom))]
+        {
+            let _ = i;
+            // SAFETY: Track is zero-sized outside loom; a dangling, aligned
+            // pointer is a valid reference to a zero-sized value.
+            unsafe { self.track.as_ref() }
+        }
+    }
+
+    /// Records accesses to slots `[start, start + n)` for loom.
+    fn track_range(&self, start: u64, n: usize, write: bool) {
+        for k in 0..n as u64 {
+            let t = self.track(start.wrapping_add(k));
+            if write {
+                t.write()
+            } else {
+                t.read()
+            }
+        }
     }
 
     fn heap(cap: u64) -> Shared<T>
@@ -195,15 +236,19 @@ impl<T> Shared<T> {
     {
         let ring = Arc::new(HeapRing {
             ctl: SpscControl::new(),
-            slots: (0..cap).map(|_| UnsafeCell::new(T::zeroed())).collect(),
+            slots: (0..cap).map(|_| SlotCell::new(T::zeroed())).collect(),
+            track: (0..if cfg!(loom) { cap } else { 0 }).map(|_| Track::new()).collect(),
             entries: [EndpointEntry::new(), EndpointEntry::new()],
         });
         Shared {
             ctl: NonNull::from(&ring.ctl),
-            slots: NonNull::new(ring.slots.as_ptr() as *mut UnsafeCell<T>).expect("non-null"),
+            // SlotCell is a transparent UnsafeCell: the pointer may write.
+            slots: NonNull::new(ring.slots.as_ptr() as *mut T).expect("non-null"),
+            track: NonNull::new(ring.track.as_ptr() as *mut Track).expect("non-null"),
             cap,
-            entries: NonNull::from(&ring.entries[0]),
+            entries: NonNull::from(&ring.entries).cast(),
             keep: ring,
+            seg: None,
             name: Arc::from("heap"),
         }
     }
@@ -213,10 +258,12 @@ impl<T> Shared<T> {
         let cap = h.geometry.capacity;
         Shared {
             ctl: NonNull::new(seg.control_ptr() as *mut SpscControl).expect("non-null"),
-            slots: NonNull::new(seg.data_ptr() as *mut UnsafeCell<T>).expect("non-null"),
+            slots: NonNull::new(seg.data_ptr() as *mut T).expect("non-null"),
+            track: NonNull::dangling(),
             cap,
-            entries: NonNull::from(&seg.endpoints()[0]),
+            entries: NonNull::new(seg.endpoints().as_ptr() as *mut EndpointEntry).expect("non-null"),
             name: Arc::from(seg.name()),
+            seg: Some(seg.clone()),
             keep: seg,
         }
     }
@@ -224,6 +271,9 @@ impl<T> Shared<T> {
     /// Why the endpoint in entry `i` can no longer take part, if it cannot:
     /// it detached cleanly, or (only when `expensive`) its process died.
     fn gone(&self, i: usize, expensive: bool) -> Option<Closed> {
+        if expensive && self.seg.as_ref().is_some_and(|s| s.truncated()) {
+            return Some(corrupt(0, "the segment file was truncated by another process"));
+        }
         match endpoint::holder(self.entry(i)) {
             Holder::Closed => Some(Closed::Disconnected),
             Holder::Held(t) if expensive && !endpoint::token_alive(t) => Some(Closed::PeerDied(endpoint::token_pid(t))),
@@ -666,10 +716,11 @@ impl<T: Pod> Producer<T> {
             },
             Ok(_) => {
                 let tail = self.tail;
+                self.shared.track(tail).write();
                 // SAFETY: slot `tail` is free (tail - head < cap), so the
                 // producer owns it; the consumer does not read it until the
                 // Release store of `tail` in `commit`.
-                self.shared.slot(tail).with_mut(|p| unsafe { p.write(value) });
+                unsafe { self.shared.slot_ptr(tail).write(value) };
                 self.commit(1);
                 Ok(())
             }
@@ -677,7 +728,19 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Pushes `value`, waiting for room as long as it takes.
+    #[inline]
     pub fn push(&mut self, value: T) -> Result<(), SendError<T>> {
+        let value = match self.try_push_inner(value, false) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(v)) => v,
+            Err(e) => {
+                return Err(match e {
+                    TrySendError::Full(v) | TrySendError::Disconnected(v) => SendError::Disconnected(v),
+                    TrySendError::PeerDied { value, pid } => SendError::PeerDied { value, pid },
+                    TrySendError::Corrupt { value, corruption } => SendError::Corrupt { value, corruption },
+                })
+            }
+        };
         match self.push_until(value, None) {
             Ok(()) => Ok(()),
             Err(SendTimeoutError::Timeout(_)) => unreachable!("no deadline"),
@@ -693,11 +756,14 @@ impl<T: Pod> Producer<T> {
         self.push_until(value, deadline(timeout))
     }
 
+    #[cold]
     fn push_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut slot = Some(value);
-        let shared = self.shared.clone();
+        // SAFETY: used only within this call, while `self` (which keeps the
+        // memory alive) is borrowed.
+        let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
+        let r = wait::block_on(&ctl.not_full, &cfg, deadline, |exp| {
             let v = slot.take().expect("value present while polling");
             match self.try_push_inner(v, exp) {
                 Ok(()) => Some(Ok(())),
@@ -727,10 +793,7 @@ impl<T: Pod> Producer<T> {
         if items.is_empty() {
             return Ok(0);
         }
-        let mut chunk = match self.reserve_up_to(items.len()) {
-            Ok(c) => c,
-            Err(e) => return Err(e),
-        };
+        let mut chunk = self.reserve_up_to(items.len())?;
         let n = chunk.len();
         let (a, b) = chunk.as_mut_slices();
         a.copy_from_slice(&items[..a.len()]);
@@ -782,18 +845,17 @@ impl<T: Pod> Producer<T> {
     /// Waits until at least `n` slots are free (`n <= capacity`).
     pub fn wait_for_space(&mut self, n: usize, timeout: Option<Duration>) -> Result<(), SendTimeoutError<()>> {
         let n = (n as u64).min(self.shared.cap);
-        let shared = self.shared.clone();
+        // SAFETY: used only within this call, while `self` (which keeps the
+        // memory alive) is borrowed.
+        let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        let r = wait::block_on(
-            &shared.ctl().not_full,
-            &cfg,
-            timeout.and_then(deadline),
-            |exp| match self.free(n) {
+        let r = wait::block_on(&ctl.not_full, &cfg, timeout.and_then(deadline), |exp| {
+            match self.free(n) {
                 Err(c) => Some(Err(c)),
                 Ok(f) if f >= n => Some(Ok(())),
                 Ok(_) => self.consumer_gone(exp).map(Err),
-            },
-        );
+            }
+        });
         match r {
             Some(Ok(())) => Ok(()),
             Some(Err(c)) => Err(c.send_timeout(())),
@@ -886,6 +948,7 @@ impl<T: Pod> WriteChunk<'_, T> {
         let first = ((cap - (start & (cap - 1))) as usize).min(self.len);
         let a = self.p.shared.slot_ptr(start);
         let b = self.p.shared.slot_ptr(start.wrapping_add(first as u64));
+        self.p.shared.track_range(start, self.len, true);
         // SAFETY: slots [tail, tail + len) are free and owned by the producer
         // (checked by `reserve`); the first `first` are contiguous up to the
         // end of the slot array, the rest start at slot 0; the two ranges are
@@ -930,6 +993,9 @@ impl<T: Pod> Consumer<T> {
     fn available(&mut self, want: u64) -> Result<u64, Closed> {
         let mut avail = self.cached_tail.wrapping_sub(self.head);
         if avail < want {
+            // Fetch the next slot's line in parallel with the index line, so
+            // that a waiting consumer pays one cache miss, not two in a row.
+            crate::sync::prefetch(self.shared.slot_ptr(self.head));
             // Acquire: pairs with the producer's Release store of `tail` in
             // `commit`: the slot writes are visible.
             let tail = self.shared.ctl().tail.load(Ordering::Acquire);
@@ -1008,15 +1074,28 @@ impl<T: Pod> Consumer<T> {
             Ok(_) => {}
         }
         let head = self.head;
+        self.shared.track(head).read();
         // SAFETY: slot `head` is committed (head < tail) and owned by the
         // consumer until the Release store of `head` in `release`.
-        let v = self.shared.slot(head).with(|p| unsafe { p.read() });
+        let v = unsafe { self.shared.slot_ptr(head).read() };
         self.release(1);
         Ok(v)
     }
 
     /// Pops the oldest element, waiting as long as it takes.
+    #[inline]
     pub fn pop(&mut self) -> Result<T, RecvError> {
+        match self.try_pop_inner(false) {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Empty) => {}
+            Err(e) => {
+                return Err(match e {
+                    TryRecvError::Empty | TryRecvError::Disconnected => RecvError::Disconnected,
+                    TryRecvError::PeerDied { pid } => RecvError::PeerDied { pid },
+                    TryRecvError::Corrupt { corruption } => RecvError::Corrupt { corruption },
+                })
+            }
+        }
         self.pop_until(None).map_err(|e| match e {
             RecvTimeoutError::Timeout => unreachable!("no deadline"),
             RecvTimeoutError::Disconnected => RecvError::Disconnected,
@@ -1030,17 +1109,18 @@ impl<T: Pod> Consumer<T> {
         self.pop_until(deadline(timeout))
     }
 
+    #[cold]
     fn pop_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let shared = self.shared.clone();
+        // SAFETY: used only within this call, while `self` (which keeps the
+        // memory alive) is borrowed.
+        let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        wait::block_on(&shared.ctl().not_empty, &cfg, deadline, |exp| {
-            match self.try_pop_inner(exp) {
-                Ok(v) => Some(Ok(v)),
-                Err(TryRecvError::Empty) => None,
-                Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
-                Err(TryRecvError::PeerDied { pid }) => Some(Err(RecvTimeoutError::PeerDied { pid })),
-                Err(TryRecvError::Corrupt { corruption }) => Some(Err(RecvTimeoutError::Corrupt { corruption })),
-            }
+        wait::block_on(&ctl.not_empty, &cfg, deadline, |exp| match self.try_pop_inner(exp) {
+            Ok(v) => Some(Ok(v)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+            Err(TryRecvError::PeerDied { pid }) => Some(Err(RecvTimeoutError::PeerDied { pid })),
+            Err(TryRecvError::Corrupt { corruption }) => Some(Err(RecvTimeoutError::Corrupt { corruption })),
         })
         .unwrap_or(Err(RecvTimeoutError::Timeout))
     }
@@ -1084,13 +1164,12 @@ impl<T: Pod> Consumer<T> {
     /// any are left, so that they can be drained).
     pub fn wait_for_items(&mut self, n: usize, timeout: Option<Duration>) -> Result<(), RecvTimeoutError> {
         let n = (n as u64).clamp(1, self.shared.cap);
-        let shared = self.shared.clone();
+        // SAFETY: used only within this call, while `self` (which keeps the
+        // memory alive) is borrowed.
+        let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        let r = wait::block_on(
-            &shared.ctl().not_empty,
-            &cfg,
-            timeout.and_then(deadline),
-            |exp| match self.available(n) {
+        let r = wait::block_on(&ctl.not_empty, &cfg, timeout.and_then(deadline), |exp| {
+            match self.available(n) {
                 Err(c) => Some(Err(c)),
                 Ok(a) if a >= n => Some(Ok(())),
                 Ok(_) => match self.shared.gone(PRODUCER, exp) {
@@ -1101,8 +1180,8 @@ impl<T: Pod> Consumer<T> {
                         Err(c) => Some(Err(c)),
                     },
                 },
-            },
-        );
+            }
+        });
         match r {
             Some(Ok(())) => Ok(()),
             Some(Err(c)) => Err(c.recv_timeout()),
@@ -1188,6 +1267,7 @@ impl<T: Pod> ReadChunk<'_, T> {
         let first = ((cap - (start & (cap - 1))) as usize).min(self.len);
         let a = self.c.shared.slot_ptr(start);
         let b = self.c.shared.slot_ptr(start.wrapping_add(first as u64));
+        self.c.shared.track_range(start, self.len, false);
         // SAFETY: slots [head, head + len) are committed and owned by the
         // consumer until released (the producer does not write them before
         // the Release store of `head`); split at the end of the array as in
@@ -1297,7 +1377,9 @@ mod tests {
     #[test]
     fn dropped_chunk_publishes_nothing() {
         let (mut tx, mut rx) = channel::<u64>(4).unwrap();
-        drop(tx.reserve(3).unwrap());
+        let chunk = tx.reserve(3).unwrap();
+        assert_eq!(chunk.len(), 3);
+        let _ = chunk;
         assert_eq!(rx.try_pop(), Err(TryRecvError::Empty));
         assert!(tx.reserve(5).is_err(), "more than capacity");
     }

@@ -2,15 +2,13 @@
 //!
 //! Under `cfg(loom)` everything comes from [loom] so that the ring algorithms
 //! can be model-checked; otherwise it comes from `core`. No other module
-//! imports `core::sync::atomic` directly (enforced by `clippy.toml`'s
-//! `disallowed-types` and by the `facade` test in `tests/facade.rs`).
+//! imports `core::sync::atomic` directly (enforced by the `facade` test in
+//! `tests/facade.rs`).
 //!
 //! Besides re-exports this module provides the two halves of the
 //! *asymmetric barrier* used by the wait/wake protocol (see [`crate::wait`]):
 //! [`light_barrier`] on the waker's fast path and [`heavy_barrier`] on the
 //! sleeper's slow path.
-
-#![allow(clippy::disallowed_types)]
 
 #[cfg(loom)]
 #[allow(unused_imports)]
@@ -28,6 +26,19 @@ pub(crate) fn spin_hint() {
     loom::thread::yield_now();
     #[cfg(not(loom))]
     core::hint::spin_loop();
+}
+
+/// Hints the CPU to fetch the cache line holding `p` (no effect on
+/// semantics; any address is allowed, it is never dereferenced).
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+    // SAFETY: prefetch never faults and does not access memory semantically.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(miri), not(loom))))]
+    let _ = p;
 }
 
 /// Interior-mutable storage for one ring slot.
@@ -157,4 +168,64 @@ mod membarrier {
             debug_assert_eq!(r, 0, "membarrier(GLOBAL_EXPEDITED) failed after registration");
         }
     }
+}
+
+/// Untracked interior-mutable storage with the layout of `T`, for ring
+/// slots that are reached through raw pointers (including contiguous
+/// multi-slot chunks, which loom's cells cannot provide). Loom does not see
+/// accesses to it: pair every access with the slot's [`Track`].
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct SlotCell<T>(core::cell::UnsafeCell<T>);
+
+#[allow(dead_code)]
+impl<T> SlotCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Raw pointer to the contents, valid for reads and writes.
+    pub(crate) fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+/// Tells loom about an access to memory it cannot see (a [`SlotCell`]), so
+/// that its race detector checks the access's causality. A zero-sized no-op
+/// outside loom.
+#[derive(Debug, Default)]
+pub(crate) struct Track {
+    #[cfg(loom)]
+    cell: loom::cell::UnsafeCell<()>,
+}
+
+#[allow(dead_code)]
+impl Track {
+    pub(crate) fn new() -> Track {
+        Track {
+            #[cfg(loom)]
+            cell: loom::cell::UnsafeCell::new(()),
+        }
+    }
+
+    /// Records a read of the tracked memory.
+    #[inline(always)]
+    pub(crate) fn read(&self) {
+        #[cfg(loom)]
+        self.cell.with(|_| ());
+    }
+
+    /// Records a write of the tracked memory.
+    #[inline(always)]
+    pub(crate) fn write(&self) {
+        #[cfg(loom)]
+        self.cell.with_mut(|_| ());
+    }
+}
+
+/// Atomics for process-global statics that loom cannot model (the SIGBUS
+/// guard's registry of mappings). Never used by ring algorithms.
+#[cfg(not(loom))]
+pub(crate) mod global {
+    pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 }

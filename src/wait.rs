@@ -207,7 +207,7 @@ pub(crate) fn block_on<R>(
             WaitStrategy::SpinThenPark(d) => Some(start + d),
         };
         // Spin phase: poll with a pause hint, look at the clock every 64 polls.
-        loop {
+        while spin_until != Some(start) {
             for _ in 0..64 {
                 crate::sync::spin_hint();
                 if let Some(r) = poll(false) {

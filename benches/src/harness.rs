@@ -42,11 +42,10 @@ const RUN_SLACK: Duration = Duration::from_secs(15);
 /// so the watchdog can never signal a recycled pid.
 static LIVE_CHILD: Mutex<Option<i32>> = Mutex::new(None);
 
-/// Which CPU each side runs on, if pinning is possible.
+/// Where children run; the parent side (the harness's main thread) is
+/// pinned by [`Pinning::setup`] itself.
 #[derive(Clone, Copy, Debug)]
 pub struct Pinning {
-    /// CPU of the parent (measuring) side, or `None` when not pinned.
-    pub parent: Option<usize>,
     /// CPU of the child side, or `None` when not pinned.
     pub child: Option<usize>,
 }
@@ -62,20 +61,11 @@ impl Pinning {
                  with a 2-core run)",
                 cpus.len()
             );
-            return (
-                Pinning {
-                    parent: None,
-                    child: None,
-                },
-                msg,
-            );
+            return (Pinning { child: None }, msg);
         }
         match sys::pin_to(cpus[0]) {
             Ok(()) => (
-                Pinning {
-                    parent: Some(cpus[0]),
-                    child: Some(cpus[1]),
-                },
+                Pinning { child: Some(cpus[1]) },
                 format!(
                     "pinning: parent side on CPU {}, child side on CPU {} (of {} allowed)",
                     cpus[0],
@@ -83,13 +73,7 @@ impl Pinning {
                     cpus.len()
                 ),
             ),
-            Err(e) => (
-                Pinning {
-                    parent: None,
-                    child: None,
-                },
-                format!("pinning: off ({e})"),
-            ),
+            Err(e) => (Pinning { child: None }, format!("pinning: off ({e})")),
         }
     }
 }
@@ -301,9 +285,7 @@ impl Watchdog {
         let thread = std::thread::spawn(move || {
             let (lock, cv) = &*st;
             let guard = lock.lock().unwrap();
-            let (mut guard, res) = cv
-                .wait_timeout_while(guard, timeout, |cancelled| !*cancelled)
-                .unwrap();
+            let (mut guard, res) = cv.wait_timeout_while(guard, timeout, |cancelled| !*cancelled).unwrap();
             if !res.timed_out() {
                 return;
             }
@@ -316,10 +298,7 @@ impl Watchdog {
                 // SAFETY: `target` is the measuring thread, which is alive
                 // until it cancels this watchdog (it joins us in `drop`).
                 unsafe { libc::pthread_kill(target, libc::SIGUSR1) };
-                guard = cv
-                    .wait_timeout(guard, Duration::from_millis(10))
-                    .unwrap()
-                    .0;
+                guard = cv.wait_timeout(guard, Duration::from_millis(10)).unwrap().0;
             }
         });
         Watchdog {
@@ -370,8 +349,8 @@ impl ChildCtx {
         if args[1] != "-" {
             sys::pin_to(num(1)? as usize)?;
         }
-        let pattern = Pattern::parse(&args[2])
-            .ok_or_else(|| Error::new(format!("__child: unknown pattern {:?}", args[2])))?;
+        let pattern =
+            Pattern::parse(&args[2]).ok_or_else(|| Error::new(format!("__child: unknown pattern {:?}", args[2])))?;
         Ok(ChildCtx {
             case: Case {
                 pattern,

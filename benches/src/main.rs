@@ -1,1 +1,348 @@
-fn main() {}
+//! `shmlane-bench`: the side-by-side comparison of shmlane with the hardware
+//! limits of this machine and with the transports a user would pick instead.
+//!
+//! ```text
+//! cargo run --release -p shmlane-bench                  # quick run (< 1 min)
+//! cargo run --release -p shmlane-bench -- --full        # longer, 5 repetitions
+//! cargo run --release -p shmlane-bench -- --filter pipe --json /tmp/bench.json
+//! ```
+//!
+//! Every cross-process case runs in two processes: the harness re-executes
+//! itself as `shmlane-bench __child …` for the other side (see [`harness`]),
+//! and the two sides are pinned to different CPUs. What is measured and why
+//! each baseline is fair is written at the top of each module in
+//! [`transports`]; how a repetition is timed is in [`measure`].
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod harness;
+mod measure;
+mod plot;
+mod report;
+mod results;
+mod sys;
+mod targets;
+mod transports;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::harness::{ChildCtx, Harness, Pinning, Watchdog, CHILD_CMD};
+use crate::measure::{summarise, Outcome, RunCfg};
+use crate::results::Row;
+use crate::transports::{Case, Transport};
+
+/// Compare shmlane with the hardware limits and the OS transports, across
+/// processes pinned to different cores.
+#[derive(Parser, Debug)]
+#[command(name = "shmlane-bench", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Quick run: 3 repetitions of short runs (the default).
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+    /// Full run: 5 repetitions of longer runs (several minutes).
+    #[arg(long)]
+    full: bool,
+    /// Also write the results as JSON lines (transport, pattern, size, metric, value).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Run only transports whose name contains this substring.
+    #[arg(long, value_name = "SUBSTRING")]
+    filter: Option<String>,
+    /// Also write SVG charts (latency percentiles, throughput by size) into DIR.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    #[command(subcommand)]
+    internal: Option<Internal>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Internal {
+    /// The other side of a cross-process case (started by the harness itself).
+    #[command(name = CHILD_CMD, hide = true)]
+    Child {
+        /// Transport name.
+        transport: String,
+        /// Role, CPU, pattern, size, durations, timeout, transport arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Durations and repetitions of a run.
+struct Mode {
+    name: &'static str,
+    reps: usize,
+    stream: RunCfg,
+    pingpong: RunCfg,
+    sizes: Vec<usize>,
+}
+
+impl Mode {
+    fn quick() -> Mode {
+        Mode {
+            name: "quick",
+            reps: 3,
+            stream: RunCfg {
+                warmup: Duration::from_millis(20),
+                measure: Duration::from_millis(80),
+            },
+            pingpong: RunCfg {
+                warmup: Duration::from_millis(20),
+                measure: Duration::from_millis(150),
+            },
+            sizes: vec![16, 64, 256, 4096, 64 << 10, 1 << 20],
+        }
+    }
+
+    fn full() -> Mode {
+        Mode {
+            name: "full",
+            reps: 5,
+            stream: RunCfg {
+                warmup: Duration::from_millis(200),
+                measure: Duration::from_secs(1),
+            },
+            pingpong: RunCfg {
+                warmup: Duration::from_millis(200),
+                measure: Duration::from_secs(2),
+            },
+            ..Mode::quick()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Internal::Child { transport, args }) = cli.internal {
+        return child_main(&transport, &args);
+    }
+    let mode = if cli.full { Mode::full() } else { Mode::quick() };
+    run(&cli, &mode)
+}
+
+/// The child process: run `transport`'s child side; errors go to stderr,
+/// which the parent reads.
+fn child_main(transport: &str, args: &[String]) -> ExitCode {
+    let res = ChildCtx::from_args(args).and_then(|mut ctx| {
+        let t =
+            transports::find(transport).ok_or_else(|| sys::Error::new(format!("unknown transport {transport:?}")))?;
+        t.child(&mut ctx)
+            .map_err(|e| sys::Error::new(format!("{} ({}): {e}", transport, ctx.role)))?;
+        Ok(())
+    });
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("child {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A case to run, or a row to report as skipped.
+enum Planned {
+    Run(&'static dyn Transport, Case),
+    Skip(Row),
+}
+
+fn plan(mode: &Mode, filter: Option<&str>) -> Vec<Planned> {
+    let mut out = Vec::new();
+    for t in transports::registry() {
+        if filter.is_some_and(|f| !t.name().contains(f)) {
+            continue;
+        }
+        for &pattern in t.patterns() {
+            let cfg = if pattern.is_latency() {
+                mode.pingpong
+            } else {
+                mode.stream
+            };
+            for size in t.sizes(pattern, &mode.sizes) {
+                match t.supports(pattern, size) {
+                    Ok(()) => out.push(Planned::Run(t, Case { pattern, size, cfg })),
+                    Err(why) => out.push(Planned::Skip(Row {
+                        transport: t.name(),
+                        family: t.family(),
+                        pattern,
+                        size,
+                        outcome: Outcome::Skipped(why),
+                        other_cpu: None,
+                    })),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Runs the repetitions of one case, each under a watchdog. Returns the
+/// summary and the CPU load of everything else on the machine meanwhile.
+fn run_case(t: &dyn Transport, case: &Case, reps: usize, h: &mut Harness, pb: &ProgressBar) -> (Outcome, Option<f64>) {
+    let mut samples = Vec::with_capacity(reps);
+    let load = OtherLoad::start();
+    for _ in 0..reps {
+        let res = {
+            let _wd = Watchdog::arm(harness::run_timeout(case.cfg));
+            t.run(case, h)
+        };
+        pb.inc(1);
+        match res {
+            Ok(s) => samples.push(s),
+            Err(e) => return (Outcome::Failed(e.to_string()), load.percent()),
+        }
+    }
+    (summarise(&samples, case.size), load.percent())
+}
+
+/// CPU time used on the machine by anything but this harness and its
+/// children, over an interval: the interference indicator of the table.
+struct OtherLoad {
+    wall: Instant,
+    busy: Option<f64>,
+    own: f64,
+}
+
+impl OtherLoad {
+    fn start() -> Self {
+        OtherLoad {
+            wall: Instant::now(),
+            busy: sys::machine_busy_secs(),
+            own: sys::own_cpu_secs(),
+        }
+    }
+
+    /// Others' CPU use since `start`, in percent of one CPU.
+    fn percent(&self) -> Option<f64> {
+        let busy = sys::machine_busy_secs()? - self.busy?;
+        let own = sys::own_cpu_secs() - self.own;
+        let wall = self.wall.elapsed().as_secs_f64().max(1e-3);
+        Some(((busy - own) / wall * 100.0).max(0.0))
+    }
+}
+
+fn one_line(o: &Outcome) -> String {
+    match o {
+        Outcome::Throughput { msgs_per_s, .. } => {
+            format!("{} msgs/s", report::si(msgs_per_s.median))
+        }
+        Outcome::Latency { p50, .. } => format!("RTT p50 {}", report::dur(p50.median)),
+        Outcome::Skipped(w) => format!("skipped: {w}"),
+        Outcome::Failed(w) => format!("FAILED: {w}"),
+    }
+}
+
+fn run(cli: &Cli, mode: &Mode) -> ExitCode {
+    let started = Instant::now();
+    if let Err(e) = sys::install_wake_signal() {
+        eprintln!("shmlane-bench: {e}");
+        return ExitCode::FAILURE;
+    }
+    let (pin, pin_msg) = Pinning::setup();
+    let mut h = Harness::new(pin);
+    let planned = plan(mode, cli.filter.as_deref());
+    let runs = planned.iter().filter(|p| matches!(p, Planned::Run(..))).count();
+    if planned.is_empty() {
+        let names: Vec<&str> = transports::registry().iter().map(|t| t.name()).collect();
+        eprintln!(
+            "shmlane-bench: no transport matches --filter {:?}; transports: {}",
+            cli.filter.as_deref().unwrap_or(""),
+            names.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+
+    println!(
+        "shmlane-bench, {} mode: {} repetitions per case; streams {} ms warm-up + {} ms, \
+         ping-pong {} ms warm-up + {} ms",
+        mode.name,
+        mode.reps,
+        mode.stream.warmup.as_millis(),
+        mode.stream.measure.as_millis(),
+        mode.pingpong.warmup.as_millis(),
+        mode.pingpong.measure.as_millis()
+    );
+    println!("{pin_msg}");
+    if let Some(l) = sys::loadavg() {
+        println!(
+            "load average at start: {l:.2} (other work on these CPUs distorts every number; \
+             see the other% column)"
+        );
+    }
+    println!();
+
+    let tty = std::io::stderr().is_terminal();
+    let pb = if tty {
+        let pb = ProgressBar::with_draw_target(Some((runs * mode.reps) as u64), ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {msg}").expect("valid progress template"),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let mut rows = Vec::with_capacity(planned.len());
+    let mut done = 0;
+    for p in planned {
+        match p {
+            Planned::Skip(row) => rows.push(row),
+            Planned::Run(t, case) => {
+                done += 1;
+                let what = format!("{} {} {}", t.name(), case.pattern.name(), report::size(case.size));
+                pb.set_message(what.clone());
+                let (outcome, other_cpu) = run_case(t, &case, mode.reps, &mut h, &pb);
+                if !tty {
+                    eprintln!("[{done}/{runs}] {what}: {}", one_line(&outcome));
+                }
+                rows.push(Row {
+                    transport: t.name(),
+                    family: t.family(),
+                    pattern: case.pattern,
+                    size: case.size,
+                    outcome,
+                    other_cpu,
+                });
+            }
+        }
+    }
+    pb.finish_and_clear();
+
+    print!("{}", report::render(&rows));
+    let mut ok = true;
+    if let Some(path) = &cli.json {
+        match results::write_json(&rows, path) {
+            Ok(()) => println!("\njson: {}", path.display()),
+            Err(e) => {
+                eprintln!("shmlane-bench: writing {}: {e}", path.display());
+                ok = false;
+            }
+        }
+    }
+    if let Some(dir) = &cli.plot {
+        match plot::write(&rows, dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("plot: {}", f.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("shmlane-bench: plotting into {}: {e}", dir.display());
+                ok = false;
+            }
+        }
+    }
+    println!("\nwall time: {:.1} s", started.elapsed().as_secs_f64());
+    let failed = rows.iter().any(|r| matches!(r.outcome, Outcome::Failed(_)));
+    if failed || !ok {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

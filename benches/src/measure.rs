@@ -135,10 +135,7 @@ impl RxMeter {
     /// The measured sample, once the end marker has arrived.
     pub fn finish(self) -> Res<Sample> {
         let (Some((t0, s0)), Some(t1)) = (self.start, self.end) else {
-            bail!(
-                "run too short: {} messages, the warm-up never finished",
-                self.expected
-            );
+            bail!("run too short: {} messages, the warm-up never finished", self.expected);
         };
         Ok(Sample::Throughput {
             msgs: self.expected - s0,

@@ -217,14 +217,7 @@ pub fn pipe() -> Res<(OwnedFd, OwnedFd)> {
 pub fn socketpair(kind: libc::c_int) -> Res<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` has room for the two descriptors socketpair writes.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            kind | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
+    let rc = unsafe { libc::socketpair(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) };
     if rc != 0 {
         return Err(Error::last_os("socketpair"));
     }
@@ -265,6 +258,53 @@ pub fn inherited_fd(arg: &str) -> Res<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// CPU seconds used so far by this process (all threads) and its reaped
+/// children.
+pub fn own_cpu_secs() -> f64 {
+    let mut total = 0.0;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: an all-zero rusage is a valid buffer for getrusage to fill.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a live, writable rusage.
+        if unsafe { libc::getrusage(who, &mut ru) } == 0 {
+            for tv in [ru.ru_utime, ru.ru_stime] {
+                total += tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6;
+            }
+        }
+    }
+    total
+}
+
+/// CPU seconds all CPUs of the machine have spent busy so far (user, nice,
+/// system, irq, softirq and steal in /proc/stat), if readable.
+pub fn machine_busy_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| v.get(i).copied().unwrap_or(0.0))
+        .sum::<f64>();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(busy / hz)
+}
+
+/// The 1-minute load average, if readable.
+pub fn loadavg() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The CPUs this process may run on, in increasing order.
 pub fn allowed_cpus() -> Vec<usize> {
     match sched_getaffinity(Pid::from_raw(0)) {
@@ -279,8 +319,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 pub fn pin_to(cpu: usize) -> Res<()> {
     let mut set = CpuSet::new();
     set.set(cpu)?;
-    sched_setaffinity(Pid::from_raw(0), &set)
-        .map_err(|e| Error::new(format!("sched_setaffinity(cpu {cpu}): {e}")))
+    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| Error::new(format!("sched_setaffinity(cpu {cpu}): {e}")))
 }
 
 /// Installs a do-nothing SIGUSR1 handler *without* `SA_RESTART`, so that the

@@ -10,11 +10,40 @@
 //!    process: open the resource, `ctx.ready()`, then send or echo).
 //!    Message-passing transports only need an [`msg::Endpoint`] (`send` and
 //!    `recv` of one message) on each side and [`msg::run_parent`] /
-//!    [`msg::run_child`] do the rest; see `pipe.rs` (about 60 lines).
+//!    [`msg::run_child`] do the streaming, echoing, sequence checks and
+//!    timing; see `eventfd.rs` or `pipe.rs`.
 //! 2. Add one line to [`registry`].
 //!
-//! Everything else (repetitions, watchdog, table, ratios, JSON, targets) is
-//! driven by the registry.
+//! Everything else (repetitions, watchdog, table, ratios, JSON, targets,
+//! plots) is driven by the registry. A shmlane SPSC channel, for example,
+//! is a `shmlane_spsc.rs` of this shape (parent consumes in `throughput`,
+//! pings in `pingpong`; the child produces or echoes):
+//!
+//! ```text
+//! pub struct ShmlaneSpsc;
+//! struct Side { tx: Option<Producer<u64>>, rx: Option<Consumer<u64>> }
+//! impl msg::Endpoint for Side { send: tx.send(seq), recv: rx.recv() -> seq }
+//! impl Transport for ShmlaneSpsc {
+//!     fn name(&self) -> &'static str { "shmlane-spsc" }      // names used in targets.rs
+//!     fn family(&self) -> Family { Family::Shmlane }
+//!     fn patterns(&self) -> &'static [Pattern] { &[Pattern::Throughput, Pattern::PingPong] }
+//!     fn sizes(&self, p: Pattern, _: &[usize]) -> Vec<usize> { vec![8] }
+//!     fn run(&self, case: &Case, h: &mut Harness) -> Res<Sample> {
+//!         let name = h.unique("/");                            // create the channel(s) named `name`
+//!         let child = h.spawn(self.name(), "peer", case, &[name], &[])?;
+//!         msg::run_parent(case, Side { .. }, child)            // or a hand loop with RxMeter
+//!     }
+//!     fn child(&self, ctx: &mut ChildCtx) -> Res<()> {
+//!         // open the channel(s) named ctx.arg(0)?
+//!         msg::run_child(ctx, Side { .. })
+//!     }
+//! }
+//! ```
+//!
+//! `msg` endpoints carry byte messages with the sequence number in their
+//! first 8 bytes; a `u64` ring can carry the sequence number itself, as
+//! `raw_ring.rs` does with [`crate::measure::RxMeter`] / [`crate::measure::TxMeter`]
+//! (batched APIs too).
 
 use crate::harness::{ChildCtx, Harness};
 use crate::measure::{RunCfg, Sample};
@@ -28,6 +57,7 @@ pub mod msg;
 pub mod pipe;
 pub mod raw_pingpong;
 pub mod raw_ring;
+pub mod shmlane_spsc;
 pub mod tcp;
 pub mod threads;
 pub mod unix_dgram;
@@ -51,7 +81,9 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         // In-process references (two threads, not two processes).
         &threads::CrossbeamChannel,
         &threads::Rtrb,
-        // shmlane transports go here (family `Family::Shmlane`).
+        // shmlane.
+        &shmlane_spsc::ShmlaneSpsc,
+        &shmlane_spsc::ShmlaneSpscBlocking,
     ]
 }
 
@@ -101,12 +133,7 @@ pub enum Pattern {
 
 impl Pattern {
     /// All patterns.
-    pub const ALL: [Pattern; 4] = [
-        Pattern::Throughput,
-        Pattern::Batch,
-        Pattern::PingPong,
-        Pattern::Copy,
-    ];
+    pub const ALL: [Pattern; 4] = [Pattern::Throughput, Pattern::Batch, Pattern::PingPong, Pattern::Copy];
 
     /// Name in the table, JSON and child command line.
     pub fn name(self) -> &'static str {

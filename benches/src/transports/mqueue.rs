@@ -90,9 +90,7 @@ struct Pair {
 impl Endpoint for Pair {
     #[inline]
     fn send(&mut self, m: &[u8]) -> Res<()> {
-        let Some(q) = &self.tx else {
-            bail!("no send queue")
-        };
+        let Some(q) = &self.tx else { bail!("no send queue") };
         loop {
             // SAFETY: `m` is a live slice of `m.len()` bytes.
             if unsafe { libc::mq_send(q.mqd, m.as_ptr().cast(), m.len(), 0) } == 0 {
@@ -103,15 +101,11 @@ impl Endpoint for Pair {
     }
     #[inline]
     fn recv(&mut self, b: &mut [u8]) -> Res<()> {
-        let Some(q) = &self.rx else {
-            bail!("no receive queue")
-        };
+        let Some(q) = &self.rx else { bail!("no receive queue") };
         loop {
             // SAFETY: `b` is a live, writable slice of `b.len()` bytes, which
             // is the queue's message size.
-            let n = unsafe {
-                libc::mq_receive(q.mqd, b.as_mut_ptr().cast(), b.len(), std::ptr::null_mut())
-            };
+            let n = unsafe { libc::mq_receive(q.mqd, b.as_mut_ptr().cast(), b.len(), std::ptr::null_mut()) };
             if n >= 0 {
                 if n as usize != b.len() {
                     bail!("mq_receive: {n} bytes, expected {}", b.len());
@@ -159,14 +153,7 @@ impl Transport for MQueue {
         if let Some(d) = &mut down {
             d.unlink();
         }
-        msg::run_parent(
-            case,
-            Pair {
-                rx: Some(up),
-                tx: down,
-            },
-            child,
-        )
+        msg::run_parent(case, Pair { rx: Some(up), tx: down }, child)
     }
 
     fn child(&self, ctx: &mut ChildCtx) -> Res<()> {

@@ -92,19 +92,15 @@ impl<'a> Ring<'a> {
     }
 }
 
-fn produce(ring: &Ring, case: &Case) -> Res<()> {
+fn produce<const BATCH_N: u64>(ring: &Ring, case: &Case) -> Res<()> {
     let tx = TxMeter::start(case.cfg, 8);
     let mut head = 0u64;
     let mut cached_tail = 0u64;
     let mut spin = Spin::new();
     let mut seq = 0u64;
-    let batch = if case.pattern == Pattern::Batch { BATCH } else { 1 };
+    let batch = BATCH_N;
     loop {
-        let stop = if batch == 1 {
-            tx.done(seq)
-        } else {
-            tx.done(0)
-        };
+        let stop = if batch == 1 { tx.done(seq) } else { tx.done(0) };
         let mut free = CAP - (head - cached_tail);
         while free == 0 {
             // Acquire: pairs with the consumer's Release store of `tail`; the
@@ -135,12 +131,12 @@ fn produce(ring: &Ring, case: &Case) -> Res<()> {
     }
 }
 
-fn consume(ring: &Ring, case: &Case) -> Res<Sample> {
+fn consume<const BATCH_N: u64>(ring: &Ring, case: &Case) -> Res<Sample> {
     let mut rx = RxMeter::new(case.cfg, 8);
     let mut tail = 0u64;
     let mut cached_head = 0u64;
     let mut spin = Spin::new();
-    let batch = if case.pattern == Pattern::Batch { BATCH } else { 1 };
+    let batch = BATCH_N;
     loop {
         while cached_head == tail {
             // Acquire: pairs with the producer's Release store of `head`;
@@ -191,7 +187,10 @@ impl Transport for RawRing {
         shm.unlink();
         let ring = Ring::new(&shm);
         child.go()?;
-        let sample = consume(&ring, case)?;
+        let sample = match case.pattern {
+            Pattern::Batch => consume::<BATCH>(&ring, case)?,
+            _ => consume::<1>(&ring, case)?,
+        };
         child.finish()?;
         Ok(sample)
     }
@@ -200,6 +199,9 @@ impl Transport for RawRing {
         let shm = Shm::open(ctx.arg(0)?, SEG_LEN)?;
         let ring = Ring::new(&shm);
         ctx.ready()?;
-        produce(&ring, &ctx.case)
+        match ctx.case.pattern {
+            Pattern::Batch => produce::<BATCH>(&ring, &ctx.case),
+            _ => produce::<1>(&ring, &ctx.case),
+        }
     }
 }

@@ -39,10 +39,7 @@ impl Transport for Tcp {
     }
 
     fn child(&self, ctx: &mut ChildCtx) -> Res<()> {
-        let port: u16 = ctx
-            .arg(0)?
-            .parse()
-            .map_err(|_| crate::sys::Error::new("bad port"))?;
+        let port: u16 = ctx.arg(0)?.parse().map_err(|_| crate::sys::Error::new("bad port"))?;
         let sock = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
         sock.set_nodelay(ctx.case.pattern == Pattern::PingPong)?;
         msg::run_child(ctx, duplex(OwnedFd::from(sock))?)

@@ -54,14 +54,7 @@ impl Transport for UnixDgram {
         size_buffers(&a, size).map_err(|e| e.to_string())?;
         let buf = vec![0u8; size];
         // SAFETY: `buf` is a live, readable slice; MSG_DONTWAIT never blocks.
-        let n = unsafe {
-            libc::send(
-                a.as_raw_fd(),
-                buf.as_ptr().cast(),
-                size,
-                libc::MSG_DONTWAIT,
-            )
-        };
+        let n = unsafe { libc::send(a.as_raw_fd(), buf.as_ptr().cast(), size, libc::MSG_DONTWAIT) };
         if n as usize == size {
             return Ok(());
         }

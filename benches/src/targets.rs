@@ -1,0 +1,120 @@
+//! The named ratios the project is held to, as a declarative list. Each
+//! target divides one row's metric by another's (or by the best peer's) and
+//! compares the ratio with a bound. Targets whose rows were not measured (a
+//! transport not registered yet, or filtered out) print as PENDING, so the
+//! shmlane targets below are already here, waiting for the shmlane
+//! transports; the harness-sanity targets pass today.
+//!
+//! To add a target, add one entry to [`TARGETS`]. Transport names must match
+//! `Transport::name` of the registered transports.
+
+use crate::results::Metric;
+use crate::transports::{Pattern, PING_SIZE};
+
+/// A row's metric.
+#[derive(Clone, Copy, Debug)]
+pub struct Sel {
+    /// Transport name.
+    pub transport: &'static str,
+    /// Pattern.
+    pub pattern: Pattern,
+    /// Message size in bytes.
+    pub size: usize,
+    /// Metric.
+    pub metric: Metric,
+}
+
+/// What a target divides by.
+#[derive(Clone, Copy, Debug)]
+pub enum Den {
+    /// A given row's metric.
+    Row(Sel),
+    /// The best cross-process peer (`Family::Peer`) at the numerator's
+    /// pattern and size, on the numerator's metric.
+    BestPeer,
+}
+
+/// The bound on the ratio.
+#[derive(Clone, Copy, Debug)]
+pub enum Cmp {
+    /// ratio >= bound.
+    AtLeast(f64),
+    /// ratio <= bound.
+    AtMost(f64),
+}
+
+/// A named ratio with its bound.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    /// What it says, for the report.
+    pub label: &'static str,
+    /// Numerator.
+    pub num: Sel,
+    /// Denominator.
+    pub den: Den,
+    /// Bound.
+    pub cmp: Cmp,
+}
+
+const fn sel(transport: &'static str, pattern: Pattern, size: usize, metric: Metric) -> Sel {
+    Sel {
+        transport,
+        pattern,
+        size,
+        metric,
+    }
+}
+
+/// The targets, in report order.
+pub const TARGETS: &[Target] = &[
+    // Harness sanity: the limits must really be limits.
+    Target {
+        label: "raw ring u64 msgs/s / pipe 16 B msgs/s",
+        num: sel("raw-ring", Pattern::Throughput, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("pipe", Pattern::Throughput, 16, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(10.0),
+    },
+    Target {
+        label: "futex RTT p50 / raw ping-pong RTT p50",
+        num: sel("futex", Pattern::PingPong, 4, Metric::RttP50),
+        den: Den::Row(sel("raw-pingpong", Pattern::PingPong, PING_SIZE, Metric::RttP50)),
+        cmp: Cmp::AtLeast(10.0),
+    },
+    // shmlane (PENDING until its transports are registered under these names).
+    Target {
+        label: "shmlane spsc u64 throughput / raw ring",
+        num: sel("shmlane-spsc", Pattern::Throughput, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("raw-ring", Pattern::Throughput, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(0.9),
+    },
+    Target {
+        label: "shmlane spsc u64 batch throughput / raw ring batch",
+        num: sel("shmlane-spsc", Pattern::Batch, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("raw-ring", Pattern::Batch, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(1.0),
+    },
+    Target {
+        label: "shmlane spsc ping-pong RTT p50 / raw ping-pong RTT p50",
+        num: sel("shmlane-spsc", Pattern::PingPong, PING_SIZE, Metric::RttP50),
+        den: Den::Row(sel("raw-pingpong", Pattern::PingPong, PING_SIZE, Metric::RttP50)),
+        cmp: Cmp::AtMost(1.2),
+    },
+    Target {
+        label: "shmlane bytes 4 KiB bytes/s / memcpy 4 KiB",
+        num: sel("shmlane-bytes", Pattern::Throughput, 4096, Metric::BytesPerS),
+        den: Den::Row(sel("memcpy", Pattern::Copy, 4096, Metric::BytesPerS)),
+        cmp: Cmp::AtLeast(0.5),
+    },
+    Target {
+        label: "shmlane bytes 64 B msgs/s / best OS peer 64 B",
+        num: sel("shmlane-bytes", Pattern::Throughput, 64, Metric::MsgsPerS),
+        den: Den::BestPeer,
+        cmp: Cmp::AtLeast(10.0),
+    },
+    Target {
+        label: "shmlane blocking ping-pong RTT p50 / futex RTT p50",
+        num: sel("shmlane-spsc-blocking", Pattern::PingPong, PING_SIZE, Metric::RttP50),
+        den: Den::Row(sel("futex", Pattern::PingPong, 4, Metric::RttP50)),
+        cmp: Cmp::AtMost(1.2),
+    },
+];
