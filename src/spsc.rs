@@ -738,6 +738,7 @@ impl<T: Pod> Producer<T> {
                     TrySendError::Full(v) | TrySendError::Disconnected(v) => SendError::Disconnected(v),
                     TrySendError::PeerDied { value, pid } => SendError::PeerDied { value, pid },
                     TrySendError::Corrupt { value, corruption } => SendError::Corrupt { value, corruption },
+                    TrySendError::TooLarge { value, len, max } => SendError::TooLarge { value, len, max },
                 })
             }
         };

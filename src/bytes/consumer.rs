@@ -204,7 +204,7 @@ impl Consumer {
         let limit = (s.cap - off as u64).min(tail.wrapping_sub(start));
         if ty == PADDING_TYPE {
             let ext = RECORD_HEADER_LEN as u64 + u64::from(len);
-            if ext % super::RECORD_ALIGN as u64 != 0 {
+            if !ext.is_multiple_of(super::RECORD_ALIGN as u64) {
                 return Err(self.corrupt_at(off + 8, "padding length is not 8-byte aligned"));
             }
             if ext > limit {
@@ -340,7 +340,10 @@ impl Consumer {
             }
             (None, None) => return Err(self.corrupt_index(h, "space claimed at head has no claimant")),
         };
-        if size < RECORD_HEADER_LEN as u64 || size % super::RECORD_ALIGN as u64 != 0 || size > t.wrapping_sub(h) {
+        if size < RECORD_HEADER_LEN as u64
+            || !size.is_multiple_of(super::RECORD_ALIGN as u64)
+            || size > t.wrapping_sub(h)
+        {
             return Err(self.corrupt_index(h, "a dead producer's claim has an impossible size"));
         }
         Ok(Some(h.wrapping_add(size)))

@@ -267,7 +267,7 @@ pub const fn max_message_limit(capacity: usize) -> usize {
 
 /// Checks the shared indices an endpoint starts from.
 fn check_indices(head: u64, tail: u64, cap: u64) -> std::result::Result<(), String> {
-    if head % RECORD_ALIGN as u64 != 0 || tail % RECORD_ALIGN as u64 != 0 {
+    if !head.is_multiple_of(RECORD_ALIGN as u64) || !tail.is_multiple_of(RECORD_ALIGN as u64) {
         return Err(format!("ring indices head {head} / tail {tail} are not 8-byte aligned"));
     }
     if tail.wrapping_sub(head) > cap {

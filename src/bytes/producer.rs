@@ -279,7 +279,7 @@ impl Producer {
         // Relaxed: only a starting guess for the CAS.
         let mut t = ctl.tail.load(Ordering::Relaxed);
         for _ in 0..MAX_CAS_RETRIES {
-            if t % super::RECORD_ALIGN as u64 != 0 {
+            if !t.is_multiple_of(super::RECORD_ALIGN as u64) {
                 self.clear_claim();
                 return Err(self.corrupt(t, "tail is not 8-byte aligned").try_send(()));
             }

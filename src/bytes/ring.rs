@@ -3,14 +3,14 @@
 //!
 //! Under loom the stamps cannot live inside the byte area (a loom atomic is
 //! not plain memory), so the heap ring keeps them in a side array, one per
-//! 8-byte word, and shadows every other 8-byte word of the area with a loom
-//! `UnsafeCell<()>` that is "accessed" whenever the real bytes are: loom
+//! 8-byte word, and shadows every 8-byte word of the area with a
+//! [`Track`] that is "accessed" whenever the real bytes are: loom
 //! then reports a payload read that is not ordered after its write (a
 //! missing Release/Acquire) as a data race. Outside loom both are no-ops
 //! and the stamp is an `AtomicU64` at the record's offset.
 //!
-//! Under miri the stamps live in the side array too (the shadow cells do
-//! not: miri checks the real bytes). In a ring, the bytes that hold a
+//! Under miri the stamps live in the side array too (trackers are no-ops
+//! there: miri checks the real bytes). In a ring, the bytes that hold a
 //! stamp in one lap hold payload, at another alignment, in the next; that
 //! is allowed (the accesses are ordered by happens-before), but miri's
 //! weak-memory emulation panics on it ("cannot have empty store buffer
@@ -25,6 +25,8 @@ use crate::error::Closed;
 use crate::layout::{EndpointEntry, Kind};
 use crate::segment::Segment;
 use crate::sync::AtomicU64;
+#[cfg(loom)]
+use crate::sync::Track;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -63,8 +65,9 @@ struct HeapRing {
     data: RawBuf,
     #[cfg(any(loom, miri))]
     stamps: Box<[AtomicU64]>,
+    /// One tracker per 8-byte word of the area.
     #[cfg(loom)]
-    shadow: Box<[crate::sync::UnsafeCell<()>]>,
+    shadow: Box<[Track]>,
 }
 
 impl Drop for HeapRing {
@@ -99,7 +102,7 @@ pub(super) struct Shared {
     #[cfg(any(loom, miri))]
     stamps: NonNull<AtomicU64>,
     #[cfg(loom)]
-    shadow: NonNull<crate::sync::UnsafeCell<()>>,
+    shadow: NonNull<Track>,
     pub(super) name: Arc<str>,
     heap: bool,
     _keep: Arc<dyn Send + Sync>,
@@ -124,7 +127,7 @@ impl Shared {
             #[cfg(any(loom, miri))]
             stamps: (0..cap / 8).map(|_| AtomicU64::new(0)).collect(),
             #[cfg(loom)]
-            shadow: (0..cap / 8).map(|_| crate::sync::UnsafeCell::new(())).collect(),
+            shadow: (0..cap / 8).map(|_| Track::new()).collect(),
         });
         Shared {
             ctl: ring.ctl.ptr.cast(),
@@ -140,7 +143,7 @@ impl Shared {
             #[cfg(any(loom, miri))]
             stamps: NonNull::new(ring.stamps.as_ptr() as *mut AtomicU64).expect("non-null"),
             #[cfg(loom)]
-            shadow: NonNull::new(ring.shadow.as_ptr() as *mut crate::sync::UnsafeCell<()>).expect("non-null"),
+            shadow: NonNull::new(ring.shadow.as_ptr() as *mut Track).expect("non-null"),
             name: Arc::from("heap"),
             heap: true,
             _keep: ring,
@@ -223,7 +226,7 @@ impl Shared {
     #[cfg(not(any(loom, miri)))]
     #[inline(always)]
     pub(super) fn stamp(&self, off: usize) -> &AtomicU64 {
-        debug_assert!(off % RECORD_ALIGN == 0 && off + 8 <= self.cap as usize);
+        debug_assert!(off.is_multiple_of(RECORD_ALIGN) && off + 8 <= self.cap as usize);
         // SAFETY: `off` is 8-aligned and 8 bytes fit before the end of the
         // area (callers pass `off(pos)` of an 8-aligned position with a
         // header's room left); the area is 128-byte aligned, so the pointer
@@ -236,7 +239,7 @@ impl Shared {
     #[cfg(any(loom, miri))]
     #[inline(always)]
     pub(super) fn stamp(&self, off: usize) -> &AtomicU64 {
-        assert!(off % RECORD_ALIGN == 0 && off + 8 <= self.cap as usize);
+        assert!(off.is_multiple_of(RECORD_ALIGN) && off + 8 <= self.cap as usize);
         // SAFETY: one stamp per 8-byte word of the area.
         unsafe { &*self.stamps.as_ptr().add(off / 8) }
     }
@@ -245,7 +248,7 @@ impl Shared {
     /// caller owns the record's bytes.
     #[inline(always)]
     pub(super) fn write_meta(&self, off: usize, len: u32, ty: u32) {
-        debug_assert!(off % RECORD_ALIGN == 0 && off + 16 <= self.cap as usize);
+        debug_assert!(off.is_multiple_of(RECORD_ALIGN) && off + 16 <= self.cap as usize);
         self.touch_write(off + 8, 8);
         // SAFETY: off + 16 <= cap (a header fits), 4-byte aligned; the
         // caller owns these bytes (its claim) until it publishes the stamp.
@@ -260,7 +263,7 @@ impl Shared {
     /// (the values are validated by the caller before any use).
     #[inline(always)]
     pub(super) fn read_meta(&self, off: usize) -> (u32, u32) {
-        debug_assert!(off % RECORD_ALIGN == 0 && off + 16 <= self.cap as usize);
+        debug_assert!(off.is_multiple_of(RECORD_ALIGN) && off + 16 <= self.cap as usize);
         self.touch_read(off + 8, 8);
         // SAFETY: off + 16 <= cap, 4-byte aligned; the record is published
         // (its stamp was read with Acquire, or tail with Acquire in SPSC).
@@ -286,8 +289,7 @@ impl Shared {
     pub(super) fn touch_write(&self, off: usize, len: usize) {
         #[cfg(loom)]
         for w in off / 8..(off + len).div_ceil(8) {
-            // SAFETY: w < cap / 8, the length of the shadow array.
-            unsafe { &*self.shadow.as_ptr().add(w) }.with_mut(|_| ());
+            self.track(w).write();
         }
         #[cfg(not(loom))]
         let _ = (off, len);
@@ -298,11 +300,18 @@ impl Shared {
     pub(super) fn touch_read(&self, off: usize, len: usize) {
         #[cfg(loom)]
         for w in off / 8..(off + len).div_ceil(8) {
-            // SAFETY: w < cap / 8, the length of the shadow array.
-            unsafe { &*self.shadow.as_ptr().add(w) }.with(|_| ());
+            self.track(w).read();
         }
         #[cfg(not(loom))]
         let _ = (off, len);
+    }
+
+    #[cfg(loom)]
+    fn track(&self, word: usize) -> &Track {
+        assert!(word < self.cap as usize / 8);
+        // SAFETY: in bounds of the tracker array (one per 8-byte word of
+        // the area).
+        unsafe { &*self.shadow.as_ptr().add(word) }
     }
 
     /// Whether the holder of `token` is alive; `me` (our own token) is
