@@ -24,6 +24,30 @@ struct Found {
 }
 
 /// The reading side of a byte ring. `Send`, not `Sync`, not `Clone`.
+///
+/// ```
+/// use shmlane::bytes::Channel;
+/// use shmlane::{RecvTimeoutError, TryRecvError};
+/// use std::time::Duration;
+///
+/// let ch = Channel::in_process(4096)?;
+/// let (mut tx, mut rx) = (ch.producer()?, ch.consumer()?);
+/// assert_eq!(rx.try_read().unwrap_err(), TryRecvError::Empty);
+/// assert_eq!(rx.read_timeout(Duration::from_millis(1)).unwrap_err(), RecvTimeoutError::Timeout);
+/// let t = std::thread::spawn(move || {
+///     for i in 0..100u32 {
+///         tx.send(&i.to_le_bytes()).unwrap();
+///     }
+/// });
+/// let mut buf = Vec::new();
+/// for i in 0..100u32 {
+///     rx.recv(&mut buf).unwrap();
+///     assert_eq!(buf, i.to_le_bytes());
+/// }
+/// t.join().unwrap();
+/// assert!(rx.recv(&mut buf).is_err()); // Disconnected: the producer left
+/// # Ok::<(), shmlane::Error>(())
+/// ```
 pub struct Consumer {
     shared: Shared,
     token: u64,

@@ -29,6 +29,31 @@ struct Claim {
 
 /// The writing side of a byte ring. `Send`, not `Sync`, not `Clone`; for
 /// MPSC attach one per thread or process.
+///
+/// ```
+/// use shmlane::bytes::Builder;
+/// use shmlane::layout::Kind;
+/// use shmlane::TrySendError;
+///
+/// let ch = Builder::new().kind(Kind::BytesMpsc).max_message(100).in_process(1024)?;
+/// let mut rx = ch.consumer()?;
+/// let threads: Vec<_> = (0..3u8)
+///     .map(|i| {
+///         let mut tx = ch.producer().unwrap();
+///         std::thread::spawn(move || tx.send_with_type(u32::from(i), &[i; 10]).unwrap())
+///     })
+///     .collect();
+/// for t in threads {
+///     t.join().unwrap();
+/// }
+/// let batch = rx.try_read_batch(16).unwrap();
+/// assert_eq!(batch.len(), 3);
+/// drop(batch);
+///
+/// let mut tx = ch.producer()?;
+/// assert!(matches!(tx.try_send(&[0; 101]), Err(TrySendError::TooLarge { len: 101, max: 100, .. })));
+/// # Ok::<(), shmlane::Error>(())
+/// ```
 pub struct Producer {
     shared: Shared,
     entry: usize,
