@@ -1,7 +1,9 @@
-//! Loom models of the byte rings' framing: SPSC and MPSC publication,
-//! wrap-around with a padding record (and with the implicit 8-byte gap),
-//! aborted claims turned into padding, and a dead producer's claim skipped
-//! by the consumer.
+//! Loom models of the byte rings' framing: SPSC, MPSC and MPMC
+//! publication, wrap-around with a padding record (and with the implicit
+//! 8-byte gap), aborted claims turned into padding, a dead producer's
+//! claim skipped by the consumer, and for MPMC competing consumers taking
+//! one record each and releasing out of order (the done-marker / head
+//! handshake).
 //!
 //! The models use the public API on in-process rings (loom atomics replace
 //! the real ones under `--cfg loom`; payload bytes are shadowed by loom
@@ -59,6 +61,11 @@ fn spsc_wrap_with_padding() {
 #[test]
 fn mpsc_wrap_with_padding() {
     wrap_with_padding(Kind::BytesMpsc);
+}
+
+#[test]
+fn mpmc_wrap_with_padding() {
+    wrap_with_padding(Kind::BytesMpmc);
 }
 
 /// A claim given up between two messages must never reach the consumer.
@@ -186,11 +193,10 @@ fn mpsc_two_producers_batch_read() {
 /// record both unpublished); another producer sends after it. With a zero
 /// stall timeout (no time under loom) the consumer skips the dead claim,
 /// never delivers it, and delivers the other message.
-#[test]
-fn mpsc_dead_claim_is_skipped() {
-    loom::model(|| {
+fn dead_claim_is_skipped(kind: Kind) {
+    loom::model(move || {
         let ch = Builder::new()
-            .kind(Kind::BytesMpsc)
+            .kind(kind)
             .endpoints(3)
             .max_message(48)
             .stall_timeout(Duration::ZERO)
@@ -215,5 +221,85 @@ fn mpsc_dead_claim_is_skipped() {
         drop(r);
         t.join().unwrap();
         assert_eq!(ch.stats().lost, 1);
+    });
+}
+
+#[test]
+fn mpsc_dead_claim_is_skipped() {
+    dead_claim_is_skipped(Kind::BytesMpsc);
+}
+
+#[test]
+fn mpmc_dead_claim_is_skipped() {
+    dead_claim_is_skipped(Kind::BytesMpmc);
+}
+
+/// MPMC: two consumers compete for two published records; each takes one
+/// (a consumer that finds the other mid-take waits and is woken), and
+/// neither record is delivered twice.
+#[test]
+fn mpmc_two_consumers_take_one_each() {
+    loom::model(|| {
+        let ch = Builder::new()
+            .kind(Kind::BytesMpmc)
+            .endpoints(3)
+            .max_message(16)
+            .in_process(64)
+            .unwrap();
+        let mut tx = ch.producer().unwrap();
+        tx.send(&payload(1, 8)).unwrap();
+        tx.send(&payload(2, 8)).unwrap();
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let mut rx = ch.consumer().unwrap();
+                thread::spawn(move || {
+                    let first = rx.read().unwrap()[0];
+                    (first, rx)
+                })
+            })
+            .collect();
+        let mut got: Vec<u8> = handles
+            .into_iter()
+            .map(|h| {
+                let (first, rx) = h.join().unwrap();
+                drop(rx);
+                first / 16
+            })
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        assert_eq!(ch.stats().head, 48, "both released: head passed both");
+    });
+}
+
+/// MPMC: two consumers hold one record each and release them in any
+/// order; the release that comes second (in whatever interleaving) must
+/// move `head` past both (the SeqCst done-marker / head handshake), so
+/// that a message needing that room fits afterwards.
+#[test]
+fn mpmc_out_of_order_release_frees_the_space() {
+    loom::model(|| {
+        let ch = Builder::new()
+            .kind(Kind::BytesMpmc)
+            .endpoints(3)
+            .max_message(16)
+            .in_process(64)
+            .unwrap();
+        let mut tx = ch.producer().unwrap();
+        let mut a = ch.consumer().unwrap();
+        let mut b = ch.consumer().unwrap();
+        tx.send(&payload(1, 8)).unwrap(); // [0, 24)
+        tx.send(&payload(2, 8)).unwrap(); // [24, 48)
+        let ra = a.try_read().unwrap();
+        assert_eq!(ra[0], 16);
+        let t = thread::spawn(move || {
+            drop(b.try_read().unwrap());
+            b
+        });
+        drop(ra); // concurrently with b's take and release
+        let b = t.join().unwrap();
+        // The third message wraps: [48, 64) padding + [64, 88): needs head >= 24.
+        tx.try_send(&payload(3, 8)).expect("room after both releases");
+        drop((a, b));
     });
 }

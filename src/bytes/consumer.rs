@@ -1,26 +1,47 @@
 //! The consumer side: find the next record, validate it, lend it in place,
 //! release it.
+//!
+//! SPSC and MPSC have one consumer, which keeps the read position to
+//! itself and publishes `head` when it is done with the bytes. MPMC
+//! consumers share a `read` index: a consumer *takes* the record at `read`
+//! by compare-and-swap of its stamp from "published" to "taken" (so that
+//! only the owner ever reads its header), extends the take over the
+//! published records after it (a batch), moves `read` past them with one
+//! store, and announces the take in its endpoint words. Records are
+//! released out of order: the releaser stores the extent of its run in the
+//! stamp word of the run's first record (a *done* marker: even, so never a
+//! stamp) and then moves `head` over every consecutive released run (see
+//! `Shared::advance_head`).
 
-use super::ring::Shared;
+use super::ring::{Bad, Found, Parsed, Shared};
 use super::{
-    record_size, CLAIM_CONFIRMED, CLAIM_PENDING, CONSUMER_ENTRY, PADDING_TYPE, RECORD_HEADER_LEN, WORD_CLAIM_POS,
-    WORD_CLAIM_SIZE, WORD_LOST, WORD_RECEIVED, WORD_RECEIVED_BYTES,
+    taken_of, CLAIM_CONFIRMED, CLAIM_PENDING, CONSUMER_ENTRY, RECORD_HEADER_LEN, WORD_CLAIM_POS, WORD_LOST,
+    WORD_READ_POS, WORD_READ_SIZE, WORD_RECEIVED, WORD_RECEIVED_BYTES,
 };
-use crate::endpoint::{self, Holder};
+use crate::endpoint::{self, Holder, OWNER_CLOSED};
 use crate::error::{Corruption, Error, RecvError, RecvTimeoutError, Result, TryRecvError};
-use crate::layout::Role;
+use crate::layout::{EndpointEntry, Role};
 use crate::sync::Ordering;
 use crate::wait::{self, WaitConfig};
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
-/// A validated record: `[start, start + size)`, payload `len` bytes.
+/// Records taken by an MPMC consumer: `[from, end)`, `count` messages.
 #[derive(Debug, Clone, Copy)]
-struct Found {
-    start: u64,
-    size: u64,
-    len: u32,
-    ty: u32,
+struct Run {
+    first: Found,
+    from: u64,
+    end: u64,
+    count: usize,
+    bytes: u64,
+}
+
+/// What a poll hands out: the first message, and for MPMC the whole run
+/// taken with it.
+#[derive(Debug, Clone, Copy)]
+struct Got {
+    first: Found,
+    run: Option<Run>,
 }
 
 /// The reading side of a byte ring. `Send`, not `Sync`, not `Clone`.
@@ -51,17 +72,18 @@ struct Found {
 pub struct Consumer {
     shared: Shared,
     token: u64,
-    /// Next position to read (the shared `head` is a copy of it).
+    /// Our endpoint entry (0 unless MPMC).
+    entry: usize,
+    /// SPSC/MPSC: next position to read (the shared `head` is a copy).
     head: u64,
     /// Last `tail` read from shared memory; never above the real one.
     cached_tail: u64,
     received: u64,
     received_bytes: u64,
-    lost: u64,
     wait: WaitConfig,
     next_check: Instant,
     /// Position at which the consumer found an unpublished record, and
-    /// since when (MPSC stall detection).
+    /// since when (stall detection).
     stall_pos: u64,
     stall_since: Option<Instant>,
 }
@@ -71,7 +93,7 @@ impl std::fmt::Debug for Consumer {
         f.debug_struct("bytes::Consumer")
             .field("name", &self.shared.name)
             .field("kind", &self.shared.kind)
-            .field("head", &self.head)
+            .field("entry", &self.entry)
             .field("received", &self.received)
             .finish()
     }
@@ -81,7 +103,7 @@ fn deadline(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
-fn to_timeout(e: TryRecvError) -> Option<std::result::Result<Found, RecvTimeoutError>> {
+fn to_timeout(e: TryRecvError) -> Option<std::result::Result<Got, RecvTimeoutError>> {
     match e {
         TryRecvError::Empty => None,
         TryRecvError::Disconnected => Some(Err(RecvTimeoutError::Disconnected)),
@@ -99,30 +121,80 @@ fn no_timeout(e: RecvTimeoutError) -> RecvError {
     }
 }
 
-/// Result of parsing the record at a position without side effects.
-enum Parsed {
-    /// A message.
-    Message(Found),
-    /// A padding record; the next record starts at the position given.
-    Padding(u64),
-    /// The record is not published yet (MPSC).
-    Unpublished,
+fn corrupt(bad: Bad) -> TryRecvError {
+    TryRecvError::Corrupt {
+        corruption: Corruption {
+            offset: bad.at,
+            what: bad.what,
+        },
+    }
+}
+
+/// True when the claims recorded in a (dead) entry have been passed by
+/// `head`, so the entry can be reused without hiding a claim that someone
+/// may still need to resolve.
+pub(super) fn claims_resolved(e: &EndpointEntry, head: u64) -> bool {
+    [WORD_CLAIM_POS, WORD_READ_POS].iter().all(|&i| {
+        // Acquire: pairs with the Release stores of the claim words.
+        let w = e.words[i].load(Ordering::Acquire);
+        w & 7 == 0 || (head.wrapping_sub(w & !7) as i64) > 0
+    })
+}
+
+/// MPMC: claims a free entry of the table for `role` (or the entry of a
+/// dead holder whose claims are resolved).
+pub(super) fn claim_any_entry(shared: &Shared, role: Role, me: u64) -> Result<usize> {
+    // Acquire: pairs with the Release stores of head.
+    let head = shared.ctl().head.load(Ordering::Acquire);
+    for pass in 0..2 {
+        for (i, e) in shared.entries().iter().enumerate() {
+            // Relaxed: a hint; the CAS in `claim` decides.
+            let free = e.owner.load(Ordering::Relaxed) <= OWNER_CLOSED;
+            let eligible = if pass == 0 {
+                free
+            } else {
+                !free && claims_resolved(e, head)
+            };
+            if eligible && endpoint::claim(e, role, me).is_ok() {
+                return Ok(i);
+            }
+        }
+    }
+    Err(Error::EndpointTableFull {
+        name: shared.name.to_string(),
+        capacity: shared.entries().len() as u32,
+    })
 }
 
 impl Consumer {
     pub(super) fn attach(shared: &Shared) -> Result<Consumer> {
         let me = endpoint::self_token();
-        let e = shared.entry(CONSUMER_ENTRY);
-        endpoint::claim(e, Role::Consumer, me).map_err(|pid| Error::EndpointBusy {
-            name: shared.name.to_string(),
-            role: Role::Consumer,
-            pid,
-        })?;
+        let entry = if shared.mpmc {
+            claim_any_entry(shared, Role::Consumer, me)?
+        } else {
+            endpoint::claim(shared.entry(CONSUMER_ENTRY), Role::Consumer, me).map_err(|pid| Error::EndpointBusy {
+                name: shared.name.to_string(),
+                role: Role::Consumer,
+                pid,
+            })?;
+            CONSUMER_ENTRY
+        };
+        let e = shared.entry(entry);
+        // Release: as for the read claim words in `take_mpmc`; a new holder
+        // of the entry has nothing taken.
+        e.words[WORD_READ_POS].store(0, Ordering::Release);
+        let ctl = shared.ctl();
         // Acquire: pairs with the previous consumer's Release store of head.
-        let head = shared.ctl().head.load(Ordering::Acquire);
+        let head = ctl.head.load(Ordering::Acquire);
         // Acquire: pairs with the producers' Release store (or CAS) of tail.
-        let tail = shared.ctl().tail.load(Ordering::Acquire);
-        if let Err(detail) = super::check_indices(head, tail, shared.cap) {
+        let tail = ctl.tail.load(Ordering::Acquire);
+        let checked = if shared.mpmc {
+            // Others move the indices: check what a single load can show.
+            super::check_indices(head, head, shared.cap).and(super::check_indices(tail, tail, shared.cap))
+        } else {
+            super::check_indices(head, tail, shared.cap)
+        };
+        if let Err(detail) = checked {
             endpoint::release(e, me);
             return Err(Error::Corrupt {
                 name: shared.name.to_string(),
@@ -132,12 +204,12 @@ impl Consumer {
         Ok(Consumer {
             shared: shared.clone(),
             token: me,
+            entry,
             head,
             cached_tail: head,
             // Relaxed: our own entry's counters (the claim CAS acquired them).
             received: e.words[WORD_RECEIVED].load(Ordering::Relaxed),
             received_bytes: e.words[WORD_RECEIVED_BYTES].load(Ordering::Relaxed),
-            lost: e.words[WORD_LOST].load(Ordering::Relaxed),
             wait: WaitConfig::default(),
             next_check: Instant::now(),
             stall_pos: 0,
@@ -171,20 +243,14 @@ impl Consumer {
         }
     }
 
-    /// Corruption at offset `off` of the data area, reported as an offset
-    /// in the segment.
-    fn corrupt_at(&self, off: usize, what: &'static str) -> TryRecvError {
-        TryRecvError::Corrupt {
-            corruption: Corruption {
-                offset: self.shared.data_offset + off as u64,
-                what,
-            },
-        }
+    fn corrupt_index(&self, index: u64, what: &'static str) -> TryRecvError {
+        corrupt(Bad::index(index, what))
     }
 
-    fn corrupt_index(&self, index: u64, what: &'static str) -> TryRecvError {
-        TryRecvError::Corrupt {
-            corruption: Corruption { offset: index, what },
+    fn count_lost(&self, n: u64) {
+        if n > 0 {
+            // Relaxed: statistics.
+            self.shared.entry(self.entry).words[WORD_LOST].fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -200,54 +266,44 @@ impl Consumer {
         ctl.not_full.wake();
     }
 
-    /// Parses the record at `pos` (below `tail`) without side effects.
-    #[inline]
-    fn parse(&self, pos: u64, tail: u64) -> std::result::Result<Parsed, TryRecvError> {
+    /// MPMC: releases a run taken by this consumer.
+    fn release_run(&self, from: u64, end: u64) {
         let s = &self.shared;
-        let start = s.normalize(pos);
-        if tail.wrapping_sub(start) < RECORD_HEADER_LEN as u64 || tail.wrapping_sub(start) > s.cap {
-            return Err(self.corrupt_index(tail, "tail ends inside a record header"));
-        }
-        let off = s.off(start);
-        let stamp = if s.multi {
-            // Acquire: pairs with the Release store of the stamp in
-            // `Producer::publish`; the header and payload are visible.
-            s.stamp(off).load(Ordering::Acquire)
-        } else {
-            // Relaxed: the Acquire load of tail already made it visible.
-            s.stamp(off).load(Ordering::Relaxed)
-        };
-        if stamp != super::stamp_of(start) {
-            if s.multi {
-                return Ok(Parsed::Unpublished);
-            }
-            return Err(self.corrupt_at(off, "record stamp does not match its position"));
-        }
-        let (len, ty) = s.read_meta(off);
-        // Room for this record: to the end of the area and to tail.
-        let limit = (s.cap - off as u64).min(tail.wrapping_sub(start));
-        if ty == PADDING_TYPE {
-            let ext = RECORD_HEADER_LEN as u64 + u64::from(len);
-            if !ext.is_multiple_of(super::RECORD_ALIGN as u64) {
-                return Err(self.corrupt_at(off + 8, "padding length is not 8-byte aligned"));
-            }
-            if ext > limit {
-                return Err(self.corrupt_at(off + 8, "padding runs past the end of the area or past tail"));
-            }
-            return Ok(Parsed::Padding(start.wrapping_add(ext)));
-        }
-        if u64::from(len) > s.max_message {
-            return Err(self.corrupt_at(off + 8, "record length exceeds max_message"));
-        }
-        let size = record_size(len as usize) as u64;
-        if size > limit {
-            return Err(self.corrupt_at(off + 8, "record runs past the end of the area or past tail"));
-        }
-        Ok(Parsed::Message(Found { start, size, len, ty }))
+        let start = s.normalize(from);
+        // Release: pairs with the Acquire load of the marker in
+        // `Shared::advance_head` (called right after; its opening SeqCst
+        // fence completes the Dekker pair): our reads of the run happen
+        // before anyone frees it.
+        s.stamp(s.off(start)).store(end.wrapping_sub(start), Ordering::Release);
+        // Release: as for the read claim words in `take_mpmc`.
+        s.entry(self.entry).words[WORD_READ_POS].store(0, Ordering::Release);
+        s.advance_head();
     }
 
-    /// Finds the next message: skips padding (releasing it), resolves
-    /// claims of dead producers, reports why nothing is readable.
+    #[inline]
+    fn parse(&self, pos: u64, tail: u64) -> std::result::Result<Parsed, TryRecvError> {
+        self.shared.parse(pos, tail, false).map_err(corrupt)
+    }
+
+    /// The next message (and for MPMC, the run taken with it, up to `max`
+    /// messages).
+    #[inline]
+    fn poll(&mut self, max: usize, expensive: bool) -> std::result::Result<Got, TryRecvError> {
+        if self.shared.mpmc {
+            let run = self.take_mpmc(max, expensive)?;
+            return Ok(Got {
+                first: run.first,
+                run: Some(run),
+            });
+        }
+        Ok(Got {
+            first: self.poll_record(expensive)?,
+            run: None,
+        })
+    }
+
+    /// SPSC/MPSC: finds the next message: skips padding (releasing it),
+    /// resolves claims of dead producers, reports why nothing is readable.
     fn poll_record(&mut self, expensive: bool) -> std::result::Result<Found, TryRecvError> {
         let cap = self.shared.cap;
         // Each round advances head by at least 8 bytes within [head, tail],
@@ -292,9 +348,7 @@ impl Consumer {
                 Parsed::Unpublished => match self.stalled(h, t, expensive)? {
                     Some(next) => {
                         self.stall_since = None;
-                        self.lost = self.lost.wrapping_add(1);
-                        // Relaxed: statistics, written only by the consumer.
-                        self.shared.entry(CONSUMER_ENTRY).words[WORD_LOST].store(self.lost, Ordering::Relaxed);
+                        self.count_lost(1);
                         self.release_to(next);
                     }
                     None => return Err(TryRecvError::Empty),
@@ -304,73 +358,184 @@ impl Consumer {
         Err(self.corrupt_index(self.head, "records do not advance"))
     }
 
+    /// Whether the stall at `h` has lasted the stall timeout (checked only
+    /// on `expensive` polls; a zero timeout has always expired).
+    fn stall_expired(&mut self, h: u64, expensive: bool) -> bool {
+        let timeout = self.shared.stall_timeout;
+        if timeout.is_zero() {
+            return true;
+        }
+        match self.stall_since {
+            Some(since) if self.stall_pos == h => expensive && since.elapsed() >= timeout,
+            _ => {
+                self.stall_pos = h;
+                self.stall_since = Some(Instant::now());
+                false
+            }
+        }
+    }
+
     /// The record at `h` is claimed but not published. After the stall
     /// timeout, finds its claimant in the endpoint table; if it is dead,
-    /// returns the end of its claim (to skip it).
+    /// returns the end of its claim (to skip it). SPSC/MPSC.
     fn stalled(&mut self, h: u64, t: u64, expensive: bool) -> std::result::Result<Option<u64>, TryRecvError> {
-        let timeout = self.shared.stall_timeout;
-        if !timeout.is_zero() {
-            match self.stall_since {
-                Some(since) if self.stall_pos == h => {
-                    if !expensive || since.elapsed() < timeout {
-                        return Ok(None);
-                    }
-                }
-                _ => {
-                    self.stall_pos = h;
-                    self.stall_since = Some(Instant::now());
-                    return Ok(None);
-                }
-            }
+        if !self.stall_expired(h, expensive) {
+            return Ok(None);
         }
-        // Sizes claimed at h by dead producers: confirmed claims, then
-        // unconfirmed ones; Err(()) when two of a class disagree.
-        let mut confirmed: Option<std::result::Result<u64, ()>> = None;
-        let mut pending: Option<std::result::Result<u64, ()>> = None;
-        for e in self.shared.producer_entries() {
-            // Acquire (both): pair with the Release stores of the claim
-            // words in `Producer::poll_claim`.
-            let w = e.words[WORD_CLAIM_POS].load(Ordering::Acquire);
-            if w & !7 != h || w & 7 == 0 {
-                continue;
-            }
-            let size = e.words[WORD_CLAIM_SIZE].load(Ordering::Acquire);
-            match endpoint::holder(e) {
-                Holder::Held(tok) if Shared::alive(tok, self.token) => return Ok(None),
-                _ => {}
-            }
-            let class = if w & 7 == CLAIM_CONFIRMED {
-                &mut confirmed
-            } else if w & 7 == CLAIM_PENDING {
-                &mut pending
-            } else {
-                continue;
-            };
-            *class = match *class {
-                None => Some(Ok(size)),
-                Some(Ok(s)) if s == size => Some(Ok(s)),
-                _ => Some(Err(())),
-            };
-        }
+        let size = match self.shared.dead_producer_claim(h, t, self.token).map_err(corrupt)? {
+            None => return Ok(None),
+            Some(size) => size,
+        };
         // The claimant may have committed while we looked (a claim word
         // newer than its commit makes the commit visible).
         if !matches!(self.parse(h, t)?, Parsed::Unpublished) {
             return Ok(None);
         }
-        let size = match (confirmed, pending) {
-            (Some(Ok(s)), _) | (None, Some(Ok(s))) => s,
-            (Some(Err(())), _) | (None, Some(Err(()))) => {
-                return Err(self.corrupt_index(h, "dead producers left conflicting claims at head"))
-            }
-            (None, None) => return Err(self.corrupt_index(h, "space claimed at head has no claimant")),
-        };
-        if size < RECORD_HEADER_LEN as u64
-            || !size.is_multiple_of(super::RECORD_ALIGN as u64)
-            || size > t.wrapping_sub(h)
-        {
-            return Err(self.corrupt_index(h, "a dead producer's claim has an impossible size"));
-        }
         Ok(Some(h.wrapping_add(size)))
+    }
+
+    /// MPMC: takes the run of published records at `read` (at least one
+    /// message, at most `max`), skipping padding and resolving dead peers
+    /// on the way.
+    fn take_mpmc(&mut self, max: usize, expensive: bool) -> std::result::Result<Run, TryRecvError> {
+        let s = self.shared.clone();
+        let ctl = s.ctl();
+        let cap = s.cap;
+        let words = &s.entry(self.entry).words;
+        for _ in 0..cap / 8 + 16 {
+            // Acquire: pairs with the Release store of read by the previous
+            // taker: its stamp CAS (the taken marker) is visible.
+            let r = ctl.read.load(Ordering::Acquire);
+            // Acquire: pairs with the producers' claiming CAS (claim words).
+            let t = ctl.tail.load(Ordering::Acquire);
+            let avail = t.wrapping_sub(r);
+            if avail > cap {
+                continue; // read moved on since we loaded it: reload both
+            }
+            if avail == 0 {
+                if expensive {
+                    self.count_lost(s.resolve_dead_takers(self.token).map_err(corrupt)?);
+                }
+                return match s.producers_gone(expensive, self.token) {
+                    None => Err(TryRecvError::Empty),
+                    // Acquire (both): as above.
+                    Some(c) if ctl.read.load(Ordering::Acquire) == ctl.tail.load(Ordering::Acquire) => {
+                        Err(c.try_recv())
+                    }
+                    Some(_) => continue,
+                };
+            }
+            let start = s.normalize(r);
+            if t.wrapping_sub(start) < RECORD_HEADER_LEN as u64 {
+                return Err(self.corrupt_index(t, "tail ends inside a record header"));
+            }
+            let off = s.off(start);
+            // Acquire: pairs with the producer's Release store of the stamp.
+            let st = s.stamp(off).load(Ordering::Acquire);
+            let skip_dead = if st == super::stamp_of(start) {
+                None
+            } else if st == taken_of(start) {
+                // Another consumer is taking it (a few instructions), or
+                // died doing so.
+                if expensive {
+                    self.count_lost(s.resolve_dead_takers(self.token).map_err(corrupt)?);
+                    // Acquire: as above.
+                    if ctl.read.load(Ordering::Acquire) != r {
+                        continue; // resolved (or the taker finished): go on
+                    }
+                }
+                return Err(TryRecvError::Empty);
+            } else {
+                // Not published: a producer is writing it, or died.
+                if !self.stall_expired(r, expensive) {
+                    return Err(TryRecvError::Empty);
+                }
+                match s.dead_producer_claim(r, t, self.token).map_err(corrupt)? {
+                    None => return Err(TryRecvError::Empty),
+                    Some(size) => Some(size),
+                }
+            };
+            // Announce the take, then make it.
+            // Release (all read claim words): pairs with the Acquire loads
+            // in `Shared::taker_at`.
+            words[WORD_READ_POS].store(r | CLAIM_PENDING, Ordering::Release);
+            // AcqRel: Acquire makes the record (published with Release) ours
+            // to read; Release publishes the claim word above.
+            if s.stamp(off)
+                .compare_exchange(st, taken_of(start), Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                words[WORD_READ_POS].store(0, Ordering::Release);
+                continue;
+            }
+            words[WORD_READ_POS].store(r | CLAIM_CONFIRMED, Ordering::Release);
+            self.stall_since = None;
+            if let Some(size) = skip_dead {
+                // A dead producer's claim: skip it like a released run.
+                let end = r.wrapping_add(size);
+                words[WORD_READ_SIZE].store(size, Ordering::Release);
+                // Release: pairs with the Acquire loads of read.
+                ctl.read.store(end, Ordering::Release);
+                self.count_lost(1);
+                self.release_run(r, end);
+                continue;
+            }
+            // We hold the read position: nobody else can take what follows,
+            // and nothing before `read` is reused, so the run is stable.
+            let (mut pos, mut end, mut count, mut bytes) = (r, r, 0usize, 0u64);
+            let mut first = None;
+            let mut bad = None;
+            for _ in 0..cap / 8 + 4 {
+                if count >= max.max(1) || pos == t {
+                    break;
+                }
+                match s.parse(pos, t, pos == r) {
+                    Ok(Parsed::Message(f)) => {
+                        first.get_or_insert(f);
+                        count += 1;
+                        bytes += u64::from(f.len);
+                        pos = f.start.wrapping_add(f.size);
+                        end = pos;
+                    }
+                    Ok(Parsed::Padding(next)) => {
+                        pos = next;
+                        if count == 0 {
+                            end = pos;
+                        }
+                    }
+                    Ok(Parsed::Unpublished) => break,
+                    Err(b) => {
+                        bad = Some(b);
+                        break;
+                    }
+                }
+            }
+            if end == r {
+                // The record we took does not parse: the ring is corrupt.
+                // `read` stays where it is.
+                return Err(corrupt(bad.unwrap_or(Bad::index(r, "taken record is empty"))));
+            }
+            words[WORD_READ_SIZE].store(end.wrapping_sub(r), Ordering::Release);
+            // Release: pairs with the Acquire loads of read by other
+            // consumers and resolvers: our claim words and taken marker are
+            // visible with it.
+            ctl.read.store(end, Ordering::Release);
+            if end != t {
+                ctl.not_empty.wake(); // more for the other consumers
+            }
+            let Some(first) = first else {
+                self.release_run(r, end); // only padding
+                continue;
+            };
+            return Ok(Run {
+                first,
+                from: r,
+                end,
+                count,
+                bytes,
+            });
+        }
+        Err(self.corrupt_index(r_or(ctl), "records do not advance"))
     }
 
     /// Lends the oldest message in place if there is one; dropping the
@@ -382,45 +547,54 @@ impl Consumer {
     /// a header or index is inconsistent.
     #[inline]
     pub fn try_read(&mut self) -> std::result::Result<Record<'_>, TryRecvError> {
-        let f = match self.poll_record(false) {
-            Err(TryRecvError::Empty) => {
-                let exp = self.due();
-                self.poll_record(exp)?
-            }
-            r => r?,
-        };
-        Ok(self.lend(f))
+        let g = self.try_poll(1)?;
+        Ok(self.lend(g))
     }
 
-    fn lend(&mut self, f: Found) -> Record<'_> {
-        let off = self.shared.off(f.start) + RECORD_HEADER_LEN;
-        self.shared.touch_read(off, f.len as usize);
-        Record { c: self, f }
+    #[inline]
+    fn try_poll(&mut self, max: usize) -> std::result::Result<Got, TryRecvError> {
+        match self.poll(max, false) {
+            Err(TryRecvError::Empty) => {
+                let exp = self.due();
+                self.poll(max, exp)
+            }
+            r => r,
+        }
+    }
+
+    fn lend(&mut self, g: Got) -> Record<'_> {
+        let off = self.shared.off(g.first.start) + RECORD_HEADER_LEN;
+        self.shared.touch_read(off, g.first.len as usize);
+        Record {
+            c: self,
+            f: g.first,
+            run: g.run,
+        }
     }
 
     /// Lends the oldest message, waiting as long as it takes.
     pub fn read(&mut self) -> std::result::Result<Record<'_>, RecvError> {
-        let f = self.wait_record(None).map_err(no_timeout)?;
-        Ok(self.lend(f))
+        let g = self.wait_poll(1, None).map_err(no_timeout)?;
+        Ok(self.lend(g))
     }
 
     /// Lends the oldest message, waiting at most `timeout`.
     pub fn read_timeout(&mut self, timeout: Duration) -> std::result::Result<Record<'_>, RecvTimeoutError> {
-        let f = self.wait_record(deadline(timeout))?;
-        Ok(self.lend(f))
+        let g = self.wait_poll(1, deadline(timeout))?;
+        Ok(self.lend(g))
     }
 
-    fn wait_record(&mut self, deadline: Option<Instant>) -> std::result::Result<Found, RecvTimeoutError> {
-        match self.poll_record(false) {
-            Ok(f) => return Ok(f),
+    fn wait_poll(&mut self, max: usize, deadline: Option<Instant>) -> std::result::Result<Got, RecvTimeoutError> {
+        match self.poll(max, false) {
+            Ok(g) => return Ok(g),
             Err(TryRecvError::Empty) => {}
             Err(e) => return to_timeout(e).expect("not empty"),
         }
         let shared = self.shared.clone();
         let cfg = self.wait;
         wait::block_on(&shared.ctl().not_empty, &cfg, deadline, |exp| {
-            match self.poll_record(exp) {
-                Ok(f) => Some(Ok(f)),
+            match self.poll(max, exp) {
+                Ok(g) => Some(Ok(g)),
                 Err(e) => to_timeout(e),
             }
         })
@@ -453,23 +627,18 @@ impl Consumer {
     }
 
     /// Lends every readable message, up to `max` (at least one), in place;
-    /// dropping the [`Batch`] releases them all with one update of `head`.
+    /// dropping the [`Batch`] releases them all with one update of `head`
+    /// (MPMC: one update of `read` to take them, one marker to release).
     pub fn try_read_batch(&mut self, max: usize) -> std::result::Result<Batch<'_>, TryRecvError> {
-        let f = match self.poll_record(false) {
-            Err(TryRecvError::Empty) => {
-                let exp = self.due();
-                self.poll_record(exp)?
-            }
-            r => r?,
-        };
-        Ok(self.batch_from(f, max))
+        let g = self.try_poll(max)?;
+        Ok(self.batch_from(g, max))
     }
 
     /// Like [`try_read_batch`](Consumer::try_read_batch), waiting as long
     /// as it takes for the first message.
     pub fn read_batch(&mut self, max: usize) -> std::result::Result<Batch<'_>, RecvError> {
-        let f = self.wait_record(None).map_err(no_timeout)?;
-        Ok(self.batch_from(f, max))
+        let g = self.wait_poll(max, None).map_err(no_timeout)?;
+        Ok(self.batch_from(g, max))
     }
 
     /// Like [`try_read_batch`](Consumer::try_read_batch), waiting at most
@@ -479,14 +648,26 @@ impl Consumer {
         max: usize,
         timeout: Duration,
     ) -> std::result::Result<Batch<'_>, RecvTimeoutError> {
-        let f = self.wait_record(deadline(timeout))?;
-        Ok(self.batch_from(f, max))
+        let g = self.wait_poll(max, deadline(timeout))?;
+        Ok(self.batch_from(g, max))
     }
 
     /// Extends a batch from its first message over every following
     /// published one (up to `max`). Stops, without error, at anything it
-    /// cannot deliver: the next `try_read` reports it.
-    fn batch_from(&mut self, first: Found, max: usize) -> Batch<'_> {
+    /// cannot deliver: the next `try_read` reports it. (MPMC: the run was
+    /// taken whole by `take_mpmc`.)
+    fn batch_from(&mut self, g: Got, max: usize) -> Batch<'_> {
+        if let Some(run) = g.run {
+            return Batch {
+                c: self,
+                start: run.from,
+                end: run.end,
+                count: run.count,
+                bytes: run.bytes,
+                run: Some(run),
+            };
+        }
+        let first = g.first;
         let start = first.start;
         let mut end = first.start.wrapping_add(first.size);
         let mut count = 1usize;
@@ -519,21 +700,54 @@ impl Consumer {
             end,
             count,
             bytes,
+            run: None,
         }
+    }
+
+    /// Records `n` messages of `bytes` payload as received.
+    fn count_received(&mut self, n: u64, bytes: u64) {
+        self.received = self.received.wrapping_add(n);
+        self.received_bytes = self.received_bytes.wrapping_add(bytes);
+        let words = &self.shared.entry(self.entry).words;
+        // Relaxed: statistics, written only by this entry's holder.
+        words[WORD_RECEIVED].store(self.received, Ordering::Relaxed);
+        words[WORD_RECEIVED_BYTES].store(self.received_bytes, Ordering::Relaxed);
     }
 
     /// Whether a producer is attached and alive right now (system calls).
     pub fn is_producer_alive(&self) -> bool {
-        self.shared
-            .producer_entries()
-            .iter()
-            .any(|e| matches!(endpoint::holder(e), Holder::Held(t) if Shared::alive(t, self.token)))
+        self.shared.producers_gone(true, self.token).is_none()
+            && self
+                .shared
+                .entries()
+                .iter()
+                .any(|e| matches!(endpoint::holder(e), Holder::Held(t) if Shared::alive(t, self.token)))
     }
+
+    /// Simulates the death of this consumer's process while it holds a
+    /// record (tests and loom models): marks the endpoint as held by a dead
+    /// process and leaks the record, which stays taken.
+    #[doc(hidden)]
+    pub fn __crash_holding(rec: Record<'_>) {
+        let rec = std::mem::ManuallyDrop::new(rec);
+        let e = rec.c.shared.entry(rec.c.entry);
+        // A token whose pid no process can have: dead without a system call.
+        let dead = endpoint::token(u32::MAX, 1);
+        // Release: pairs with the Acquire load in endpoint::holder.
+        let _ = e
+            .owner
+            .compare_exchange(rec.c.token, dead, Ordering::Release, Ordering::Relaxed);
+    }
+}
+
+fn r_or(ctl: &super::BytesControl) -> u64 {
+    // Relaxed: only for an error message.
+    ctl.read.load(Ordering::Relaxed)
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        endpoint::release(self.shared.entry(CONSUMER_ENTRY), self.token);
+        endpoint::release(self.shared.entry(self.entry), self.token);
         self.shared.ctl().not_full.wake_all();
     }
 }
@@ -552,6 +766,8 @@ impl Drop for Consumer {
 pub struct Record<'a> {
     c: &'a mut Consumer,
     f: Found,
+    /// MPMC: the run taken with this record.
+    run: Option<Run>,
 }
 
 impl std::fmt::Debug for Record<'_> {
@@ -581,22 +797,19 @@ impl Deref for Record<'_> {
     fn deref(&self) -> &[u8] {
         let off = self.c.shared.off(self.f.start) + RECORD_HEADER_LEN;
         // SAFETY: validated by `parse`: the record is published and lies
-        // inside the area; the producers do not reuse it before the Release
-        // store of head in `release_to`, which happens after the borrow.
+        // inside the area; the producers do not reuse it before it is
+        // released (head store / done marker), which happens in drop.
         unsafe { std::slice::from_raw_parts(self.c.shared.byte_ptr(off), self.f.len as usize) }
     }
 }
 
 impl Drop for Record<'_> {
     fn drop(&mut self) {
-        let c = &mut *self.c;
-        c.received = c.received.wrapping_add(1);
-        c.received_bytes = c.received_bytes.wrapping_add(u64::from(self.f.len));
-        let words = &c.shared.entry(CONSUMER_ENTRY).words;
-        // Relaxed: statistics, written only by the consumer.
-        words[WORD_RECEIVED].store(c.received, Ordering::Relaxed);
-        words[WORD_RECEIVED_BYTES].store(c.received_bytes, Ordering::Relaxed);
-        c.release_to(self.f.start.wrapping_add(self.f.size));
+        self.c.count_received(1, u64::from(self.f.len));
+        match self.run {
+            Some(run) => self.c.release_run(run.from, run.end),
+            None => self.c.release_to(self.f.start.wrapping_add(self.f.size)),
+        }
     }
 }
 
@@ -623,6 +836,7 @@ pub struct Batch<'a> {
     end: u64,
     count: usize,
     bytes: u64,
+    run: Option<Run>,
 }
 
 impl std::fmt::Debug for Batch<'_> {
@@ -671,14 +885,11 @@ impl<'b> IntoIterator for &'b Batch<'_> {
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
-        let c = &mut *self.c;
-        c.received = c.received.wrapping_add(self.count as u64);
-        c.received_bytes = c.received_bytes.wrapping_add(self.bytes);
-        let words = &c.shared.entry(CONSUMER_ENTRY).words;
-        // Relaxed: statistics, written only by the consumer.
-        words[WORD_RECEIVED].store(c.received, Ordering::Relaxed);
-        words[WORD_RECEIVED_BYTES].store(c.received_bytes, Ordering::Relaxed);
-        c.release_to(self.end);
+        self.c.count_received(self.count as u64, self.bytes);
+        match self.run {
+            Some(run) => self.c.release_run(run.from, run.end),
+            None => self.c.release_to(self.end),
+        }
     }
 }
 
@@ -705,7 +916,7 @@ impl<'b> Iterator for BatchIter<'b> {
         let mut steps = self.c.shared.cap / 8 + 4;
         while self.left > 0 && steps > 0 {
             steps -= 1;
-            match self.c.parse(self.pos, self.end) {
+            match self.c.shared.parse(self.pos, self.end, self.c.shared.mpmc) {
                 Ok(Parsed::Message(f)) => {
                     self.left -= 1;
                     self.pos = f.start.wrapping_add(f.size);

@@ -131,7 +131,7 @@ mod tests;
 pub use consumer::{Batch, BatchIter, BatchRecord, Consumer, Record};
 pub use producer::{Grant, Producer};
 
-use crate::endpoint::{self, EndpointCounts};
+use crate::endpoint::EndpointCounts;
 use crate::error::{Error, Result};
 use crate::layout::{Geometry, Kind, TypeFingerprint, DEFAULT_ENDPOINTS, MAX_ENDPOINTS};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
@@ -172,27 +172,36 @@ pub const BYTES_NOT_EMPTY_OFFSET: usize = 256;
 pub const BYTES_NOT_FULL_OFFSET: usize = 384;
 /// Offset of the stall timeout in nanoseconds (u64, written at creation).
 pub const BYTES_STALL_TIMEOUT_OFFSET: usize = 512;
+/// Offset of `read` (MPMC: the next position handed to a consumer).
+pub const BYTES_READ_OFFSET: usize = 640;
 /// Size of the control block.
-pub const BYTES_CONTROL_LEN: usize = 640;
+pub const BYTES_CONTROL_LEN: usize = 768;
 
-/// Endpoint entry of the consumer.
+/// Endpoint entry of the consumer (SPSC and MPSC; MPMC consumers take
+/// any entry, like producers).
 pub const CONSUMER_ENTRY: usize = 0;
-/// Producer entry word: position of the claim in flight, or-ed with
+/// Producer word: position of the claim in flight, or-ed with
 /// [`CLAIM_PENDING`] or [`CLAIM_CONFIRMED`]; 0 when none.
 pub const WORD_CLAIM_POS: usize = 0;
-/// Producer entry word: bytes of the claim in flight (padding included).
+/// Producer word: bytes of the claim in flight (padding included).
 pub const WORD_CLAIM_SIZE: usize = 1;
-/// Producer entry word: messages committed through this entry.
+/// Producer word: messages committed through this entry.
 pub const WORD_SENT: usize = 2;
-/// Producer entry word: payload bytes committed through this entry.
+/// Producer word: payload bytes committed through this entry.
 pub const WORD_SENT_BYTES: usize = 3;
-/// Consumer entry word: messages received.
-pub const WORD_RECEIVED: usize = 2;
-/// Consumer entry word: payload bytes received.
-pub const WORD_RECEIVED_BYTES: usize = 3;
-/// Consumer entry word: claims of dead producers skipped.
-pub const WORD_LOST: usize = 4;
-/// Claim state: written before the compare-and-swap on `tail`.
+/// Consumer word (MPMC): position of the records taken and not yet
+/// released, or-ed with [`CLAIM_PENDING`] or [`CLAIM_CONFIRMED`].
+pub const WORD_READ_POS: usize = 4;
+/// Consumer word (MPMC): bytes of the records taken.
+pub const WORD_READ_SIZE: usize = 5;
+/// Consumer word: messages received through this entry.
+pub const WORD_RECEIVED: usize = 6;
+/// Consumer word: payload bytes received through this entry.
+pub const WORD_RECEIVED_BYTES: usize = 7;
+/// Any entry: messages this endpoint found abandoned by a dead peer and
+/// skipped (a dead producer's claim, a dead consumer's taken records).
+pub const WORD_LOST: usize = 8;
+/// Claim state: written before the compare-and-swap that makes the claim.
 pub const CLAIM_PENDING: u64 = 1;
 /// Claim state: the compare-and-swap succeeded.
 pub const CLAIM_CONFIRMED: u64 = 2;
@@ -213,6 +222,9 @@ pub struct BytesControl {
     /// How long the consumer waits on an unpublished record before it
     /// checks whether the claimant died (nanoseconds; written at creation).
     pub stall_timeout_ns: CachePadded<AtomicU64>,
+    /// MPMC: the next position handed to a consumer (`head <= read <=
+    /// tail`); unused by the other kinds.
+    pub read: CachePadded<AtomicU64>,
 }
 
 #[cfg(not(loom))]
@@ -224,6 +236,7 @@ mod asserts {
     const _: () = assert!(offset_of!(BytesControl, not_empty) == BYTES_NOT_EMPTY_OFFSET);
     const _: () = assert!(offset_of!(BytesControl, not_full) == BYTES_NOT_FULL_OFFSET);
     const _: () = assert!(offset_of!(BytesControl, stall_timeout_ns) == BYTES_STALL_TIMEOUT_OFFSET);
+    const _: () = assert!(offset_of!(BytesControl, read) == BYTES_READ_OFFSET);
     const _: () = assert!(core::mem::size_of::<BytesControl>() == BYTES_CONTROL_LEN);
 }
 
@@ -236,6 +249,7 @@ impl BytesControl {
             not_empty: CachePadded::new(WaitWord::new()),
             not_full: CachePadded::new(WaitWord::new()),
             stall_timeout_ns: CachePadded::new(AtomicU64::new(stall_timeout_ns)),
+            read: CachePadded::new(AtomicU64::new(0)),
         }
     }
 }
@@ -245,6 +259,12 @@ impl BytesControl {
 #[inline(always)]
 pub const fn stamp_of(pos: u64) -> u64 {
     pos | 1
+}
+
+/// MPMC: the stamp of a record a consumer has taken (`pos | 3`).
+#[inline(always)]
+pub const fn taken_of(pos: u64) -> u64 {
+    pos | 3
 }
 
 /// Bytes a record with `len` payload bytes occupies (header and alignment
@@ -279,7 +299,7 @@ fn check_indices(head: u64, tail: u64, cap: u64) -> std::result::Result<(), Stri
 }
 
 fn is_bytes_kind(k: Kind) -> bool {
-    matches!(k, Kind::Bytes | Kind::BytesMpsc)
+    matches!(k, Kind::Bytes | Kind::BytesMpsc | Kind::BytesMpmc)
 }
 
 /// Options for creating or opening a byte ring.
@@ -364,12 +384,9 @@ impl Builder {
     fn params(&self, capacity: usize) -> Result<Params> {
         let kind = self.kind.unwrap_or(Kind::Bytes);
         if !is_bytes_kind(kind) {
-            let why = if kind == Kind::BytesMpmc {
-                "bytes-mpmc rings are not implemented yet; use bytes-mpsc with one consumer".to_string()
-            } else {
-                format!("{kind} is not a byte-ring kind; use bytes or bytes-mpsc")
-            };
-            return Err(Error::InvalidArgument(why));
+            return Err(Error::InvalidArgument(format!(
+                "{kind} is not a byte-ring kind; use bytes, bytes-mpsc or bytes-mpmc"
+            )));
         }
         if capacity < MIN_CAPACITY || !capacity.is_power_of_two() {
             return Err(Error::InvalidArgument(format!(
@@ -550,17 +567,10 @@ impl Channel {
             detail,
         };
         if !is_bytes_kind(g.kind) {
-            return Err(if g.kind == Kind::BytesMpmc {
-                Error::InvalidArgument(format!(
-                    "segment '{}' holds a bytes-mpmc ring, which this version does not implement",
-                    seg.name()
-                ))
-            } else {
-                Error::KindMismatch {
-                    name: seg.name().to_owned(),
-                    found: g.kind,
-                    expected: Kind::Bytes,
-                }
+            return Err(Error::KindMismatch {
+                name: seg.name().to_owned(),
+                found: g.kind,
+                expected: Kind::Bytes,
             });
         }
         if g.control_len != BYTES_CONTROL_LEN as u64 {
@@ -646,15 +656,10 @@ impl Channel {
         // Relaxed: statistics only.
         let head = ctl.head.load(Ordering::Relaxed);
         let tail = ctl.tail.load(Ordering::Relaxed);
-        let c = s.entry(CONSUMER_ENTRY);
         let word = |e: &crate::layout::EndpointEntry, i: usize| e.words[i].load(Ordering::Relaxed);
-        let (mut sent, mut sent_bytes) = (0u64, 0u64);
-        for e in s.producer_entries() {
-            sent = sent.wrapping_add(word(e, WORD_SENT));
-            sent_bytes = sent_bytes.wrapping_add(word(e, WORD_SENT_BYTES));
-        }
-        let received = word(c, WORD_RECEIVED);
-        let lost = word(c, WORD_LOST);
+        let sum = |i: usize| s.entries().iter().fold(0u64, |a, e| a.wrapping_add(word(e, i)));
+        let (sent, received, lost) = (sum(WORD_SENT), sum(WORD_RECEIVED), sum(WORD_LOST));
+        let (consumers, producers) = s.entries_by_role();
         Stats {
             kind: s.kind,
             capacity: s.cap,
@@ -664,12 +669,12 @@ impl Channel {
             depth_bytes: tail.wrapping_sub(head).min(s.cap),
             depth_records: sent.saturating_sub(received.saturating_add(lost)),
             sent,
-            sent_bytes,
+            sent_bytes: sum(WORD_SENT_BYTES),
             received,
-            received_bytes: word(c, WORD_RECEIVED_BYTES),
+            received_bytes: sum(WORD_RECEIVED_BYTES),
             lost,
-            consumer: endpoint::count(std::slice::from_ref(c)),
-            producers: endpoint::count(s.producer_entries()),
+            consumers,
+            producers,
         }
     }
 }
@@ -733,11 +738,14 @@ pub struct Stats {
     pub received: u64,
     /// Payload bytes received since creation.
     pub received_bytes: u64,
-    /// Claims of dead producers skipped by the consumer.
+    /// Messages abandoned by dead peers and skipped: claims of producers
+    /// that died before committing, records taken by consumers that died
+    /// before releasing them (MPMC).
     pub lost: u64,
-    /// The consumer entry (alive, dead or free).
-    pub consumer: EndpointCounts,
-    /// The producer entries.
+    /// Consumer entries (SPSC/MPSC: the consumer's entry; MPMC: entries
+    /// attached as consumers).
+    pub consumers: EndpointCounts,
+    /// Producer entries (MPMC: entries attached as producers).
     pub producers: EndpointCounts,
 }
 

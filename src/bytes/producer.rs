@@ -7,7 +7,7 @@ use super::{
 };
 use crate::endpoint::{self, OWNER_CLOSED};
 use crate::error::{Closed, Corruption, Error, Result, SendError, SendTimeoutError, TrySendError};
-use crate::layout::{EndpointEntry, Role};
+use crate::layout::Role;
 use crate::sync::Ordering;
 use crate::wait::{self, WaitConfig};
 use std::ops::{Deref, DerefMut};
@@ -83,15 +83,6 @@ fn deadline(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
-/// True when the claim recorded in a (dead) producer entry has been passed
-/// by the consumer, so the entry can be reused without hiding a claim the
-/// consumer may still need to resolve.
-fn claim_resolved(e: &EndpointEntry, head: u64) -> bool {
-    // Acquire: pairs with the Release stores of the claim words.
-    let w = e.words[WORD_CLAIM_POS].load(Ordering::Acquire);
-    w & 7 == 0 || (head.wrapping_sub(w & !7) as i64) > 0
-}
-
 /// A view of `head` and `tail` as of one instant.
 enum Snapshot {
     /// `(head, tail)`, `tail - head <= capacity`.
@@ -132,7 +123,9 @@ impl Producer {
     pub(super) fn attach(shared: &Shared) -> Result<Producer> {
         let me = endpoint::self_token();
         let ctl = shared.ctl();
-        let entry = if !shared.multi {
+        let entry = if shared.mpmc {
+            super::consumer::claim_any_entry(shared, Role::Producer, me)?
+        } else if !shared.multi {
             endpoint::claim(shared.entry(1), Role::Producer, me).map_err(|pid| Error::EndpointBusy {
                 name: shared.name.to_string(),
                 role: Role::Producer,
@@ -150,7 +143,7 @@ impl Producer {
                     let eligible = if pass == 0 {
                         free
                     } else {
-                        !free && claim_resolved(e, head)
+                        !free && super::consumer::claims_resolved(e, head)
                     };
                     if eligible && endpoint::claim(e, Role::Producer, me).is_ok() {
                         found = Some(i + 1);
@@ -219,10 +212,13 @@ impl Producer {
         self.shared.max_message as usize
     }
 
-    /// Whether the consumer is attached and alive right now (a system call).
+    /// Whether a consumer is attached and alive right now (system calls).
     pub fn is_consumer_alive(&self) -> bool {
-        matches!(endpoint::holder(self.shared.entry(super::CONSUMER_ENTRY)),
-            endpoint::Holder::Held(t) if Shared::alive(t, self.token))
+        self.shared.consumer_gone(true, self.token).is_none()
+            && self.shared.entries().iter().enumerate().any(|(i, e)| {
+                (self.shared.mpmc || i == super::CONSUMER_ENTRY)
+                    && matches!(endpoint::holder(e), endpoint::Holder::Held(t) if Shared::alive(t, self.token))
+            })
     }
 
     fn due(&mut self) -> bool {
@@ -253,10 +249,21 @@ impl Producer {
     }
 
     fn full(&mut self, expensive: bool) -> TrySendError<()> {
-        match self.shared.consumer_gone(expensive, self.token) {
-            Some(c) => c.try_send(()),
-            None => TrySendError::Full(()),
+        if let Some(c) = self.shared.consumer_gone(expensive, self.token) {
+            return c.try_send(());
         }
+        if self.shared.mpmc && expensive {
+            // A dead consumer may hold the records at head.
+            match self.shared.resolve_dead_takers(self.token) {
+                Ok(0) => {}
+                // Relaxed: statistics.
+                Ok(n) => {
+                    self.shared.entry(self.entry).words[super::WORD_LOST].fetch_add(n, Ordering::Relaxed);
+                }
+                Err(b) => return self.corrupt(b.at, b.what).try_send(()),
+            }
+        }
+        TrySendError::Full(())
     }
 
     fn check_len(&self, len: usize) -> std::result::Result<(), (usize, usize)> {
@@ -269,8 +276,12 @@ impl Producer {
 
     /// One attempt to claim room for a `len`-byte message.
     fn poll_claim(&mut self, len: usize, expensive: bool) -> std::result::Result<Claim, TrySendError<()>> {
-        if let Some(c) = self.shared.consumer_gone(false, self.token) {
-            return Err(c.try_send(()));
+        // (MPMC: scanning the table for consumers is too slow for every
+        // send; a ring without consumers reports it once full.)
+        if !self.shared.mpmc {
+            if let Some(c) = self.shared.consumer_gone(false, self.token) {
+                return Err(c.try_send(()));
+            }
         }
         let size = record_size(len) as u64;
         let cap = self.shared.cap;

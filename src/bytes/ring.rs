@@ -19,12 +19,15 @@
 //! `-Zmiri-disable-weak-memory-emulation` after removing `miri` from the
 //! `cfg`s below.
 
-use super::{BytesControl, CONSUMER_ENTRY, RECORD_ALIGN};
-use crate::endpoint::{self, Holder};
+use super::{
+    record_size, stamp_of, taken_of, BytesControl, CONSUMER_ENTRY, PADDING_TYPE, RECORD_ALIGN, RECORD_HEADER_LEN,
+};
+use crate::endpoint::{self, EndpointCounts, Holder};
 use crate::error::Closed;
-use crate::layout::{EndpointEntry, Kind};
+use crate::layout::{EndpointEntry, Kind, Role};
 use crate::segment::Segment;
 use crate::sync::AtomicU64;
+use crate::sync::Ordering;
 #[cfg(loom)]
 use crate::sync::Track;
 use std::alloc::Layout;
@@ -84,6 +87,45 @@ unsafe impl Send for HeapRing {}
 // SAFETY: as above.
 unsafe impl Sync for HeapRing {}
 
+/// A validated record: `[start, start + size)`, payload `len` bytes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Found {
+    pub(super) start: u64,
+    pub(super) size: u64,
+    pub(super) len: u32,
+    pub(super) ty: u32,
+}
+
+/// Result of parsing the record at a position.
+pub(super) enum Parsed {
+    /// A message.
+    Message(Found),
+    /// A padding record; the next record starts at the position given.
+    Padding(u64),
+    /// Not published yet (multi-producer rings).
+    Unpublished,
+}
+
+/// Who took records at a position (MPMC).
+enum Taker {
+    Alive,
+    Dead(Option<u64>),
+    Nobody,
+}
+
+/// What was wrong, and where (an offset in the segment or an index value).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bad {
+    pub(super) at: u64,
+    pub(super) what: &'static str,
+}
+
+impl Bad {
+    pub(super) fn index(at: u64, what: &'static str) -> Bad {
+        Bad { at, what }
+    }
+}
+
 /// Pointers to a ring's memory plus whatever keeps it alive.
 #[derive(Clone)]
 pub(super) struct Shared {
@@ -94,7 +136,12 @@ pub(super) struct Shared {
     pub(super) cap: u64,
     pub(super) max_message: u64,
     pub(super) kind: Kind,
+    /// More than one producer (MPSC, MPMC): claims by CAS, records
+    /// published by their stamps.
     pub(super) multi: bool,
+    /// More than one consumer (MPMC): records taken at `read`, released
+    /// out of order, `head` advanced over released runs.
+    pub(super) mpmc: bool,
     pub(super) stall_timeout: Duration,
     /// Offset of the data area in the segment (0 on the heap), for error
     /// reports.
@@ -138,6 +185,7 @@ impl Shared {
             max_message,
             kind,
             multi: kind != Kind::Bytes,
+            mpmc: kind == Kind::BytesMpmc,
             stall_timeout: Duration::from_nanos(stall_ns),
             data_offset: 0,
             #[cfg(any(loom, miri))]
@@ -169,6 +217,7 @@ impl Shared {
             max_message: g.max_message,
             kind: g.kind,
             multi: g.kind != Kind::Bytes,
+            mpmc: g.kind == Kind::BytesMpmc,
             stall_timeout: Duration::from_nanos(stall_ns),
             data_offset: seg.header().placement.data_offset,
             name: Arc::from(seg.name()),
@@ -198,8 +247,52 @@ impl Shared {
         unsafe { std::slice::from_raw_parts(self.entries.as_ptr(), self.n_entries) }
     }
 
+    /// Entries that may hold producer claims (MPMC: all; the claim words
+    /// of consumers are other words).
     pub(super) fn producer_entries(&self) -> &[EndpointEntry] {
-        &self.entries()[CONSUMER_ENTRY + 1..]
+        if self.mpmc {
+            self.entries()
+        } else {
+            &self.entries()[CONSUMER_ENTRY + 1..]
+        }
+    }
+
+    /// Whether entry `i` belongs to a consumer: `None` while an MPMC entry
+    /// is being attached (its role not written yet).
+    fn is_consumer(&self, i: usize, e: &EndpointEntry) -> Option<bool> {
+        if !self.mpmc {
+            return Some(i == CONSUMER_ENTRY);
+        }
+        // Relaxed: the role is informational; an entry whose role is not
+        // visible yet is treated as either.
+        match Role::from_u32(e.role.load(Ordering::Relaxed)) {
+            Some(Role::Consumer) => Some(true),
+            Some(Role::Producer) => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Live, dead and free entries of consumers and of producers (system
+    /// calls: statistics only).
+    pub(super) fn entries_by_role(&self) -> (EndpointCounts, EndpointCounts) {
+        let (mut c, mut p) = (EndpointCounts::default(), EndpointCounts::default());
+        for (i, e) in self.entries().iter().enumerate() {
+            let h = endpoint::holder(e);
+            let side = match (self.is_consumer(i, e), h) {
+                (_, Holder::Never) if self.mpmc => None,
+                (Some(true), _) => Some(&mut c),
+                (Some(false), _) => Some(&mut p),
+                (None, _) => None,
+            };
+            if let Some(n) = side {
+                match h {
+                    Holder::Held(t) if endpoint::token_alive(t) => n.alive += 1,
+                    Holder::Held(_) => n.dead += 1,
+                    _ => n.free += 1,
+                }
+            }
+        }
+        (c, p)
     }
 
     /// Offset in the area of position `pos`.
@@ -320,14 +413,18 @@ impl Shared {
         token == me || endpoint::token_alive(token)
     }
 
-    /// Why the consumer can no longer take part: it detached cleanly, or
-    /// (only when `expensive`) its process died.
+    /// Why no consumer can take part: the consumer(s) detached cleanly, or
+    /// (only when `expensive`) died. SPSC/MPSC look at one entry; MPMC
+    /// scans the table.
     pub(super) fn consumer_gone(&self, expensive: bool, me: u64) -> Option<Closed> {
-        match endpoint::holder(self.entry(CONSUMER_ENTRY)) {
-            Holder::Closed => Some(Closed::Disconnected),
-            Holder::Held(t) if expensive && !Self::alive(t, me) => Some(Closed::PeerDied(endpoint::token_pid(t))),
-            _ => None,
+        if !self.mpmc {
+            return match endpoint::holder(self.entry(CONSUMER_ENTRY)) {
+                Holder::Closed => Some(Closed::Disconnected),
+                Holder::Held(t) if expensive && !Self::alive(t, me) => Some(Closed::PeerDied(endpoint::token_pid(t))),
+                _ => None,
+            };
         }
+        self.side_gone(true, expensive, me)
     }
 
     /// Whether every producer that ever attached is gone: `PeerDied` if one
@@ -335,10 +432,20 @@ impl Shared {
     /// detached cleanly; `None` while one may still send (or none ever
     /// attached).
     pub(super) fn producers_gone(&self, expensive: bool, me: u64) -> Option<Closed> {
+        self.side_gone(false, expensive, me)
+    }
+
+    fn side_gone(&self, consumers: bool, expensive: bool, me: u64) -> Option<Closed> {
         let mut closed = false;
         let mut dead = None;
-        for e in self.producer_entries() {
-            match endpoint::holder(e) {
+        for (i, e) in self.entries().iter().enumerate() {
+            let h = endpoint::holder(e);
+            match self.is_consumer(i, e) {
+                Some(c) if c != consumers => continue,
+                None if matches!(h, Holder::Held(_)) => return None,
+                _ => {}
+            }
+            match h {
                 Holder::Never => {}
                 Holder::Closed => closed = true,
                 Holder::Held(t) => {
@@ -354,6 +461,287 @@ impl Shared {
             None if closed => Some(Closed::Disconnected),
             None => None,
         }
+    }
+
+    /// Parses the record at `pos` (below `tail`) without side effects.
+    /// `taken` accepts a record an MPMC consumer has taken (its owner
+    /// reading it). Errors name the offset in the segment.
+    #[inline]
+    pub(super) fn parse(&self, pos: u64, tail: u64, taken: bool) -> Result<Parsed, Bad> {
+        let start = self.normalize(pos);
+        let room = tail.wrapping_sub(start);
+        if room < RECORD_HEADER_LEN as u64 || room > self.cap {
+            return Err(Bad::index(tail, "tail ends inside a record header"));
+        }
+        let off = self.off(start);
+        let stamp = if self.multi {
+            // Acquire: pairs with the Release store of the stamp in
+            // `Producer::publish`; the header and payload are visible.
+            self.stamp(off).load(Ordering::Acquire)
+        } else {
+            // Relaxed: the Acquire load of tail already made it visible.
+            self.stamp(off).load(Ordering::Relaxed)
+        };
+        if stamp != stamp_of(start) && !(taken && stamp == taken_of(start)) {
+            if self.multi {
+                return Ok(Parsed::Unpublished);
+            }
+            return Err(self.bad(off, "record stamp does not match its position"));
+        }
+        let (len, ty) = self.read_meta(off);
+        // Room for this record: to the end of the area and to tail.
+        let limit = (self.cap - off as u64).min(room);
+        if ty == PADDING_TYPE {
+            let ext = RECORD_HEADER_LEN as u64 + u64::from(len);
+            if !ext.is_multiple_of(RECORD_ALIGN as u64) {
+                return Err(self.bad(off + 8, "padding length is not 8-byte aligned"));
+            }
+            if ext > limit {
+                return Err(self.bad(off + 8, "padding runs past the end of the area or past tail"));
+            }
+            return Ok(Parsed::Padding(start.wrapping_add(ext)));
+        }
+        if u64::from(len) > self.max_message {
+            return Err(self.bad(off + 8, "record length exceeds max_message"));
+        }
+        let size = record_size(len as usize) as u64;
+        if size > limit {
+            return Err(self.bad(off + 8, "record runs past the end of the area or past tail"));
+        }
+        Ok(Parsed::Message(Found { start, size, len, ty }))
+    }
+
+    fn bad(&self, off: usize, what: &'static str) -> Bad {
+        Bad {
+            at: self.data_offset + off as u64,
+            what,
+        }
+    }
+
+    /// MPMC: moves `head` over consecutive released runs (each marked by
+    /// its extent in the stamp word of its first record), waking producers.
+    /// Anyone may call it; it stops at the first run not released.
+    ///
+    /// The releaser stores its done marker and then calls this; an
+    /// advancer moves `head` onto a run and then loads that run's stamp.
+    /// The `fence(SeqCst)` between the write and the read on each side
+    /// makes this a Dekker pair: at least one of them sees the other's
+    /// write, so a released run never stays behind `head` with nobody to
+    /// move it. (A fence, not SeqCst accesses: loom models only the fence.)
+    pub(super) fn advance_head(&self) {
+        let ctl = self.ctl();
+        for _ in 0..self.cap / 8 + 4 {
+            // SeqCst: the Dekker pair described above (after the caller's
+            // done marker, or after our CAS of head in the last round).
+            crate::sync::fence(Ordering::SeqCst);
+            // Acquire (head, read): pair with the Release CAS of head by
+            // other advancers and the Release store of read by takers.
+            let h = ctl.head.load(Ordering::Acquire);
+            let rd = ctl.read.load(Ordering::Acquire);
+            let claimed = rd.wrapping_sub(h);
+            if claimed == 0 || claimed > self.cap {
+                return;
+            }
+            let start = self.normalize(h);
+            // Acquire: pairs with the Release store of the done marker: the
+            // releaser's reads of the run happen before we free it.
+            let st = self.stamp(self.off(start)).load(Ordering::Acquire);
+            if st & 1 == 1 {
+                return; // taken (or published), not released
+            }
+            let ext = st;
+            if ext < RECORD_HEADER_LEN as u64
+                || !ext.is_multiple_of(RECORD_ALIGN as u64)
+                || ext > rd.wrapping_sub(start)
+            {
+                return; // not a marker of this lap: someone else moved head
+            }
+            // AcqRel: Release passes the releasers' reads on to producers
+            // (their Acquire load of head); Acquire orders us after the
+            // previous advancer.
+            if ctl
+                .head
+                .compare_exchange(h, start.wrapping_add(ext), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                ctl.not_full.wake();
+            }
+        }
+    }
+
+    /// The size of the claim at `h` when every producer that may have made
+    /// it is dead: `Ok(None)` while one of them lives. The claim words are
+    /// written before the claiming CAS, so the claimant is among the
+    /// entries whose word names `h`. Does not re-check the stamp: callers
+    /// do, after this scan (see `Consumer::stalled`).
+    pub(super) fn dead_producer_claim(&self, h: u64, t: u64, me: u64) -> Result<Option<u64>, Bad> {
+        // Sizes claimed at h by dead producers: confirmed claims, then
+        // unconfirmed ones; Err(()) when two of a class disagree.
+        let mut confirmed: Option<Result<u64, ()>> = None;
+        let mut pending: Option<Result<u64, ()>> = None;
+        for e in self.producer_entries() {
+            // Acquire (both): pair with the Release stores of the claim
+            // words in `Producer::poll_claim`.
+            let w = e.words[super::WORD_CLAIM_POS].load(Ordering::Acquire);
+            if w & !7 != h || w & 7 == 0 {
+                continue;
+            }
+            let size = e.words[super::WORD_CLAIM_SIZE].load(Ordering::Acquire);
+            if let Holder::Held(tok) = endpoint::holder(e) {
+                if Self::alive(tok, me) {
+                    return Ok(None);
+                }
+            }
+            let class = match w & 7 {
+                super::CLAIM_CONFIRMED => &mut confirmed,
+                super::CLAIM_PENDING => &mut pending,
+                _ => continue,
+            };
+            *class = match *class {
+                None => Some(Ok(size)),
+                Some(Ok(s)) if s == size => Some(Ok(s)),
+                _ => Some(Err(())),
+            };
+        }
+        let size = match (confirmed, pending) {
+            (Some(Ok(s)), _) | (None, Some(Ok(s))) => s,
+            (Some(Err(())), _) | (None, Some(Err(()))) => {
+                return Err(Bad::index(h, "dead producers left conflicting claims at head"))
+            }
+            (None, None) => return Err(Bad::index(h, "space claimed at head has no claimant")),
+        };
+        if size < RECORD_HEADER_LEN as u64 || !size.is_multiple_of(RECORD_ALIGN as u64) || size > t.wrapping_sub(h) {
+            return Err(Bad::index(h, "a dead producer's claim has an impossible size"));
+        }
+        Ok(Some(size))
+    }
+
+    /// MPMC: who took the records at `p`: `Alive` while a live consumer's
+    /// read claim names `p` (or when none can be told apart yet), `Dead`
+    /// with the confirmed size if every candidate is dead, `Nobody`.
+    fn taker_at(&self, p: u64, me: u64) -> Taker {
+        let mut found = Taker::Nobody;
+        for e in self.entries() {
+            // Acquire (both): pair with the Release stores of the read
+            // claim words in `Consumer::take_mpmc`.
+            let w = e.words[super::WORD_READ_POS].load(Ordering::Acquire);
+            if w & !7 != p || w & 7 == 0 {
+                continue;
+            }
+            let size = e.words[super::WORD_READ_SIZE].load(Ordering::Acquire);
+            if let Holder::Held(tok) = endpoint::holder(e) {
+                if Self::alive(tok, me) {
+                    return Taker::Alive;
+                }
+            }
+            let confirmed = (w & 7 == super::CLAIM_CONFIRMED).then_some(size);
+            found = match found {
+                Taker::Dead(Some(s)) => Taker::Dead(Some(s)),
+                _ => Taker::Dead(confirmed),
+            };
+        }
+        found
+    }
+
+    /// MPMC: releases records taken by consumers that died before
+    /// releasing them: the run at `head` (so that producers get room) and
+    /// a record taken at `read` whose taker died before moving `read` (so
+    /// that other consumers can go on). Returns how many messages were
+    /// skipped (counted as lost by the caller). Slow path: liveness checks.
+    pub(super) fn resolve_dead_takers(&self, me: u64) -> Result<u64, Bad> {
+        let ctl = self.ctl();
+        let mut lost = 0;
+        // Acquire (both): as in `advance_head`.
+        let h = ctl.head.load(Ordering::Acquire);
+        let rd = ctl.read.load(Ordering::Acquire);
+        if h != rd && rd.wrapping_sub(h) <= self.cap {
+            let start = self.normalize(h);
+            let off = self.off(start);
+            // Acquire: pairs with the taker's CAS of the stamp.
+            if self.stamp(off).load(Ordering::Acquire) == taken_of(start) {
+                match self.taker_at(h, me) {
+                    Taker::Alive => {}
+                    Taker::Dead(Some(size)) => {
+                        let end = h.wrapping_add(size);
+                        let ext = end.wrapping_sub(start);
+                        if ext < RECORD_HEADER_LEN as u64 || !ext.is_multiple_of(8) || ext > rd.wrapping_sub(start) {
+                            return Err(Bad::index(h, "a dead consumer's read claim has an impossible size"));
+                        }
+                        let n = self.count_messages(h, end);
+                        // AcqRel: the done marker (Release, as in
+                        // `Consumer::release_run`); the CAS makes one
+                        // resolver count the loss.
+                        if self
+                            .stamp(off)
+                            .compare_exchange(taken_of(start), ext, Ordering::AcqRel, Ordering::Relaxed)
+                            .is_ok()
+                        {
+                            lost += n;
+                            self.advance_head();
+                        }
+                    }
+                    Taker::Dead(None) => {}
+                    Taker::Nobody => return Err(Bad::index(h, "records taken at head have no taker")),
+                }
+            }
+        }
+        // Acquire (both): pair with the Release store of read by a taker and
+        // with the producers' claiming CAS.
+        let r = ctl.read.load(Ordering::Acquire);
+        let t = ctl.tail.load(Ordering::Acquire);
+        if r != t && t.wrapping_sub(r) <= self.cap {
+            let start = self.normalize(r);
+            let off = self.off(start);
+            // Acquire: pairs with the taker's CAS of the stamp.
+            if self.stamp(off).load(Ordering::Acquire) == taken_of(start) {
+                if let Taker::Dead(_) = self.taker_at(r, me) {
+                    let (next, message) = match self.parse(r, t, true) {
+                        Ok(Parsed::Message(f)) => (f.start.wrapping_add(f.size), true),
+                        Ok(Parsed::Padding(next)) => (next, false),
+                        // The dead consumer was skipping a dead producer's
+                        // claim: its extent is in the producer's words.
+                        _ => match self.dead_producer_claim(r, t, me)? {
+                            Some(size) => (r.wrapping_add(size), true),
+                            None => return Ok(lost),
+                        },
+                    };
+                    // AcqRel: the CAS makes one resolver the owner of the
+                    // record; Release publishes the new read like a taker's
+                    // store.
+                    if ctl
+                        .read
+                        .compare_exchange(r, next, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        // Release: the done marker, as in `Consumer::release_run`.
+                        self.stamp(off).store(next.wrapping_sub(start), Ordering::Release);
+                        lost += u64::from(message);
+                        self.advance_head();
+                    }
+                }
+            }
+        }
+        Ok(lost)
+    }
+
+    /// Messages in `[from, end)`, records taken (bounded walk; stops at
+    /// anything unexpected).
+    fn count_messages(&self, from: u64, end: u64) -> u64 {
+        let (mut pos, mut n) = (from, 0);
+        for _ in 0..self.cap / 8 + 4 {
+            if pos == end {
+                break;
+            }
+            match self.parse(pos, end, true) {
+                Ok(Parsed::Message(f)) => {
+                    n += 1;
+                    pos = f.start.wrapping_add(f.size);
+                }
+                Ok(Parsed::Padding(next)) => pos = next,
+                _ => break,
+            }
+        }
+        n
     }
 
     /// Raw access for the fuzz target; see `Channel::__scribble`.

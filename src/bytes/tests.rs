@@ -6,7 +6,7 @@ use crate::wait::{WaitConfig, WaitStrategy};
 use std::collections::VecDeque;
 use std::time::Duration;
 
-const KINDS: [Kind; 2] = [Kind::Bytes, Kind::BytesMpsc];
+const KINDS: [Kind; 3] = [Kind::Bytes, Kind::BytesMpsc, Kind::BytesMpmc];
 
 fn b(kind: Kind) -> Builder {
     Builder::new().kind(kind).endpoints(4)
@@ -216,6 +216,11 @@ fn disconnect_after_drain_both_ways() {
 
         let (mut tx, rx) = channel(&b(kind), 256).unwrap();
         drop(rx);
+        if kind == Kind::BytesMpmc {
+            // MPMC does not scan for consumers on every send: it finds out
+            // once the ring is full.
+            while tx.try_send(b"x").is_ok() {}
+        }
         assert!(matches!(tx.try_send(b"x"), Err(TrySendError::Disconnected(()))));
         assert!(matches!(tx.send(b"x"), Err(SendError::Disconnected(()))));
     }
@@ -252,7 +257,6 @@ fn builder_validates() {
     bad(Builder::new().in_process(32));
     bad(Builder::new().in_process(100));
     bad(Builder::new().max_message(49).in_process(128));
-    bad(Builder::new().kind(Kind::BytesMpmc).in_process(128));
     bad(Builder::new().kind(Kind::Spsc).in_process(128));
     bad(Builder::new().kind(Kind::BytesMpsc).endpoints(1).in_process(128));
     let ch = Builder::new().max_message(48).in_process(128).unwrap();
@@ -288,10 +292,13 @@ fn batch_releases_once_and_spans_padding() {
 
 #[test]
 fn mpsc_dead_claim_is_skipped_and_counted() {
-    let ch = b(Kind::BytesMpsc)
-        .stall_timeout(Duration::ZERO)
-        .in_process(256)
-        .unwrap();
+    for kind in [Kind::BytesMpsc, Kind::BytesMpmc] {
+        dead_claim_is_skipped_and_counted(kind);
+    }
+}
+
+fn dead_claim_is_skipped_and_counted(kind: Kind) {
+    let ch = b(kind).stall_timeout(Duration::ZERO).in_process(256).unwrap();
     let mut rx = ch.consumer().unwrap();
     let mut a = ch.producer().unwrap();
     let mut b2 = ch.producer().unwrap();
@@ -441,7 +448,7 @@ fn stats_count_messages_and_bytes() {
         assert_eq!((st.sent, st.sent_bytes, st.received, st.depth_records), (2, 5, 0, 2));
         assert_eq!(st.kind, kind);
         assert_eq!(st.producers.alive, 1);
-        assert_eq!(st.consumer.alive, 1);
+        assert_eq!(st.consumers.alive, 1);
         let mut buf = Vec::new();
         rx.recv(&mut buf).unwrap();
         rx.recv(&mut buf).unwrap();
@@ -568,4 +575,158 @@ fn segments_named_and_anonymous() {
     assert_eq!(&rx.try_read().unwrap()[..], b"anon");
     // SAFETY: not called: segments refuse.
     assert!(!unsafe { ch.__scribble(|_, _| ()) });
+}
+
+#[test]
+fn mpmc_consumers_attach_freely_and_release_out_of_order() {
+    let ch = b(Kind::BytesMpmc).endpoints(5).max_message(32).in_process(128).unwrap();
+    let mut tx = ch.producer().unwrap();
+    let mut a = ch.consumer().unwrap();
+    let mut c = ch.consumer().unwrap();
+    for i in 1..=3u8 {
+        tx.send(&[i; 24]).unwrap(); // 40-byte records
+    }
+    let ra = a.try_read().unwrap();
+    assert_eq!(ra[0], 1);
+    {
+        let rc = c.try_read().unwrap();
+        assert_eq!(rc[0], 2);
+    } // c releases record 2 before a releases record 1
+    assert_eq!(ch.stats().head, 0, "head must wait for record 1");
+    assert!(matches!(tx.try_send(&[4; 24]), Err(TrySendError::Full(()))));
+    drop(ra);
+    assert_eq!(ch.stats().head, 80, "head passes records 1 and 2 together");
+    tx.send(&[4; 24]).unwrap();
+    assert_eq!(c.try_read().unwrap()[0], 3);
+    assert_eq!(a.try_read().unwrap()[0], 4);
+    assert_eq!(a.try_read().unwrap_err(), TryRecvError::Empty);
+    let st = ch.stats();
+    assert_eq!((st.received, st.consumers.alive, st.producers.alive), (4, 2, 1));
+}
+
+#[test]
+fn mpmc_dead_consumer_holding_a_record_is_skipped() {
+    let ch = b(Kind::BytesMpmc).endpoints(4).max_message(32).in_process(128).unwrap();
+    let mut tx = ch.producer().unwrap();
+    tx.set_wait_config(WaitConfig {
+        check_interval: Duration::ZERO,
+        ..Default::default()
+    });
+    let mut dead = ch.consumer().unwrap();
+    let mut live = ch.consumer().unwrap();
+    tx.send(&[1; 24]).unwrap();
+    tx.send(&[2; 24]).unwrap();
+    tx.send(&[3; 24]).unwrap();
+    Consumer::__crash_holding(dead.try_read().unwrap());
+    assert_eq!(live.try_read().unwrap()[0], 2);
+    assert_eq!(live.try_read().unwrap()[0], 3);
+    // Head is stuck behind the dead consumer's record; a full producer's
+    // liveness check finds it dead and releases the record.
+    for _ in 0..3 {
+        match tx.try_send(&[9; 24]) {
+            Ok(()) => {}
+            Err(TrySendError::Full(())) => tx.try_send(&[9; 24]).unwrap(),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    for _ in 0..3 {
+        assert_eq!(live.try_read().unwrap()[0], 9);
+    }
+    assert_eq!(ch.stats().lost, 1);
+    drop(dead);
+}
+
+#[test]
+fn mpmc_dead_taker_at_read_is_resolved_by_consumers() {
+    let ch = b(Kind::BytesMpmc).endpoints(4).in_process(256).unwrap();
+    let mut tx = ch.producer().unwrap();
+    let mut dead = ch.consumer().unwrap();
+    let mut live = ch.consumer().unwrap();
+    live.set_wait_config(WaitConfig {
+        check_interval: Duration::ZERO,
+        ..Default::default()
+    });
+    tx.send(b"one").unwrap();
+    tx.send(b"two").unwrap();
+    // A taker that died between taking the stamp and moving `read`: take
+    // normally, die holding it, then put `read` back.
+    let r = dead.try_read().unwrap();
+    assert_eq!(&r[..], b"one");
+    Consumer::__crash_holding(r);
+    // SAFETY: no handle is in use on another thread.
+    unsafe { ch.__scribble(|c, _| c[BYTES_READ_OFFSET..BYTES_READ_OFFSET + 8].copy_from_slice(&0u64.to_ne_bytes())) };
+    assert_eq!(&live.try_read().unwrap()[..], b"two");
+    assert_eq!(ch.stats().lost, 1);
+    drop(dead);
+}
+
+#[test]
+fn threads_mpmc_each_message_exactly_once() {
+    let ch = b(Kind::BytesMpmc).endpoints(6).max_message(64).in_process(512).unwrap();
+    let producers = 2u32;
+    let n: u32 = if cfg!(miri) { 30 } else { 20_000 };
+    let prods: Vec<_> = (0..producers)
+        .map(|p| {
+            let mut tx = ch.producer().unwrap();
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    let len = 8 + (i as usize * 5 + p as usize) % 57;
+                    let mut g = tx.claim(len).unwrap();
+                    g[..4].copy_from_slice(&p.to_le_bytes());
+                    g[4..8].copy_from_slice(&i.to_le_bytes());
+                    g[8..].fill(i as u8);
+                    g.commit();
+                }
+            })
+        })
+        .collect();
+    let cons: Vec<_> = (0..2)
+        .map(|k| {
+            let mut rx = ch.consumer().unwrap();
+            std::thread::spawn(move || {
+                let mut seen: Vec<Vec<u32>> = vec![Vec::new(); producers as usize];
+                let mut check = |r: &[u8]| {
+                    let p = u32::from_le_bytes(r[..4].try_into().unwrap());
+                    let i = u32::from_le_bytes(r[4..8].try_into().unwrap());
+                    assert!(r[8..].iter().all(|&x| x == i as u8), "torn message");
+                    seen[p as usize].push(i);
+                };
+                loop {
+                    if k == 0 {
+                        match rx.read() {
+                            Ok(r) => check(&r),
+                            Err(RecvError::Disconnected) => break,
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    } else {
+                        match rx.read_batch(8) {
+                            Ok(b) => b.iter().for_each(|r| check(&r)),
+                            Err(RecvError::Disconnected) => break,
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    for p in prods {
+        p.join().unwrap();
+    }
+    let mut all: Vec<Vec<u32>> = vec![Vec::new(); producers as usize];
+    for c in cons {
+        for (p, v) in c.join().unwrap().into_iter().enumerate() {
+            assert!(
+                v.windows(2).all(|w| w[0] < w[1]),
+                "a consumer saw producer {p} out of order"
+            );
+            all[p].extend(v);
+        }
+    }
+    for v in &mut all {
+        v.sort_unstable();
+        assert_eq!(*v, (0..n).collect::<Vec<_>>(), "lost or duplicated");
+    }
+    let st = ch.stats();
+    assert_eq!((st.sent, st.received, st.lost), (2 * u64::from(n), 2 * u64::from(n), 0));
 }
