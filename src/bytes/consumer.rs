@@ -18,7 +18,7 @@ use super::{
     taken_of, CLAIM_CONFIRMED, CLAIM_PENDING, CONSUMER_ENTRY, RECORD_HEADER_LEN, WORD_CLAIM_POS, WORD_LOST,
     WORD_READ_POS, WORD_READ_SIZE, WORD_RECEIVED, WORD_RECEIVED_BYTES,
 };
-use crate::endpoint::{self, Holder, OWNER_CLOSED};
+use crate::endpoint::{self, Holder, OWNER_CLOSED, OWNER_NEVER};
 use crate::error::{Corruption, Error, RecvError, RecvTimeoutError, Result, TryRecvError};
 use crate::layout::{EndpointEntry, Role};
 use crate::sync::Ordering;
@@ -141,21 +141,25 @@ pub(super) fn claims_resolved(e: &EndpointEntry, head: u64) -> bool {
     })
 }
 
-/// MPMC: claims a free entry of the table for `role` (or the entry of a
-/// dead holder whose claims are resolved).
+/// MPMC: claims an entry of the table for `role`: one never used, else one
+/// closed cleanly, else the entry of a dead holder whose claims are
+/// resolved. Records the role in the entry's history bits.
 pub(super) fn claim_any_entry(shared: &Shared, role: Role, me: u64) -> Result<usize> {
     // Acquire: pairs with the Release stores of head.
     let head = shared.ctl().head.load(Ordering::Acquire);
-    for pass in 0..2 {
+    for pass in 0..3 {
         for (i, e) in shared.entries().iter().enumerate() {
             // Relaxed: a hint; the CAS in `claim` decides.
-            let free = e.owner.load(Ordering::Relaxed) <= OWNER_CLOSED;
-            let eligible = if pass == 0 {
-                free
-            } else {
-                !free && claims_resolved(e, head)
+            let owner = e.owner.load(Ordering::Relaxed);
+            let eligible = match pass {
+                0 => owner == OWNER_NEVER,
+                1 => owner == OWNER_CLOSED,
+                _ => owner > OWNER_CLOSED && claims_resolved(e, head),
             };
             if eligible && endpoint::claim(e, role, me).is_ok() {
+                // Relaxed: history for `Shared::side_gone`, which errs
+                // towards "not gone" while the bit is not visible.
+                e.state.fetch_or(super::ring::role_bit(role), Ordering::Relaxed);
                 return Ok(i);
             }
         }
@@ -520,9 +524,10 @@ impl Consumer {
             // consumers and resolvers: our claim words and taken marker are
             // visible with it.
             ctl.read.store(end, Ordering::Release);
-            if end != t {
-                ctl.not_empty.wake(); // more for the other consumers
-            }
+            // Another consumer may have gone to sleep while we held the
+            // read position; more may have been published since we loaded
+            // tail.
+            ctl.not_empty.wake();
             let Some(first) = first else {
                 self.release_run(r, end); // only padding
                 continue;
@@ -535,7 +540,9 @@ impl Consumer {
                 bytes,
             });
         }
-        Err(self.corrupt_index(r_or(ctl), "records do not advance"))
+        // Lost every race for the read position (other consumers made
+        // progress): nothing for us this time.
+        Err(TryRecvError::Empty)
     }
 
     /// Lends the oldest message in place if there is one; dropping the
@@ -738,11 +745,6 @@ impl Consumer {
             .owner
             .compare_exchange(rec.c.token, dead, Ordering::Release, Ordering::Relaxed);
     }
-}
-
-fn r_or(ctl: &super::BytesControl) -> u64 {
-    // Relaxed: only for an error message.
-    ctl.read.load(Ordering::Relaxed)
 }
 
 impl Drop for Consumer {

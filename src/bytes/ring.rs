@@ -106,6 +106,12 @@ pub(super) enum Parsed {
     Unpublished,
 }
 
+/// Bit of [`EndpointEntry::state`] recording that the entry was once
+/// attached in `role` (MPMC, where entries change roles).
+pub(super) fn role_bit(role: Role) -> u32 {
+    1 << (role as u32)
+}
+
 /// Who took records at a position (MPMC).
 enum Taker {
     Alive,
@@ -436,24 +442,33 @@ impl Shared {
     }
 
     fn side_gone(&self, consumers: bool, expensive: bool, me: u64) -> Option<Closed> {
+        let want = if consumers { Role::Consumer } else { Role::Producer };
         let mut closed = false;
         let mut dead = None;
         for (i, e) in self.entries().iter().enumerate() {
             let h = endpoint::holder(e);
-            match self.is_consumer(i, e) {
-                Some(c) if c != consumers => continue,
-                None if matches!(h, Holder::Held(_)) => return None,
-                _ => {}
-            }
+            let role = self.is_consumer(i, e);
+            let ours = role == Some(consumers);
+            // MPMC entries change roles: an entry ever used in `want`'s
+            // role keeps a history bit, so that a producer that came and
+            // left is not forgotten when a consumer reuses its entry.
+            let used = if self.mpmc {
+                // Relaxed: history bits only grow; a stale read errs
+                // towards "not gone yet".
+                e.state.load(Ordering::Relaxed) & role_bit(want) != 0
+            } else {
+                ours
+            };
             match h {
-                Holder::Never => {}
-                Holder::Closed => closed = true,
-                Holder::Held(t) => {
+                Holder::Held(_) if role.is_none() => return None, // attaching
+                Holder::Held(t) if ours => {
                     if !expensive || Self::alive(t, me) {
                         return None;
                     }
                     dead = Some(endpoint::token_pid(t));
                 }
+                Holder::Never => {}
+                _ => closed |= used,
             }
         }
         match dead {
@@ -539,8 +554,13 @@ impl Shared {
             let h = ctl.head.load(Ordering::Acquire);
             let rd = ctl.read.load(Ordering::Acquire);
             let claimed = rd.wrapping_sub(h);
-            if claimed == 0 || claimed > self.cap {
+            if claimed == 0 {
                 return;
+            }
+            if claimed > self.cap {
+                // head moved between the two loads: look again (returning
+                // here could leave our own released run behind head).
+                continue;
             }
             let start = self.normalize(h);
             // Acquire: pairs with the Release store of the done marker: the

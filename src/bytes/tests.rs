@@ -730,3 +730,20 @@ fn threads_mpmc_each_message_exactly_once() {
     let st = ch.stats();
     assert_eq!((st.sent, st.received, st.lost), (2 * u64::from(n), 2 * u64::from(n), 0));
 }
+
+#[test]
+fn mpmc_disconnect_survives_entry_reuse_by_another_role() {
+    // Two entries: the producer's (closed after it leaves) is taken over by
+    // the second consumer; the first consumer must still learn that the
+    // producer came and went.
+    let ch = b(Kind::BytesMpmc).endpoints(2).in_process(256).unwrap();
+    let mut tx = ch.producer().unwrap();
+    tx.send(b"x").unwrap();
+    drop(tx);
+    let mut c1 = ch.consumer().unwrap();
+    let c2 = ch.consumer().unwrap();
+    assert_eq!(&c1.try_read().unwrap()[..], b"x");
+    assert_eq!(c1.try_read().unwrap_err(), TryRecvError::Disconnected);
+    assert_eq!(c1.read().unwrap_err(), RecvError::Disconnected);
+    drop(c2);
+}
