@@ -1598,6 +1598,9 @@ impl RawProducer {
                 Err(TrySendError::Corrupt { corruption, .. }) => {
                     return Err(SendTimeoutError::Corrupt { value: (), corruption })
                 }
+                Err(TrySendError::TooLarge { len, max, .. }) => {
+                    return Err(SendTimeoutError::TooLarge { value: (), len, max })
+                }
             }
         }
     }
