@@ -714,6 +714,7 @@ enum shmlane_status shmlane_release(struct shmlane_consumer *c);
 /**
  * Whether the producer side has a live process attached (1) or not (0).
  * Makes system calls; for diagnostics, not for the data path.
+ * `SHMLANE_WRONG_STATE` while a record read in place is held.
  *
  * # Safety
  * `c` is a live consumer handle; `alive` is valid for a write.

@@ -1211,6 +1211,7 @@ pub unsafe extern "C" fn shmlane_release(c: *mut shmlane_consumer) -> shmlane_st
 
 /// Whether the producer side has a live process attached (1) or not (0).
 /// Makes system calls; for diagnostics, not for the data path.
+/// `SHMLANE_WRONG_STATE` while a record read in place is held.
 ///
 /// # Safety
 /// `c` is a live consumer handle; `alive` is valid for a write.
@@ -1221,8 +1222,13 @@ pub unsafe extern "C" fn shmlane_consumer_producer_alive(c: *mut shmlane_consume
         // SAFETY: a live handle, used by one thread at a time (contract);
         // `c` itself is only read through a shared borrow here.
         let h = unsafe { &*c };
-        // SAFETY: the handle's live Box allocation; a shared borrow is fine
-        // alongside an outstanding record (it only reads the endpoint table).
+        if h.record.is_some() {
+            // The record borrows the consumer mutably; no other borrow of it
+            // may exist until it is released.
+            return fail(SHMLANE_WRONG_STATE, "release the record read in place first");
+        }
+        // SAFETY: the handle's live Box allocation, not borrowed by a record
+        // (checked above).
         let cons = unsafe { &*h.c.as_ptr() };
         // SAFETY: non-null and writable (contract).
         unsafe { put(alive, i32::from(cons.is_producer_alive())) }
