@@ -249,6 +249,17 @@ pub enum TrySendError<T> {
         /// Where.
         corruption: Corruption,
     },
+    /// The message is longer than the ring's maximum message size; nothing
+    /// was written. Retrying cannot help: split the message or create the
+    /// ring with a larger `max_message`.
+    TooLarge {
+        /// The value not sent.
+        value: T,
+        /// Length of the message in bytes.
+        len: usize,
+        /// Largest message the ring accepts.
+        max: usize,
+    },
 }
 
 /// Error of a blocking send or push.
@@ -269,6 +280,17 @@ pub enum SendError<T> {
         value: T,
         /// Where.
         corruption: Corruption,
+    },
+    /// The message is longer than the ring's maximum message size; nothing
+    /// was written. Retrying cannot help: split the message or create the
+    /// ring with a larger `max_message`.
+    TooLarge {
+        /// The value not sent.
+        value: T,
+        /// Length of the message in bytes.
+        len: usize,
+        /// Largest message the ring accepts.
+        max: usize,
     },
 }
 
@@ -292,6 +314,17 @@ pub enum SendTimeoutError<T> {
         value: T,
         /// Where.
         corruption: Corruption,
+    },
+    /// The message is longer than the ring's maximum message size; nothing
+    /// was written. Retrying cannot help: split the message or create the
+    /// ring with a larger `max_message`.
+    TooLarge {
+        /// The value not sent.
+        value: T,
+        /// Length of the message in bytes.
+        len: usize,
+        /// Largest message the ring accepts.
+        max: usize,
     },
 }
 
@@ -357,6 +390,7 @@ impl<T> fmt::Debug for TrySendError<T> {
             TrySendError::Disconnected(_) => f.write_str("Disconnected(..)"),
             TrySendError::PeerDied { pid, .. } => write!(f, "PeerDied {{ pid: {pid}, .. }}"),
             TrySendError::Corrupt { corruption, .. } => write!(f, "Corrupt {{ {corruption:?}, .. }}"),
+            TrySendError::TooLarge { len, max, .. } => write!(f, "TooLarge {{ len: {len}, max: {max}, .. }}"),
         }
     }
 }
@@ -367,6 +401,7 @@ impl<T> fmt::Debug for SendError<T> {
             SendError::Disconnected(_) => f.write_str("Disconnected(..)"),
             SendError::PeerDied { pid, .. } => write!(f, "PeerDied {{ pid: {pid}, .. }}"),
             SendError::Corrupt { corruption, .. } => write!(f, "Corrupt {{ {corruption:?}, .. }}"),
+            SendError::TooLarge { len, max, .. } => write!(f, "TooLarge {{ len: {len}, max: {max}, .. }}"),
         }
     }
 }
@@ -378,23 +413,24 @@ impl<T> fmt::Debug for SendTimeoutError<T> {
             SendTimeoutError::Disconnected(_) => f.write_str("Disconnected(..)"),
             SendTimeoutError::PeerDied { pid, .. } => write!(f, "PeerDied {{ pid: {pid}, .. }}"),
             SendTimeoutError::Corrupt { corruption, .. } => write!(f, "Corrupt {{ {corruption:?}, .. }}"),
+            SendTimeoutError::TooLarge { len, max, .. } => write!(f, "TooLarge {{ len: {len}, max: {max}, .. }}"),
         }
     }
 }
 
 impl<T> fmt::Display for TrySendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        display_common!(f, self, TrySendError, TrySendError::Full(_) => f.write_str("the ring is full"))
+        display_common!(f, self, TrySendError, TrySendError::Full(_) => f.write_str("the ring is full"), TrySendError::TooLarge { len, max, .. } => too_large(f, *len, *max))
     }
 }
 impl<T> fmt::Display for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        display_common!(f, self, SendError,)
+        display_common!(f, self, SendError, SendError::TooLarge { len, max, .. } => too_large(f, *len, *max))
     }
 }
 impl<T> fmt::Display for SendTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        display_common!(f, self, SendTimeoutError, SendTimeoutError::Timeout(_) => f.write_str("timed out waiting for room in the ring"))
+        display_common!(f, self, SendTimeoutError, SendTimeoutError::Timeout(_) => f.write_str("timed out waiting for room in the ring"), SendTimeoutError::TooLarge { len, max, .. } => too_large(f, *len, *max))
     }
 }
 impl fmt::Display for TryRecvError {
@@ -413,6 +449,13 @@ impl fmt::Display for RecvTimeoutError {
     }
 }
 
+fn too_large(f: &mut fmt::Formatter<'_>, len: usize, max: usize) -> fmt::Result {
+    write!(
+        f,
+        "message of {len} bytes is larger than the ring's maximum of {max} bytes; split it or create the ring with a larger max_message"
+    )
+}
+
 impl<T> std::error::Error for TrySendError<T> {}
 impl<T> std::error::Error for SendError<T> {}
 impl<T> std::error::Error for SendTimeoutError<T> {}
@@ -425,7 +468,9 @@ impl<T> TrySendError<T> {
     pub fn into_inner(self) -> T {
         match self {
             TrySendError::Full(v) | TrySendError::Disconnected(v) => v,
-            TrySendError::PeerDied { value, .. } | TrySendError::Corrupt { value, .. } => value,
+            TrySendError::PeerDied { value, .. }
+            | TrySendError::Corrupt { value, .. }
+            | TrySendError::TooLarge { value, .. } => value,
         }
     }
     /// Whether the ring was full (the only case in which retrying helps).
@@ -439,7 +484,9 @@ impl<T> SendError<T> {
     pub fn into_inner(self) -> T {
         match self {
             SendError::Disconnected(v) => v,
-            SendError::PeerDied { value, .. } | SendError::Corrupt { value, .. } => value,
+            SendError::PeerDied { value, .. }
+            | SendError::Corrupt { value, .. }
+            | SendError::TooLarge { value, .. } => value,
         }
     }
 }
@@ -449,7 +496,9 @@ impl<T> SendTimeoutError<T> {
     pub fn into_inner(self) -> T {
         match self {
             SendTimeoutError::Timeout(v) | SendTimeoutError::Disconnected(v) => v,
-            SendTimeoutError::PeerDied { value, .. } | SendTimeoutError::Corrupt { value, .. } => value,
+            SendTimeoutError::PeerDied { value, .. }
+            | SendTimeoutError::Corrupt { value, .. }
+            | SendTimeoutError::TooLarge { value, .. } => value,
         }
     }
 }

@@ -5,6 +5,8 @@
 //!
 //! - [`spsc`]: single-producer single-consumer ring of fixed-size `Pod`
 //!   elements, with zero-copy chunks and batches.
+//! - [`bytes`]: rings of variable-length byte messages (SPSC, MPSC and MPMC),
+//!   zero-copy claim/commit and in-place reads.
 //! - [`mpmc`]: multi-producer multi-consumer ring of fixed-size `Pod`
 //!   elements (Vyukov's per-slot sequence numbers), any number of endpoints
 //!   in any processes, dead claimants skipped after a stall timeout.
@@ -45,6 +47,7 @@
 
 pub(crate) mod sync;
 
+pub mod bytes;
 pub mod endpoint;
 pub mod error;
 pub mod layout;

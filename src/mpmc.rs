@@ -1515,6 +1515,7 @@ impl<T: Pod> Sender<T> {
             SendTimeoutError::Disconnected(v) => SendError::Disconnected(v),
             SendTimeoutError::PeerDied { value, pid } => SendError::PeerDied { value, pid },
             SendTimeoutError::Corrupt { value, corruption } => SendError::Corrupt { value, corruption },
+            SendTimeoutError::TooLarge { value, len, max } => SendError::TooLarge { value, len, max },
         })
     }
 
@@ -1535,6 +1536,9 @@ impl<T: Pod> Sender<T> {
                 Err(TrySendError::PeerDied { value, pid }) => Some(Err(SendTimeoutError::PeerDied { value, pid })),
                 Err(TrySendError::Corrupt { value, corruption }) => {
                     Some(Err(SendTimeoutError::Corrupt { value, corruption }))
+                }
+                Err(TrySendError::TooLarge { value, len, max }) => {
+                    Some(Err(SendTimeoutError::TooLarge { value, len, max }))
                 }
             }
         });

@@ -790,6 +790,7 @@ impl<T: Pod> Producer<T> {
                     TrySendError::Full(v) | TrySendError::Disconnected(v) => SendError::Disconnected(v),
                     TrySendError::PeerDied { value, pid } => SendError::PeerDied { value, pid },
                     TrySendError::Corrupt { value, corruption } => SendError::Corrupt { value, corruption },
+                    TrySendError::TooLarge { value, len, max } => SendError::TooLarge { value, len, max },
                 })
             }
         };
@@ -799,6 +800,7 @@ impl<T: Pod> Producer<T> {
             Err(SendTimeoutError::Disconnected(v)) => Err(SendError::Disconnected(v)),
             Err(SendTimeoutError::PeerDied { value, pid }) => Err(SendError::PeerDied { value, pid }),
             Err(SendTimeoutError::Corrupt { value, corruption }) => Err(SendError::Corrupt { value, corruption }),
+            Err(SendTimeoutError::TooLarge { value, len, max }) => Err(SendError::TooLarge { value, len, max }),
         }
     }
 
@@ -826,6 +828,9 @@ impl<T: Pod> Producer<T> {
                 Err(TrySendError::PeerDied { value, pid }) => Some(Err(Closed::PeerDied(pid).send_timeout(value))),
                 Err(TrySendError::Corrupt { value, corruption }) => {
                     Some(Err(Closed::Corrupt(corruption).send_timeout(value)))
+                }
+                Err(TrySendError::TooLarge { value, len, max }) => {
+                    Some(Err(SendTimeoutError::TooLarge { value, len, max }))
                 }
             }
         });
@@ -868,6 +873,9 @@ impl<T: Pod> Producer<T> {
                                 value: done,
                                 corruption,
                             },
+                            SendTimeoutError::TooLarge { len, max, .. } => {
+                                SendError::TooLarge { value: done, len, max }
+                            }
                         });
                     }
                 }
@@ -879,6 +887,7 @@ impl<T: Pod> Producer<T> {
                             value: done,
                             corruption,
                         },
+                        TrySendError::TooLarge { len, max, .. } => SendError::TooLarge { value: done, len, max },
                     })
                 }
             }
@@ -1588,6 +1597,9 @@ impl RawProducer {
                 Err(TrySendError::PeerDied { pid, .. }) => return Err(SendTimeoutError::PeerDied { value: (), pid }),
                 Err(TrySendError::Corrupt { corruption, .. }) => {
                     return Err(SendTimeoutError::Corrupt { value: (), corruption })
+                }
+                Err(TrySendError::TooLarge { len, max, .. }) => {
+                    return Err(SendTimeoutError::TooLarge { value: (), len, max })
                 }
             }
         }
