@@ -410,9 +410,16 @@ impl Segment {
     }
 
     /// Opens an anonymous segment from a file descriptor.
+    ///
+    /// No wait for initialisation: an anonymous segment is complete before
+    /// its fd can reach anyone, so a missing magic means "not a segment".
     pub(crate) fn open_fd(fd: OwnedFd, expect: &Expect, opts: &OpenOptions) -> Result<Segment> {
         let name = format!("fd:{}", fd.as_raw_fd());
-        Self::open_fd_inner(fd, name, expect, opts, true)
+        let opts = OpenOptions {
+            init_timeout: Duration::ZERO,
+            ..opts.clone()
+        };
+        Self::open_fd_inner(fd, name, expect, &opts, true)
     }
 
     fn open_fd_inner(fd: OwnedFd, name: String, expect: &Expect, opts: &OpenOptions, keep_fd: bool) -> Result<Segment> {

@@ -704,7 +704,9 @@ impl<T: Pod> Producer<T> {
     fn free(&mut self, want: u64) -> Result<u64, Closed> {
         let cap = self.shared.cap;
         let mut used = self.tail.wrapping_sub(self.cached_head);
-        if cap - used < want {
+        // `used > cap` only when the indices came from a corrupt segment
+        // (at attach): refresh, and report it if it persists.
+        if used > cap || cap - used < want {
             // Acquire: pairs with the consumer's Release store of `head`
             // (in `release`): its reads of the freed slots are done.
             let head = self.shared.ctl().head.load(Ordering::Acquire);

@@ -325,7 +325,10 @@ impl Shared {
     #[cfg(not(any(loom, miri)))]
     #[inline(always)]
     pub(super) fn stamp(&self, off: usize) -> &AtomicU64 {
-        debug_assert!(off.is_multiple_of(RECORD_ALIGN) && off + 8 <= self.cap as usize);
+        // Callers validate positions, but a position read from a corrupt
+        // segment must never make this access misaligned or out of bounds:
+        // round it into range (a wrong stamp is then reported as corruption).
+        let off = (off & !(RECORD_ALIGN - 1)).min(self.cap as usize - 8);
         // SAFETY: `off` is 8-aligned and 8 bytes fit before the end of the
         // area (callers pass `off(pos)` of an 8-aligned position with a
         // header's room left); the area is 128-byte aligned, so the pointer
@@ -347,7 +350,8 @@ impl Shared {
     /// caller owns the record's bytes.
     #[inline(always)]
     pub(super) fn write_meta(&self, off: usize, len: u32, ty: u32) {
-        debug_assert!(off.is_multiple_of(RECORD_ALIGN) && off + 16 <= self.cap as usize);
+        // Rounded into range as in `stamp`.
+        let off = (off & !(RECORD_ALIGN - 1)).min(self.cap as usize - 16);
         self.touch_write(off + 8, 8);
         // SAFETY: off + 16 <= cap (a header fits), 4-byte aligned; the
         // caller owns these bytes (its claim) until it publishes the stamp.
@@ -362,7 +366,8 @@ impl Shared {
     /// (the values are validated by the caller before any use).
     #[inline(always)]
     pub(super) fn read_meta(&self, off: usize) -> (u32, u32) {
-        debug_assert!(off.is_multiple_of(RECORD_ALIGN) && off + 16 <= self.cap as usize);
+        // Rounded into range as in `stamp`.
+        let off = (off & !(RECORD_ALIGN - 1)).min(self.cap as usize - 16);
         self.touch_read(off + 8, 8);
         // SAFETY: off + 16 <= cap, 4-byte aligned; the record is published
         // (its stamp was read with Acquire, or tail with Acquire in SPSC).
@@ -378,7 +383,7 @@ impl Shared {
     /// Pointer to byte `off` of the area (`off <= cap`).
     #[inline(always)]
     pub(super) fn byte_ptr(&self, off: usize) -> *mut u8 {
-        debug_assert!(off <= self.cap as usize);
+        let off = off.min(self.cap as usize);
         // SAFETY: off <= cap, the length of the area.
         unsafe { self.data.as_ptr().add(off) }
     }
