@@ -5,8 +5,11 @@
 //!
 //! - [`spsc`]: single-producer single-consumer ring of fixed-size `Pod`
 //!   elements, with zero-copy chunks and batches.
-//! - [`bytes`]: rings of variable-length byte messages (SPSC and MPSC),
+//! - [`bytes`]: rings of variable-length byte messages (SPSC, MPSC and MPMC),
 //!   zero-copy claim/commit and in-place reads.
+//! - [`mpmc`]: multi-producer multi-consumer ring of fixed-size `Pod`
+//!   elements (Vyukov's per-slot sequence numbers), any number of endpoints
+//!   in any processes, dead claimants skipped after a stall timeout.
 //! - Blocking through futex words inside the segment ([`wait`]): spin, then
 //!   sleep; no system call when the ring is neither full nor empty.
 //! - Named segments in /dev/shm or anonymous memfd segments ([`segment`]),
@@ -48,6 +51,7 @@ pub mod bytes;
 pub mod endpoint;
 pub mod error;
 pub mod layout;
+pub mod mpmc;
 pub mod segment;
 #[cfg(not(loom))]
 pub mod sigbus;

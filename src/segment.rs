@@ -269,7 +269,7 @@ impl Segment {
                 },
                 _ => io_err("posix_fallocate", name, e),
             })?;
-            Self::init_mapping(fd, name.to_owned(), spec, placement, false, init)
+            Self::init_mapping(fd, name.to_owned(), spec, placement, false, opts.stall_timeout, init)
         })();
         if result.is_err() {
             let _ = unlink(name);
@@ -279,6 +279,17 @@ impl Segment {
 
     /// Creates an anonymous segment backed by a sealed memfd.
     pub(crate) fn create_anonymous(label: &str, spec: &Spec, init: impl FnOnce(&Segment)) -> Result<Segment> {
+        Self::create_anonymous_with(label, spec, &CreateOptions::default(), init)
+    }
+
+    /// Like [`create_anonymous`](Segment::create_anonymous) with options
+    /// (only `stall_timeout` applies: a memfd has no mode or name).
+    pub(crate) fn create_anonymous_with(
+        label: &str,
+        spec: &Spec,
+        opts: &CreateOptions,
+        init: impl FnOnce(&Segment),
+    ) -> Result<Segment> {
         let placement = spec
             .geometry
             .compute()
@@ -307,7 +318,7 @@ impl Segment {
         if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
             return Err(io_err("sealing", &name, io::Error::last_os_error()));
         }
-        Self::init_mapping(fd, name, spec, placement, true, init)
+        Self::init_mapping(fd, name, spec, placement, true, opts.stall_timeout, init)
     }
 
     fn init_mapping(
@@ -316,9 +327,12 @@ impl Segment {
         spec: &Spec,
         placement: crate::layout::Placement,
         keep_fd: bool,
+        stall_timeout: Duration,
         init: impl FnOnce(&Segment),
     ) -> Result<Segment> {
         let len = placement.total_len as usize;
+        // At least 1 ns: 0 in a header means "not set" (readers use the default).
+        let stall_timeout_ns = u64::try_from(stall_timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
         let map = map(fd.as_fd(), len).map_err(|e| io_err("mmap", &name, e))?;
         let g = &spec.geometry;
         let header = HeaderSnapshot {
@@ -329,7 +343,7 @@ impl Segment {
             elem_align: spec.fingerprint.align,
             type_tag: spec.fingerprint.tag,
             flags: spec.flags,
-            stall_timeout_ns: 0,
+            stall_timeout_ns,
             creator_pid: std::process::id(),
             creator_start: endpoint::self_token() as u32,
             created_unix_ns: now_unix_ns(),
@@ -367,6 +381,7 @@ impl Segment {
             (*h).creator_pid = header.creator_pid;
             (*h).creator_start = header.creator_start;
             (*h).created_unix_ns = header.created_unix_ns;
+            (*h).stall_timeout_ns = stall_timeout_ns;
         }
         init(&seg);
         // Release: pairs with the Acquire load of `magic` in `open`; every

@@ -145,6 +145,9 @@ struct Shared<T> {
     /// One tracker per slot under loom; zero-sized otherwise.
     track: NonNull<Track>,
     cap: u64,
+    /// Number of `T`s per slot: 1 for typed rings; the element size for the
+    /// byte-typed rings of [`RawChannel`] (`T = u8`).
+    width: usize,
     entries: NonNull<EndpointEntry>,
     keep: Arc<dyn Send + Sync>,
     /// The segment, for its truncation mark (None on the heap).
@@ -159,6 +162,7 @@ impl<T> Clone for Shared<T> {
             slots: self.slots,
             track: self.track,
             cap: self.cap,
+            width: self.width,
             entries: self.entries,
             keep: self.keep.clone(),
             seg: self.seg.clone(),
@@ -200,8 +204,9 @@ impl<T> Shared<T> {
 
     /// Raw pointer to the slot of free-running index `i`.
     fn slot_ptr(&self, i: u64) -> *mut T {
-        // SAFETY: `i & (cap-1) < cap`, and the slot array has `cap` slots.
-        unsafe { self.slots.as_ptr().add((i & (self.cap - 1)) as usize) }
+        // SAFETY: `i & (cap-1) < cap`, and the slot array has `cap` slots
+        // of `width` `T`s each.
+        unsafe { self.slots.as_ptr().add((i & (self.cap - 1)) as usize * self.width) }
     }
 
     /// The loom tracker of the slot of index `i`.
@@ -246,6 +251,7 @@ impl<T> Shared<T> {
             slots: NonNull::new(ring.slots.as_ptr() as *mut T).expect("non-null"),
             track: NonNull::new(ring.track.as_ptr() as *mut Track).expect("non-null"),
             cap,
+            width: 1,
             entries: NonNull::from(&ring.entries).cast(),
             keep: ring,
             seg: None,
@@ -253,14 +259,18 @@ impl<T> Shared<T> {
         }
     }
 
-    fn from_segment(seg: Arc<Segment>) -> Shared<T> {
+    /// Views a validated segment whose slots are `width` `T`s each
+    /// (`slot_size == width * size_of::<T>()`, checked by the caller).
+    fn from_segment(seg: Arc<Segment>, width: usize) -> Shared<T> {
         let h = seg.header();
         let cap = h.geometry.capacity;
+        debug_assert_eq!(h.geometry.slot_size as usize, width * core::mem::size_of::<T>());
         Shared {
             ctl: NonNull::new(seg.control_ptr() as *mut SpscControl).expect("non-null"),
             slots: NonNull::new(seg.data_ptr() as *mut T).expect("non-null"),
             track: NonNull::dangling(),
             cap,
+            width,
             entries: NonNull::new(seg.endpoints().as_ptr() as *mut EndpointEntry).expect("non-null"),
             name: Arc::from(seg.name()),
             seg: Some(seg.clone()),
@@ -356,13 +366,13 @@ impl Builder {
             flags: 0,
         };
         let seg = Segment::create(name, &spec, &self.create, |_| {})?;
-        Ok(Channel::from_segment(seg))
+        Channel::from_segment(seg)
     }
 
     /// Opens an existing named channel of `T`.
     pub fn open<T: Pod + Send>(&self, name: &str) -> Result<Channel<T>> {
         let seg = Segment::open(name, &expect::<T>(), &self.open)?;
-        Ok(Channel::from_segment(seg))
+        Channel::from_segment(seg)
     }
 }
 
@@ -431,13 +441,13 @@ impl<T: Pod + Send> Channel<T> {
             flags: 0,
         };
         let seg = Segment::create_anonymous("spsc", &spec, |_| {})?;
-        Ok(Channel::from_segment(seg))
+        Channel::from_segment(seg)
     }
 
     /// Opens an anonymous channel from its file descriptor.
     pub fn from_fd(fd: OwnedFd) -> Result<Channel<T>> {
         let seg = Segment::open_fd(fd, &expect::<T>(), &OpenOptions::default())?;
-        Ok(Channel::from_segment(seg))
+        Channel::from_segment(seg)
     }
 
     /// An in-process ring on the heap, with the same algorithm and API (no
@@ -451,10 +461,25 @@ impl<T: Pod + Send> Channel<T> {
         })
     }
 
-    fn from_segment(seg: Segment) -> Channel<T> {
-        let seg = Arc::new(seg);
+    fn from_segment(seg: Segment) -> Result<Channel<T>> {
+        // A typed view needs slots of exactly one `T` (the slices of the
+        // chunk API are `[T]`). Our creators always make them so.
+        let size = core::mem::size_of::<T>();
+        if seg.header().geometry.slot_size as usize != size {
+            return Err(Error::Corrupt {
+                name: seg.name().to_owned(),
+                detail: format!(
+                    "slot size {} differs from the element size {size}",
+                    seg.header().geometry.slot_size
+                ),
+            });
+        }
+        Ok(Channel::wrap(Arc::new(seg), 1))
+    }
+
+    fn wrap(seg: Arc<Segment>, width: usize) -> Channel<T> {
         Channel {
-            shared: Shared::from_segment(seg.clone()),
+            shared: Shared::from_segment(seg.clone(), width),
             segment: Some(seg),
             _t: PhantomData,
         }
@@ -486,7 +511,7 @@ impl<T: Pod + Send> Channel<T> {
             cached_head: head,
             token,
             wait: WaitConfig::default(),
-            next_check: Instant::now(),
+            check: CheckClock::new(),
         })
     }
 
@@ -502,7 +527,7 @@ impl<T: Pod + Send> Channel<T> {
             cached_tail: head,
             token,
             wait: WaitConfig::default(),
-            next_check: Instant::now(),
+            check: CheckClock::new(),
         })
     }
 
@@ -587,7 +612,7 @@ pub struct Producer<T> {
     cached_head: u64,
     token: u64,
     wait: WaitConfig,
-    next_check: Instant,
+    check: CheckClock,
 }
 
 /// The reading side of an SPSC ring. `Send`, not `Sync`, not `Clone`.
@@ -599,7 +624,7 @@ pub struct Consumer<T> {
     cached_tail: u64,
     token: u64,
     wait: WaitConfig,
-    next_check: Instant,
+    check: CheckClock,
 }
 
 impl<T> std::fmt::Debug for Producer<T> {
@@ -617,6 +642,39 @@ impl<T> std::fmt::Debug for Consumer<T> {
             .field("name", &self.shared.name)
             .field("head", &self.head)
             .finish()
+    }
+}
+
+/// Rate limit for the liveness checks of non-blocking calls that keep
+/// failing (full or empty): looks at the clock only every 256th call, so an
+/// empty `try_pop` in a polling loop costs a few loads, not a clock read.
+#[derive(Debug)]
+struct CheckClock {
+    calls: u32,
+    next: Instant,
+}
+
+impl CheckClock {
+    fn new() -> CheckClock {
+        CheckClock {
+            calls: 0,
+            next: Instant::now(),
+        }
+    }
+
+    #[inline]
+    fn due(&mut self, interval: Duration) -> bool {
+        self.calls = self.calls.wrapping_add(1);
+        if self.calls % 256 != 1 {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= self.next {
+            self.next = now + interval;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -677,13 +735,7 @@ impl<T: Pod> Producer<T> {
 
     /// Rate-limited liveness check for non-blocking calls.
     fn due(&mut self) -> bool {
-        let now = Instant::now();
-        if now >= self.next_check {
-            self.next_check = now + self.wait.check_interval;
-            true
-        } else {
-            false
-        }
+        self.check.due(self.wait.check_interval)
     }
 
     /// Pushes `value` if there is room.
@@ -942,7 +994,8 @@ impl<T: Pod> WriteChunk<'_, T> {
     }
 
     /// The reserved slots as two slices (the second is non-empty when the
-    /// reservation wraps around the end of the ring).
+    /// reservation wraps around the end of the ring). For a [`RawChannel`]
+    /// the slices are bytes, `elem_size` per slot.
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
         let cap = self.p.shared.cap;
         let start = self.p.tail;
@@ -950,14 +1003,15 @@ impl<T: Pod> WriteChunk<'_, T> {
         let a = self.p.shared.slot_ptr(start);
         let b = self.p.shared.slot_ptr(start.wrapping_add(first as u64));
         self.p.shared.track_range(start, self.len, true);
+        let w = self.p.shared.width;
         // SAFETY: slots [tail, tail + len) are free and owned by the producer
         // (checked by `reserve`); the first `first` are contiguous up to the
         // end of the slot array, the rest start at slot 0; the two ranges are
         // disjoint because len <= cap. `&mut self` prevents aliasing them.
         unsafe {
             (
-                std::slice::from_raw_parts_mut(a, first),
-                std::slice::from_raw_parts_mut(b, self.len - first),
+                std::slice::from_raw_parts_mut(a, first * w),
+                std::slice::from_raw_parts_mut(b, (self.len - first) * w),
             )
         }
     }
@@ -1035,13 +1089,7 @@ impl<T: Pod> Consumer<T> {
     }
 
     fn due(&mut self) -> bool {
-        let now = Instant::now();
-        if now >= self.next_check {
-            self.next_check = now + self.wait.check_interval;
-            true
-        } else {
-            false
-        }
+        self.check.due(self.wait.check_interval)
     }
 
     /// Pops the oldest element if there is one.
@@ -1261,7 +1309,8 @@ impl<T: Pod> ReadChunk<'_, T> {
     }
 
     /// The elements as two slices (the second is non-empty when the chunk
-    /// wraps around the end of the ring).
+    /// wraps around the end of the ring). For a [`RawChannel`] the slices are
+    /// bytes, `elem_size` per element.
     pub fn as_slices(&self) -> (&[T], &[T]) {
         let cap = self.c.shared.cap;
         let start = self.c.head;
@@ -1269,14 +1318,15 @@ impl<T: Pod> ReadChunk<'_, T> {
         let a = self.c.shared.slot_ptr(start);
         let b = self.c.shared.slot_ptr(start.wrapping_add(first as u64));
         self.c.shared.track_range(start, self.len, false);
+        let w = self.c.shared.width;
         // SAFETY: slots [head, head + len) are committed and owned by the
         // consumer until released (the producer does not write them before
         // the Release store of `head`); split at the end of the array as in
         // WriteChunk::as_mut_slices.
         unsafe {
             (
-                std::slice::from_raw_parts(a, first),
-                std::slice::from_raw_parts(b, self.len - first),
+                std::slice::from_raw_parts(a, first * w),
+                std::slice::from_raw_parts(b, (self.len - first) * w),
             )
         }
     }
@@ -1302,6 +1352,331 @@ impl<T: Pod> Drop for ReadChunk<'_, T> {
 pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>)> {
     let ch = Channel::in_process(capacity)?;
     Ok((ch.producer()?, ch.consumer()?))
+}
+
+/// An SPSC channel whose element type is known only by its size and
+/// alignment: the C ABI's view of a fixed-size ring. It shares segments with
+/// [`Channel<T>`] for any `T` of the same size and alignment (the type-name
+/// check is skipped: a raw creator records no name).
+///
+/// Elements are byte slices of exactly [`elem_size`](RawChannel::elem_size)
+/// bytes; chunks are byte slices, `elem_size` bytes per slot.
+///
+/// ```
+/// use shmlane::spsc::{Channel, RawChannel};
+/// let raw = RawChannel::anonymous(8, 16, 8)?;
+/// let mut tx = raw.producer()?;
+/// tx.try_push(&[1u8; 16]).unwrap();
+/// let mut rx = raw.consumer()?;
+/// let mut out = [0u8; 16];
+/// rx.try_pop(&mut out).unwrap();
+/// assert_eq!(out, [1u8; 16]);
+/// # Ok::<(), shmlane::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RawChannel {
+    inner: Channel<u8>,
+    elem_size: usize,
+}
+
+impl std::fmt::Debug for RawChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("spsc::RawChannel")
+            .field("name", &self.inner.shared.name)
+            .field("capacity", &self.inner.shared.cap)
+            .field("elem_size", &self.elem_size)
+            .finish()
+    }
+}
+
+fn raw_spec(capacity: usize, elem_size: usize, elem_align: usize) -> Result<Spec> {
+    if capacity == 0 || !capacity.is_power_of_two() {
+        return Err(Error::InvalidArgument(format!(
+            "capacity {capacity} must be a power of two greater than zero"
+        )));
+    }
+    if elem_align == 0 || !elem_align.is_power_of_two() || elem_align > crate::layout::REGION_ALIGN {
+        return Err(Error::InvalidArgument(format!(
+            "element alignment {elem_align} must be a power of two no larger than {}",
+            crate::layout::REGION_ALIGN
+        )));
+    }
+    if elem_size == 0 || !elem_size.is_multiple_of(elem_align) || elem_size > u32::MAX as usize {
+        return Err(Error::InvalidArgument(format!(
+            "element size {elem_size} must be a non-zero multiple of the alignment {elem_align}"
+        )));
+    }
+    Ok(Spec {
+        geometry: Geometry {
+            kind: Kind::Spsc,
+            capacity: capacity as u64,
+            slot_size: elem_size as u32,
+            slot_align: elem_align as u32,
+            max_message: 0,
+            endpoint_count: 2,
+            control_len: SPSC_CONTROL_LEN as u64,
+        },
+        fingerprint: TypeFingerprint::untagged(elem_size as u32, elem_align as u32),
+        flags: 0,
+    })
+}
+
+impl RawChannel {
+    /// Creates a named ring of `capacity` elements of `elem_size` bytes
+    /// aligned to `elem_align`.
+    pub fn create(
+        builder: &Builder,
+        name: &str,
+        capacity: usize,
+        elem_size: usize,
+        elem_align: usize,
+    ) -> Result<RawChannel> {
+        let spec = raw_spec(capacity, elem_size, elem_align)?;
+        let seg = Segment::create(name, &spec, &builder.create, |_| {})?;
+        RawChannel::wrap(seg, None)
+    }
+
+    /// Creates an anonymous ring (sealed memfd); see [`Channel::anonymous`].
+    pub fn anonymous(capacity: usize, elem_size: usize, elem_align: usize) -> Result<RawChannel> {
+        let spec = raw_spec(capacity, elem_size, elem_align)?;
+        let seg = Segment::create_anonymous("spsc", &spec, |_| {})?;
+        RawChannel::wrap(seg, None)
+    }
+
+    /// Opens a named SPSC ring of any element type; with `elem_size`, fails
+    /// with [`Error::TypeMismatch`] unless the elements have that size.
+    pub fn open(builder: &Builder, name: &str, elem_size: Option<usize>) -> Result<RawChannel> {
+        let seg = Segment::open(name, &raw_expect(), &builder.open)?;
+        RawChannel::wrap(seg, elem_size)
+    }
+
+    /// Opens an anonymous ring from its file descriptor.
+    pub fn from_fd(fd: OwnedFd, elem_size: Option<usize>) -> Result<RawChannel> {
+        let seg = Segment::open_fd(fd, &raw_expect(), &OpenOptions::default())?;
+        RawChannel::wrap(seg, elem_size)
+    }
+
+    fn wrap(seg: Segment, want: Option<usize>) -> Result<RawChannel> {
+        let h = *seg.header();
+        let size = h.elem_size as usize;
+        let found = TypeFingerprint {
+            size: h.elem_size,
+            align: h.elem_align,
+            tag: h.type_tag,
+        };
+        if let Some(w) = want {
+            if w != size {
+                return Err(Error::TypeMismatch {
+                    name: seg.name().to_owned(),
+                    found,
+                    expected: TypeFingerprint::untagged(w as u32, h.elem_align),
+                });
+            }
+        }
+        let ok = size > 0
+            && h.geometry.slot_size as usize == size
+            && h.elem_align.is_power_of_two()
+            && size.is_multiple_of(h.elem_align as usize);
+        if !ok {
+            return Err(Error::Corrupt {
+                name: seg.name().to_owned(),
+                detail: format!(
+                    "slot size {} / element size {size} / alignment {} are inconsistent",
+                    h.geometry.slot_size, h.elem_align
+                ),
+            });
+        }
+        Ok(RawChannel {
+            inner: Channel::wrap(Arc::new(seg), size),
+            elem_size: size,
+        })
+    }
+
+    /// Bytes per element.
+    pub fn elem_size(&self) -> usize {
+        self.elem_size
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.inner.shared.cap as usize
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> Option<&Segment> {
+        self.inner.segment()
+    }
+
+    /// Counters; see [`Channel::stats`].
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Attaches as the producer; see [`Channel::producer`].
+    pub fn producer(&self) -> Result<RawProducer> {
+        Ok(RawProducer {
+            p: self.inner.producer()?,
+            elem: self.elem_size,
+        })
+    }
+
+    /// Attaches as the consumer; see [`Channel::consumer`].
+    pub fn consumer(&self) -> Result<RawConsumer> {
+        Ok(RawConsumer {
+            c: self.inner.consumer()?,
+            elem: self.elem_size,
+        })
+    }
+}
+
+fn raw_expect() -> Expect {
+    Expect {
+        kind: Some(Kind::Spsc),
+        control_len: Some(SPSC_CONTROL_LEN as u64),
+        fingerprint: None,
+        endpoints: Some(2),
+    }
+}
+
+/// The writing side of a [`RawChannel`].
+#[derive(Debug)]
+pub struct RawProducer {
+    p: Producer<u8>,
+    elem: usize,
+}
+
+/// The reading side of a [`RawChannel`].
+#[derive(Debug)]
+pub struct RawConsumer {
+    c: Consumer<u8>,
+    elem: usize,
+}
+
+impl RawProducer {
+    /// Bytes per element.
+    pub fn elem_size(&self) -> usize {
+        self.elem
+    }
+
+    /// Sets how blocking calls wait.
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.p.set_wait_config(cfg);
+    }
+
+    /// Pushes one element (`elem.len()` must equal the element size).
+    ///
+    /// # Panics
+    /// If `elem.len()` differs from the element size.
+    pub fn try_push(&mut self, elem: &[u8]) -> Result<(), TrySendError<()>> {
+        assert_eq!(
+            elem.len(),
+            self.elem,
+            "element of {} bytes in a ring of {}-byte elements",
+            elem.len(),
+            self.elem
+        );
+        let mut chunk = self.p.reserve(1)?;
+        let (a, b) = chunk.as_mut_slices();
+        a.copy_from_slice(&elem[..a.len()]);
+        b.copy_from_slice(&elem[a.len()..]);
+        chunk.commit_all();
+        Ok(())
+    }
+
+    /// Pushes one element, waiting for room up to `timeout` (forever when
+    /// `None`).
+    ///
+    /// # Panics
+    /// If `elem.len()` differs from the element size.
+    pub fn push_timeout(&mut self, elem: &[u8], timeout: Option<Duration>) -> Result<(), SendTimeoutError<()>> {
+        loop {
+            match self.try_push(elem) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(())) => self.p.wait_for_space(1, timeout)?,
+                Err(TrySendError::Disconnected(())) => return Err(SendTimeoutError::Disconnected(())),
+                Err(TrySendError::PeerDied { pid, .. }) => return Err(SendTimeoutError::PeerDied { value: (), pid }),
+                Err(TrySendError::Corrupt { corruption, .. }) => {
+                    return Err(SendTimeoutError::Corrupt { value: (), corruption })
+                }
+                Err(TrySendError::TooLarge { len, max, .. }) => {
+                    return Err(SendTimeoutError::TooLarge { value: (), len, max })
+                }
+            }
+        }
+    }
+
+    /// Reserves exactly `n` slots to write in place (byte slices).
+    pub fn reserve(&mut self, n: usize) -> Result<WriteChunk<'_, u8>, TrySendError<()>> {
+        self.p.reserve(n)
+    }
+
+    /// Reserves between 1 and `max` slots.
+    pub fn reserve_up_to(&mut self, max: usize) -> Result<WriteChunk<'_, u8>, TrySendError<()>> {
+        self.p.reserve_up_to(max)
+    }
+
+    /// Waits until `n` slots are free; see [`Producer::wait_for_space`].
+    pub fn wait_for_space(&mut self, n: usize, timeout: Option<Duration>) -> Result<(), SendTimeoutError<()>> {
+        self.p.wait_for_space(n, timeout)
+    }
+}
+
+impl RawConsumer {
+    /// Bytes per element.
+    pub fn elem_size(&self) -> usize {
+        self.elem
+    }
+
+    /// Sets how blocking calls wait.
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.c.set_wait_config(cfg);
+    }
+
+    /// Pops one element into `out` (`out.len()` must equal the element size).
+    ///
+    /// # Panics
+    /// If `out.len()` differs from the element size.
+    pub fn try_pop(&mut self, out: &mut [u8]) -> Result<(), TryRecvError> {
+        assert_eq!(
+            out.len(),
+            self.elem,
+            "buffer of {} bytes for {}-byte elements",
+            out.len(),
+            self.elem
+        );
+        let chunk = self.c.read_chunk(1)?;
+        let (a, b) = chunk.as_slices();
+        out[..a.len()].copy_from_slice(a);
+        out[a.len()..].copy_from_slice(b);
+        Ok(())
+    }
+
+    /// Pops one element, waiting up to `timeout` (forever when `None`).
+    ///
+    /// # Panics
+    /// If `out.len()` differs from the element size.
+    pub fn pop_timeout(&mut self, out: &mut [u8], timeout: Option<Duration>) -> Result<(), RecvTimeoutError> {
+        loop {
+            match self.try_pop(out) {
+                Ok(()) => return Ok(()),
+                Err(TryRecvError::Empty) => self.c.wait_for_items(1, timeout)?,
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::PeerDied { pid }) => return Err(RecvTimeoutError::PeerDied { pid }),
+                Err(TryRecvError::Corrupt { corruption }) => return Err(RecvTimeoutError::Corrupt { corruption }),
+            }
+        }
+    }
+
+    /// Borrows up to `max` elements in place (byte slices); see
+    /// [`Consumer::read_chunk`].
+    pub fn read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, u8>, TryRecvError> {
+        self.c.read_chunk(max)
+    }
+
+    /// Waits until `n` elements are available; see [`Consumer::wait_for_items`].
+    pub fn wait_for_items(&mut self, n: usize, timeout: Option<Duration>) -> Result<(), RecvTimeoutError> {
+        self.c.wait_for_items(n, timeout)
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -1462,6 +1837,43 @@ mod tests {
         }
         t.join().unwrap();
         assert_eq!(rx.pop(), Err(RecvError::Disconnected));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // memfd
+    fn raw_channel_interoperates_with_typed() {
+        let raw = RawChannel::anonymous(4, 8, 8).unwrap();
+        let mut tx = raw.producer().unwrap();
+        for i in 0..3u64 {
+            tx.try_push(&i.to_le_bytes()).unwrap();
+        }
+        let fd = raw.segment().unwrap().inheritable_fd().unwrap();
+        let typed = Channel::<u64>::from_fd(fd).unwrap();
+        let mut rx = typed.consumer().unwrap();
+        assert_eq!(rx.try_pop(), Ok(0));
+        let fd = raw.segment().unwrap().inheritable_fd().unwrap();
+        assert!(matches!(
+            RawChannel::from_fd(fd, Some(4)),
+            Err(Error::TypeMismatch { .. })
+        ));
+        let fd = raw.segment().unwrap().inheritable_fd().unwrap();
+        assert!(matches!(Channel::<u32>::from_fd(fd), Err(Error::TypeMismatch { .. })));
+        let mut w = tx.reserve(2).unwrap();
+        let (a, b) = w.as_mut_slices();
+        assert_eq!(a.len() + b.len(), 16, "byte slices");
+        a.fill(9);
+        b.fill(9);
+        w.commit_all();
+        let mut out = [0u8; 8];
+        drop(rx);
+        let mut rx = raw.consumer().unwrap();
+        rx.try_pop(&mut out).unwrap();
+        assert_eq!(u64::from_le_bytes(out), 1);
+        assert_eq!(rx.read_chunk(8).unwrap().len(), 3);
+        assert!(matches!(
+            RawChannel::anonymous(4, 12, 8),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 
     #[test]

@@ -116,6 +116,30 @@ fn honest(name: &str) {
     println!("honest: producer {pok} ok / {perr} errors, consumer {ok} ok / {err} errors");
 }
 
+/// Runs the honest child and then the adversary child against a fresh
+/// segment `create`d by the parent, for several seeds; `attached` says when
+/// the honest side has attached (scribbling starts only then: an open of an
+/// already-scribbled header is refused, rightly).
+fn run_hostile<C>(test: &str, create: impl Fn(&str) -> C, attached: impl Fn(&C) -> bool) {
+    for seed in 1..=4u64 {
+        let name = unique_name("hostile");
+        let _u = Unlink(name.clone());
+        let ch = create(&name);
+        let env = [("SEG", name.clone()), ("SEED", seed.to_string())];
+        let mut h = spawn(test, "honest", &env);
+        let t0 = Instant::now();
+        while !attached(&ch) {
+            assert!(t0.elapsed() < Duration::from_secs(30), "honest side never attached");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut a = spawn(test, "adversary", &env);
+        let ha = a.wait_bounded(Duration::from_secs(30));
+        let hh = h.wait_bounded(Duration::from_secs(30));
+        assert!(ha.success(), "adversary failed: {ha:?}");
+        assert!(hh.success(), "honest endpoints crashed or failed (seed {seed}): {hh:?}");
+    }
+}
+
 #[test]
 fn spsc_survives_a_scribbling_peer() {
     match role().as_deref() {
@@ -124,30 +148,99 @@ fn spsc_survives_a_scribbling_peer() {
         Some(_) => return,
         None => {}
     }
-    for seed in 1..=4u64 {
-        let name = unique_name("hostile");
-        let _u = Unlink(name.clone());
-        let _ch = Channel::<u64>::create(&name, 64).unwrap();
-        let env = [("SEG", name.clone()), ("SEED", seed.to_string())];
-        let mut h = spawn("spsc_survives_a_scribbling_peer", "honest", &env);
-        // Let the honest side open and attach before the scribbling starts
-        // (an open of an already-scribbled header is refused, rightly).
-        let t0 = Instant::now();
-        while !matches!(
-            _ch.stats(),
-            shmlane::spsc::Stats {
-                producer: shmlane::spsc::Attachment::Attached { .. },
-                consumer: shmlane::spsc::Attachment::Attached { .. },
-                ..
+    run_hostile(
+        "spsc_survives_a_scribbling_peer",
+        |name| Channel::<u64>::create(name, 64).unwrap(),
+        |ch| {
+            matches!(
+                ch.stats(),
+                shmlane::spsc::Stats {
+                    producer: shmlane::spsc::Attachment::Attached { .. },
+                    consumer: shmlane::spsc::Attachment::Attached { .. },
+                    ..
+                }
+            )
+        },
+    );
+}
+
+fn honest_mpmc(name: &str) {
+    let ch = shmlane::mpmc::Channel::<u64>::open(name).unwrap();
+    let cfg = WaitConfig {
+        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
+        check_interval: Duration::from_millis(5),
+    };
+    let stop = Instant::now() + RUN;
+    let mut threads = Vec::new();
+    for _ in 0..2 {
+        let mut tx = ch.sender().unwrap();
+        tx.set_wait_config(cfg);
+        threads.push(std::thread::spawn(move || {
+            let (mut ok, mut err) = (0u64, 0u64);
+            let buf = [7u64; 16];
+            while Instant::now() < stop {
+                let a = tx.send_timeout(ok, Duration::from_millis(10)).is_ok();
+                let b = tx.try_send_slice(&buf).is_ok();
+                if let Ok(mut c) = tx.try_claim() {
+                    *c = 3;
+                    let _ = c.commit();
+                }
+                if a && b {
+                    ok += 1;
+                } else {
+                    err += 1;
+                }
             }
-        ) {
-            assert!(t0.elapsed() < Duration::from_secs(30), "honest side never attached");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let mut a = spawn("spsc_survives_a_scribbling_peer", "adversary", &env);
-        let ha = a.wait_bounded(Duration::from_secs(30));
-        let hh = h.wait_bounded(Duration::from_secs(30));
-        assert!(ha.success(), "adversary failed: {ha:?}");
-        assert!(hh.success(), "honest endpoints crashed or failed (seed {seed}): {hh:?}");
+            (ok, err)
+        }));
     }
+    for _ in 0..2 {
+        let mut rx = ch.receiver().unwrap();
+        rx.set_wait_config(cfg);
+        threads.push(std::thread::spawn(move || {
+            let (mut ok, mut err) = (0u64, 0u64);
+            let mut out = [0u64; 16];
+            while Instant::now() < stop {
+                let a = rx.recv_timeout(Duration::from_millis(10)).is_ok();
+                let b = rx.try_recv_slice(&mut out).is_ok();
+                if let Ok(c) = rx.try_claim() {
+                    let _ = *c;
+                    let _ = c.release();
+                }
+                if a && b {
+                    ok += 1;
+                } else {
+                    err += 1;
+                }
+            }
+            (ok, err)
+        }));
+    }
+    let r: Vec<(u64, u64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    println!("honest mpmc (ok, errors) per endpoint: {r:?}");
+}
+
+#[test]
+fn mpmc_survives_a_scribbling_peer() {
+    match role().as_deref() {
+        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap()),
+        Some("honest") => return honest_mpmc(&env("SEG")),
+        Some(_) => return,
+        None => {}
+    }
+    run_hostile(
+        "mpmc_survives_a_scribbling_peer",
+        |name| {
+            shmlane::mpmc::Builder::new()
+                .capacity(64)
+                .endpoints(8)
+                .stall_timeout(Duration::from_millis(50))
+                .create::<u64>(name)
+                .unwrap()
+        },
+        |ch| {
+            let s = ch.stats();
+            s.senders >= 2 && s.receivers >= 2
+        },
+    );
 }

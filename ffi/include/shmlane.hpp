@@ -1,0 +1,376 @@
+// shmlane.hpp: header-only C++17 RAII wrapper over the shmlane C ABI.
+//
+// Error handling (chosen once for the whole wrapper):
+//  - Acquiring a resource (Channel::create/open, attach, FixedChannel::...)
+//    throws shmlane::Error (a std::system_error whose code() is a
+//    std::error_code in shmlane::category(); code().value() is the
+//    shmlane_status). Constructors cannot return a status, and a failed
+//    setup is exceptional.
+//  - The data path (send, claim, commit, recv, read, push, pop) never
+//    throws: it returns shmlane::Status, because FULL, EMPTY, TIMEOUT,
+//    DISCONNECTED and PEER_DIED are ordinary outcomes of a ring. A Status
+//    converts to std::error_code (make_error_code) when wanted.
+//
+// Handles are move-only and close themselves; Grant aborts and Record
+// releases on destruction. Threading rules are those of shmlane.h: a
+// Producer/Consumer may move between threads but is used by one at a time.
+// Timeouts: shmlane::forever (default), shmlane::try_once, or any
+// std::chrono duration.
+#ifndef SHMLANE_HPP
+#define SHMLANE_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "shmlane.h"
+
+namespace shmlane {
+
+/// Mirrors shmlane_status.
+enum class Status : int {
+    ok = SHMLANE_OK,
+    full = SHMLANE_FULL,
+    empty = SHMLANE_EMPTY,
+    timeout = SHMLANE_TIMEOUT,
+    disconnected = SHMLANE_DISCONNECTED,
+    peer_died = SHMLANE_PEER_DIED,
+    corrupt = SHMLANE_CORRUPT,
+    too_large = SHMLANE_TOO_LARGE,
+    buffer_too_small = SHMLANE_BUFFER_TOO_SMALL,
+    not_found = SHMLANE_NOT_FOUND,
+    already_exists = SHMLANE_ALREADY_EXISTS,
+    permission_denied = SHMLANE_PERMISSION_DENIED,
+    no_space = SHMLANE_NO_SPACE,
+    type_mismatch = SHMLANE_TYPE_MISMATCH,
+    kind_mismatch = SHMLANE_KIND_MISMATCH,
+    abi_mismatch = SHMLANE_ABI_MISMATCH,
+    endpoint_busy = SHMLANE_ENDPOINT_BUSY,
+    endpoint_table_full = SHMLANE_ENDPOINT_TABLE_FULL,
+    not_initialized = SHMLANE_NOT_INITIALIZED,
+    invalid_name = SHMLANE_INVALID_NAME,
+    invalid_argument = SHMLANE_INVALID_ARGUMENT,
+    null_pointer = SHMLANE_NULL_POINTER,
+    wrong_state = SHMLANE_WRONG_STATE,
+    io = SHMLANE_IO,
+    panic = SHMLANE_PANIC,
+};
+
+inline const char *to_string(Status s) noexcept { return shmlane_strerror(static_cast<int>(s)); }
+
+/// The std::error_category of shmlane statuses.
+inline const std::error_category &category() noexcept {
+    struct Cat final : std::error_category {
+        const char *name() const noexcept override { return "shmlane"; }
+        std::string message(int v) const override { return shmlane_strerror(v); }
+    };
+    static const Cat cat;
+    return cat;
+}
+
+inline std::error_code make_error_code(Status s) noexcept { return {static_cast<int>(s), category()}; }
+
+/// Thrown by the resource-acquiring calls only.
+class Error : public std::system_error {
+  public:
+    explicit Error(Status s, const std::string &what)
+        : std::system_error(make_error_code(s), what + ": " + shmlane_last_error_message()), status_(s) {}
+    Status status() const noexcept { return status_; }
+
+  private:
+    Status status_;
+};
+
+using Timeout = std::chrono::nanoseconds;
+/// Wait as long as it takes.
+inline constexpr Timeout forever{-1};
+/// Do not wait.
+inline constexpr Timeout try_once{0};
+
+namespace detail {
+inline Status st(shmlane_status s) noexcept { return static_cast<Status>(s); }
+inline void check(shmlane_status s, const char *what) {
+    if (s != SHMLANE_OK) throw Error(st(s), what);
+}
+template <class T, void (*Close)(T *)> struct Closer {
+    void operator()(T *p) const noexcept { Close(p); }
+};
+template <class T, void (*Close)(T *)> using Handle = std::unique_ptr<T, Closer<T, Close>>;
+}  // namespace detail
+
+/// A zero-copy claim: write data(), then commit(); destruction aborts.
+class Grant {
+  public:
+    Grant() = default;
+    Grant(Grant &&o) noexcept : p_(std::exchange(o.p_, nullptr)), data_(o.data_), size_(o.size_) {}
+    Grant &operator=(Grant &&o) noexcept {
+        if (this != &o) {
+            abort();
+            p_ = std::exchange(o.p_, nullptr);
+            data_ = o.data_;
+            size_ = o.size_;
+        }
+        return *this;
+    }
+    Grant(const Grant &) = delete;
+    Grant &operator=(const Grant &) = delete;
+    ~Grant() { abort(); }
+
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    std::byte *data() const noexcept { return static_cast<std::byte *>(data_); }
+    std::size_t size() const noexcept { return size_; }
+    /// Publishes the message with type word `type`.
+    Status commit(std::uint32_t type = 0) noexcept {
+        if (!p_) return Status::wrong_state;
+        return detail::st(shmlane_commit(std::exchange(p_, nullptr), type));
+    }
+    /// Gives the claim up (no-op when there is none).
+    void abort() noexcept {
+        if (p_) shmlane_abort(std::exchange(p_, nullptr));
+    }
+
+  private:
+    friend class Producer;
+    shmlane_producer *p_ = nullptr;
+    void *data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+/// A message read in place; released on destruction (or release()).
+class Record {
+  public:
+    Record() = default;
+    Record(Record &&o) noexcept : c_(std::exchange(o.c_, nullptr)), data_(o.data_), size_(o.size_), type_(o.type_) {}
+    Record &operator=(Record &&o) noexcept {
+        if (this != &o) {
+            release();
+            c_ = std::exchange(o.c_, nullptr);
+            data_ = o.data_;
+            size_ = o.size_;
+            type_ = o.type_;
+        }
+        return *this;
+    }
+    Record(const Record &) = delete;
+    Record &operator=(const Record &) = delete;
+    ~Record() { release(); }
+
+    explicit operator bool() const noexcept { return c_ != nullptr; }
+    const std::byte *data() const noexcept { return static_cast<const std::byte *>(data_); }
+    std::size_t size() const noexcept { return size_; }
+    std::string_view view() const noexcept { return {static_cast<const char *>(data_), size_}; }
+    std::uint32_t type() const noexcept { return type_; }
+    void release() noexcept {
+        if (c_) shmlane_release(std::exchange(c_, nullptr));
+    }
+
+  private:
+    friend class Consumer;
+    shmlane_consumer *c_ = nullptr;
+    const void *data_ = nullptr;
+    std::size_t size_ = 0;
+    std::uint32_t type_ = 0;
+};
+
+/// Sending side of a byte ring.
+class Producer {
+  public:
+    /// Copies and sends one message. (No defaults here, so that
+    /// send("text", 5) picks the string_view overload, type 5.)
+    Status send(const void *data, std::size_t len, std::uint32_t type, Timeout t) noexcept {
+        return detail::st(shmlane_send(h_.get(), data, len, type, t.count()));
+    }
+    Status send(std::string_view msg, std::uint32_t type = 0, Timeout t = forever) noexcept {
+        return send(msg.data(), msg.size(), type, t);
+    }
+    /// Claims `len` bytes to write in place; one Grant at a time.
+    Status claim(std::size_t len, Grant &out, Timeout t = forever) noexcept {
+        out.abort();
+        void *p = nullptr;
+        Status s = detail::st(shmlane_claim(h_.get(), len, t.count(), &p));
+        if (s == Status::ok) {
+            out.p_ = h_.get();
+            out.data_ = p;
+            out.size_ = len;
+        }
+        return s;
+    }
+    shmlane_producer *native() const noexcept { return h_.get(); }
+
+  private:
+    friend class Channel;
+    explicit Producer(shmlane_producer *p) : h_(p) {}
+    detail::Handle<shmlane_producer, shmlane_producer_close> h_;
+};
+
+/// Receiving side of a byte ring.
+class Consumer {
+  public:
+    /// Receives one message by copy into `out` (resized to fit).
+    Status recv(std::string &out, std::uint32_t *type = nullptr, Timeout t = forever) {
+        if (out.size() < out.capacity()) out.resize(out.capacity());
+        for (;;) {
+            std::size_t n = 0;
+            Status s = detail::st(shmlane_recv(h_.get(), out.data(), out.size(), &n, type, t.count()));
+            if (s == Status::buffer_too_small) {
+                out.resize(n);  // the message stays at the front: retry
+                continue;
+            }
+            out.resize(s == Status::ok ? n : 0);
+            return s;
+        }
+    }
+    /// Reads one message in place; release it (or let it go) before reading on.
+    Status read(Record &out, Timeout t = forever) noexcept {
+        out.release();
+        const void *p = nullptr;
+        std::size_t n = 0;
+        std::uint32_t ty = 0;
+        Status s = detail::st(shmlane_read(h_.get(), &p, &n, &ty, t.count()));
+        if (s == Status::ok) {
+            out.c_ = h_.get();
+            out.data_ = p;
+            out.size_ = n;
+            out.type_ = ty;
+        }
+        return s;
+    }
+    shmlane_consumer *native() const noexcept { return h_.get(); }
+
+  private:
+    friend class Channel;
+    explicit Consumer(shmlane_consumer *c) : h_(c) {}
+    detail::Handle<shmlane_consumer, shmlane_consumer_close> h_;
+};
+
+/// A byte ring (SPSC, MPSC or MPMC), not attached.
+class Channel {
+  public:
+    static Channel create(const std::string &name, std::size_t capacity, const shmlane_options *opts = nullptr) {
+        shmlane_channel *c = nullptr;
+        detail::check(shmlane_channel_create(name.c_str(), capacity, opts, &c), "shmlane_channel_create");
+        return Channel(c);
+    }
+    /// `kind` 0 accepts any byte kind.
+    static Channel open(const std::string &name, std::uint32_t kind = 0) {
+        shmlane_channel *c = nullptr;
+        detail::check(shmlane_channel_open(name.c_str(), kind, &c), "shmlane_channel_open");
+        return Channel(c);
+    }
+    static Status unlink(const std::string &name) noexcept { return detail::st(shmlane_unlink(name.c_str())); }
+
+    Producer producer() const {
+        shmlane_producer *p = nullptr;
+        detail::check(shmlane_producer_attach(h_.get(), &p), "shmlane_producer_attach");
+        return Producer(p);
+    }
+    Consumer consumer() const {
+        shmlane_consumer *c = nullptr;
+        detail::check(shmlane_consumer_attach(h_.get(), &c), "shmlane_consumer_attach");
+        return Consumer(c);
+    }
+    shmlane_info info() const {
+        shmlane_info i{};
+        detail::check(shmlane_channel_info(h_.get(), &i), "shmlane_channel_info");
+        return i;
+    }
+    shmlane_stats stats() const {
+        shmlane_stats s{};
+        detail::check(shmlane_channel_stats(h_.get(), &s), "shmlane_channel_stats");
+        return s;
+    }
+    shmlane_channel *native() const noexcept { return h_.get(); }
+
+  private:
+    explicit Channel(shmlane_channel *c) : h_(c) {}
+    detail::Handle<shmlane_channel, shmlane_channel_close> h_;
+};
+
+/// Producer of a fixed-size SPSC ring.
+class FixedProducer {
+  public:
+    Status push(const void *elem, std::size_t len, Timeout t = forever) noexcept {
+        return detail::st(shmlane_fixed_push(h_.get(), elem, len, t.count()));
+    }
+    template <class T> Status push(const T &v, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return push(&v, sizeof v, t);
+    }
+
+  private:
+    friend class FixedChannel;
+    explicit FixedProducer(shmlane_fixed_producer *p) : h_(p) {}
+    detail::Handle<shmlane_fixed_producer, shmlane_fixed_producer_close> h_;
+};
+
+/// Consumer of a fixed-size SPSC ring.
+class FixedConsumer {
+  public:
+    Status pop(void *out, std::size_t cap, Timeout t = forever) noexcept {
+        std::size_t n = 0;
+        return detail::st(shmlane_fixed_pop(h_.get(), out, cap, &n, t.count()));
+    }
+    template <class T> Status pop(T &v, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return pop(&v, sizeof v, t);
+    }
+
+  private:
+    friend class FixedChannel;
+    explicit FixedConsumer(shmlane_fixed_consumer *c) : h_(c) {}
+    detail::Handle<shmlane_fixed_consumer, shmlane_fixed_consumer_close> h_;
+};
+
+/// A fixed-size SPSC ring (elements known by size and alignment).
+class FixedChannel {
+  public:
+    static FixedChannel create(const std::string &name, std::size_t capacity, std::size_t elem_size,
+                               std::size_t elem_align, std::uint32_t mode = 0) {
+        shmlane_fixed *f = nullptr;
+        detail::check(shmlane_fixed_create(name.c_str(), capacity, elem_size, elem_align, mode, &f),
+                      "shmlane_fixed_create");
+        return FixedChannel(f);
+    }
+    template <class T> static FixedChannel create(const std::string &name, std::size_t capacity) {
+        return create(name, capacity, sizeof(T), alignof(T));
+    }
+    /// `elem_size` 0 accepts any element size.
+    static FixedChannel open(const std::string &name, std::size_t elem_size = 0) {
+        shmlane_fixed *f = nullptr;
+        detail::check(shmlane_fixed_open(name.c_str(), elem_size, &f), "shmlane_fixed_open");
+        return FixedChannel(f);
+    }
+    FixedProducer producer() const {
+        shmlane_fixed_producer *p = nullptr;
+        detail::check(shmlane_fixed_producer_attach(h_.get(), &p), "shmlane_fixed_producer_attach");
+        return FixedProducer(p);
+    }
+    FixedConsumer consumer() const {
+        shmlane_fixed_consumer *c = nullptr;
+        detail::check(shmlane_fixed_consumer_attach(h_.get(), &c), "shmlane_fixed_consumer_attach");
+        return FixedConsumer(c);
+    }
+    shmlane_fixed_stats stats() const {
+        shmlane_fixed_stats s{};
+        detail::check(shmlane_fixed_stats_get(h_.get(), &s), "shmlane_fixed_stats_get");
+        return s;
+    }
+
+  private:
+    explicit FixedChannel(shmlane_fixed *f) : h_(f) {}
+    detail::Handle<shmlane_fixed, shmlane_fixed_close> h_;
+};
+
+}  // namespace shmlane
+
+namespace std {
+template <> struct is_error_code_enum<shmlane::Status> : true_type {};
+}  // namespace std
+
+#endif  // SHMLANE_HPP

@@ -1,0 +1,396 @@
+/* One-process tests of the C ABI: the whole API on named segments, and
+ * every bad argument returning its status instead of crashing. Run under
+ * valgrind by tests/run.sh.
+ *
+ *   unit NAME_PREFIX        (e.g. /shmlane-c-unit-1234) */
+#include "common.h"
+
+#define MS 1000000LL
+
+static char names[4][128];
+
+static void test_version(void) {
+    int i;
+    CHECK(shmlane_version() != NULL && strlen(shmlane_version()) > 0);
+    CHECK(shmlane_abi_version() == SHMLANE_ABI_VERSION);
+    for (i = 0; i <= SHMLANE_STATUS_MAX; i++) CHECK(strlen(shmlane_strerror(i)) > 0);
+    CHECK(strcmp(shmlane_strerror(SHMLANE_OK), "ok") == 0);
+    CHECK(strcmp(shmlane_strerror(-1), "unknown status") == 0);
+    CHECK(strcmp(shmlane_strerror(SHMLANE_STATUS_MAX + 1), "unknown status") == 0);
+    CHECK(SHMLANE_MAGIC == 0x00454E414C4D4853ULL);
+}
+
+static void test_bytes_api(void) {
+    shmlane_channel *ch = NULL, *ch2 = NULL;
+    shmlane_producer *p = NULL, *p2 = NULL;
+    shmlane_consumer *c = NULL, *c2 = NULL;
+    shmlane_options opt;
+    shmlane_info info;
+    shmlane_stats st;
+    unsigned char buf[256];
+    char big[200];
+    void *w = NULL;
+    const void *r = NULL;
+    size_t n = 0;
+    uint32_t ty = 0;
+    int alive = -1, i;
+
+    memset(&opt, 0, sizeof opt);
+    opt.max_message = 100;
+    CHECK_STATUS(shmlane_channel_create(names[0], 1024, &opt, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_channel_info(ch, &info), SHMLANE_OK);
+    CHECK(info.kind == SHMLANE_KIND_BYTES && info.capacity == 1024 && info.max_message == 100);
+    CHECK_STATUS(shmlane_channel_create(names[0], 1024, NULL, &ch2), SHMLANE_ALREADY_EXISTS);
+    CHECK_STATUS(shmlane_channel_open(names[0], SHMLANE_KIND_BYTES_MPSC, &ch2), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_channel_open(names[0], 0, &ch2), SHMLANE_OK);
+
+    CHECK_STATUS(shmlane_producer_attach(ch, &p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_producer_attach(ch2, &p2), SHMLANE_ENDPOINT_BUSY);
+    CHECK_STATUS(shmlane_consumer_attach(ch2, &c), SHMLANE_OK);
+    CHECK_STATUS(shmlane_consumer_attach(ch, &c2), SHMLANE_ENDPOINT_BUSY);
+    CHECK_STATUS(shmlane_consumer_producer_alive(c, &alive), SHMLANE_OK);
+    CHECK(alive == 1);
+
+    /* Empty, timeout. */
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 0), SHMLANE_EMPTY);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 1 * MS), SHMLANE_TIMEOUT);
+    CHECK_STATUS(shmlane_read(c, &r, &n, &ty, 1 * MS), SHMLANE_TIMEOUT);
+
+    /* Copy send and receive, zero-length message. */
+    CHECK_STATUS(shmlane_send(p, "hello", 5, 7, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_send(p, NULL, 0, 8, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, -1), SHMLANE_OK);
+    CHECK(n == 5 && ty == 7 && memcmp(buf, "hello", 5) == 0);
+    CHECK_STATUS(shmlane_recv(c, NULL, 0, &n, NULL, 0), SHMLANE_OK);
+    CHECK(n == 0);
+
+    /* Too large, too small a buffer (the message stays). */
+    memset(big, 'x', sizeof big);
+    CHECK_STATUS(shmlane_send(p, big, 101, 0, 0), SHMLANE_TOO_LARGE);
+    CHECK_STATUS(shmlane_claim(p, 101, 0, &w), SHMLANE_TOO_LARGE);
+    CHECK_STATUS(shmlane_send(p, big, 100, 1, 0), SHMLANE_OK);
+    n = 0;
+    CHECK_STATUS(shmlane_recv(c, buf, 10, &n, &ty, 0), SHMLANE_BUFFER_TOO_SMALL);
+    CHECK(n == 100);
+    CHECK_STATUS(shmlane_recv(c, NULL, 0, &n, &ty, 0), SHMLANE_BUFFER_TOO_SMALL);
+    CHECK(n == 100);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 0), SHMLANE_OK);
+    CHECK(n == 100 && ty == 1 && buf[99] == 'x');
+
+    /* Zero-copy: claim, commit, abort, read, release. */
+    CHECK_STATUS(shmlane_claim(p, 4, 0, &w), SHMLANE_OK);
+    CHECK(w != NULL);
+    CHECK_STATUS(shmlane_claim(p, 4, 0, &w), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_send(p, "x", 1, 0, 0), SHMLANE_WRONG_STATE);
+    memcpy(w, "abcd", 4);
+    CHECK_STATUS(shmlane_commit(p, 42), SHMLANE_OK);
+    CHECK_STATUS(shmlane_commit(p, 42), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_abort(p), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_claim(p, 8, 0, &w), SHMLANE_OK);
+    CHECK_STATUS(shmlane_abort(p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_send(p, "efg", 3, 43, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_release(c), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_read(c, &r, &n, &ty, 0), SHMLANE_OK);
+    CHECK(n == 4 && ty == 42 && memcmp(r, "abcd", 4) == 0);
+    /* A second read before the release returns the same record. */
+    CHECK_STATUS(shmlane_read(c, &r, &n, NULL, 0), SHMLANE_OK);
+    CHECK(n == 4 && memcmp(r, "abcd", 4) == 0);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 0), SHMLANE_OK); /* takes the held one */
+    CHECK(n == 4 && ty == 42);
+    CHECK_STATUS(shmlane_read(c, &r, &n, &ty, 0), SHMLANE_OK);
+    CHECK(n == 3 && ty == 43 && memcmp(r, "efg", 3) == 0); /* the aborted claim was skipped */
+    CHECK_STATUS(shmlane_release(c), SHMLANE_OK);
+
+    /* Full: fill the ring with the non-blocking send. */
+    for (i = 0; i < 100; i++) {
+        shmlane_status s = shmlane_send(p, big, 100, 0, 0);
+        if (s != SHMLANE_OK) {
+            CHECK_STATUS(s, SHMLANE_FULL);
+            break;
+        }
+    }
+    CHECK(i > 0 && i < 100);
+    CHECK_STATUS(shmlane_send(p, big, 100, 0, 1 * MS), SHMLANE_TIMEOUT);
+    CHECK_STATUS(shmlane_claim(p, 100, 1 * MS, &w), SHMLANE_TIMEOUT);
+    CHECK_STATUS(shmlane_channel_stats(ch, &st), SHMLANE_OK);
+    CHECK(st.sent == (uint64_t)(5 + i) && st.received == 5 && st.depth_records == (uint64_t)i);
+    CHECK(st.consumers_alive == 1 && st.producers_alive >= 1);
+
+    /* Close with a claim outstanding (aborted), then the end of stream. */
+    CHECK_STATUS(shmlane_read(c, &r, &n, &ty, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_claim(p, 10, 0, &w), SHMLANE_OK); /* aborted by the close */
+    shmlane_producer_close(p);
+    for (; i > 0; i--) CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, -1), SHMLANE_DISCONNECTED);
+    CHECK_STATUS(shmlane_read(c, &r, &n, &ty, 1 * MS), SHMLANE_DISCONNECTED);
+
+    /* A new producer; then the consumer closes with a record held. */
+    CHECK_STATUS(shmlane_producer_attach(ch, &p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_send(p, "z", 1, 0, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_read(c, &r, &n, &ty, 0), SHMLANE_OK);
+    shmlane_consumer_close(c);
+    CHECK_STATUS(shmlane_send(p, "z", 1, 0, -1), SHMLANE_DISCONNECTED);
+    CHECK_STATUS(shmlane_claim(p, 1, 0, &w), SHMLANE_DISCONNECTED);
+    shmlane_producer_close(p);
+    shmlane_channel_close(ch2);
+    shmlane_channel_close(ch);
+    CHECK_STATUS(shmlane_unlink(names[0]), SHMLANE_OK);
+    CHECK_STATUS(shmlane_unlink(names[0]), SHMLANE_NOT_FOUND);
+    CHECK_STATUS(shmlane_channel_open(names[0], 0, &ch), SHMLANE_NOT_FOUND);
+}
+
+static void test_mpsc_mpmc(void) {
+    shmlane_channel *ch = NULL;
+    shmlane_producer *p[3] = {NULL, NULL, NULL};
+    shmlane_consumer *c = NULL, *c2 = NULL;
+    shmlane_options opt;
+    unsigned char buf[16];
+    size_t n;
+    uint32_t ty, seen = 0;
+    int i;
+
+    memset(&opt, 0, sizeof opt);
+    opt.kind = SHMLANE_KIND_BYTES_MPSC;
+    opt.endpoints = 3; /* the consumer and two producers */
+    CHECK_STATUS(shmlane_channel_create(names[1], 4096, &opt, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_producer_attach(ch, &p[0]), SHMLANE_OK);
+    CHECK_STATUS(shmlane_producer_attach(ch, &p[1]), SHMLANE_OK);
+    CHECK_STATUS(shmlane_producer_attach(ch, &p[2]), SHMLANE_ENDPOINT_TABLE_FULL);
+    CHECK_STATUS(shmlane_consumer_attach(ch, &c), SHMLANE_OK);
+    for (i = 0; i < 2; i++) CHECK_STATUS(shmlane_send(p[i], "m", 1, (uint32_t)i, 0), SHMLANE_OK);
+    for (i = 0; i < 2; i++) {
+        CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 0), SHMLANE_OK);
+        seen |= 1u << ty;
+    }
+    CHECK(seen == 3);
+    shmlane_producer_close(p[0]);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 0), SHMLANE_EMPTY); /* one producer left */
+    shmlane_producer_close(p[1]);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 0), SHMLANE_DISCONNECTED);
+    shmlane_consumer_close(c);
+    shmlane_channel_close(ch);
+    CHECK_STATUS(shmlane_unlink(names[1]), SHMLANE_OK);
+
+    /* MPMC: two competing consumers. */
+    opt.kind = SHMLANE_KIND_BYTES_MPMC;
+    opt.endpoints = 4;
+    CHECK_STATUS(shmlane_channel_create(names[1], 4096, &opt, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_producer_attach(ch, &p[0]), SHMLANE_OK);
+    CHECK_STATUS(shmlane_consumer_attach(ch, &c), SHMLANE_OK);
+    CHECK_STATUS(shmlane_consumer_attach(ch, &c2), SHMLANE_OK);
+    CHECK_STATUS(shmlane_send(p[0], "a", 1, 1, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_send(p[0], "b", 1, 2, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 0), SHMLANE_OK);
+    CHECK(ty == 1);
+    CHECK_STATUS(shmlane_recv(c2, buf, sizeof buf, &n, &ty, 0), SHMLANE_OK);
+    CHECK(ty == 2);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, &n, &ty, 0), SHMLANE_EMPTY);
+    shmlane_producer_close(p[0]);
+    shmlane_consumer_close(c);
+    shmlane_consumer_close(c2);
+    shmlane_channel_close(ch);
+    CHECK_STATUS(shmlane_unlink(names[1]), SHMLANE_OK);
+}
+
+static void test_fixed(void) {
+    shmlane_fixed *ch = NULL, *ch2 = NULL;
+    shmlane_fixed_producer *p = NULL, *p2 = NULL;
+    shmlane_fixed_consumer *c = NULL;
+    shmlane_fixed_stats st;
+    shmlane_channel *bch = NULL;
+    uint64_t e[2] = {1, 2}, o[2] = {0, 0};
+    size_t n = 0, esz = 0, cap = 0;
+    int i;
+
+    CHECK_STATUS(shmlane_fixed_create(names[2], 4, 16, 8, 0, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_fixed_info(ch, &esz, &cap), SHMLANE_OK);
+    CHECK(esz == 16 && cap == 4);
+    CHECK_STATUS(shmlane_fixed_open(names[2], 8, &ch2), SHMLANE_TYPE_MISMATCH);
+    CHECK_STATUS(shmlane_channel_open(names[2], 0, &bch), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_fixed_open(names[2], 0, &ch2), SHMLANE_OK);
+    CHECK_STATUS(shmlane_fixed_producer_attach(ch, &p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_fixed_producer_attach(ch2, &p2), SHMLANE_ENDPOINT_BUSY);
+    CHECK_STATUS(shmlane_fixed_consumer_attach(ch2, &c), SHMLANE_OK);
+    CHECK_STATUS(shmlane_fixed_pop(c, o, sizeof o, &n, 0), SHMLANE_EMPTY);
+    CHECK_STATUS(shmlane_fixed_pop(c, o, sizeof o, &n, 1 * MS), SHMLANE_TIMEOUT);
+    CHECK_STATUS(shmlane_fixed_push(p, e, 8, 0), SHMLANE_INVALID_ARGUMENT);
+    for (i = 0; i < 4; i++) {
+        e[0] = (uint64_t)i;
+        CHECK_STATUS(shmlane_fixed_push(p, e, sizeof e, 0), SHMLANE_OK);
+    }
+    CHECK_STATUS(shmlane_fixed_push(p, e, sizeof e, 0), SHMLANE_FULL);
+    CHECK_STATUS(shmlane_fixed_push(p, e, sizeof e, 1 * MS), SHMLANE_TIMEOUT);
+    CHECK_STATUS(shmlane_fixed_stats_get(ch, &st), SHMLANE_OK);
+    CHECK(st.capacity == 4 && st.pushed == 4 && st.popped == 0 && st.depth == 4);
+    n = 0;
+    CHECK_STATUS(shmlane_fixed_pop(c, o, 8, &n, 0), SHMLANE_BUFFER_TOO_SMALL);
+    CHECK(n == 16);
+    for (i = 0; i < 4; i++) {
+        CHECK_STATUS(shmlane_fixed_pop(c, o, sizeof o, &n, -1), SHMLANE_OK);
+        CHECK(n == 16 && o[0] == (uint64_t)i && o[1] == 2);
+    }
+    shmlane_fixed_producer_close(p);
+    CHECK_STATUS(shmlane_fixed_pop(c, o, sizeof o, &n, -1), SHMLANE_DISCONNECTED);
+    shmlane_fixed_consumer_close(c);
+    shmlane_fixed_close(ch2);
+    shmlane_fixed_close(ch);
+    CHECK_STATUS(shmlane_unlink(names[2]), SHMLANE_OK);
+}
+
+static void test_bad_arguments(void) {
+    shmlane_channel *ch = NULL;
+    shmlane_producer *p = NULL;
+    shmlane_consumer *c = NULL;
+    shmlane_fixed *f = NULL;
+    shmlane_fixed_producer *fp = NULL;
+    shmlane_fixed_consumer *fc = NULL;
+    shmlane_options opt;
+    shmlane_info info;
+    shmlane_stats st;
+    shmlane_fixed_stats fst;
+    char longname[400];
+    unsigned char buf[8];
+    void *w;
+    const void *r;
+    size_t n;
+    uint32_t ty;
+    int alive;
+
+    /* NULL pointers. */
+    CHECK_STATUS(shmlane_channel_create(NULL, 1024, NULL, &ch), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_channel_create(names[3], 1024, NULL, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_channel_open(NULL, 0, &ch), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_channel_open(names[3], 0, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_unlink(NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_channel_info(NULL, &info), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_channel_stats(NULL, &st), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_producer_attach(NULL, &p), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_consumer_attach(NULL, &c), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_send(NULL, "x", 1, 0, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_claim(NULL, 1, 0, &w), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_commit(NULL, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_abort(NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_recv(NULL, buf, sizeof buf, &n, &ty, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_read(NULL, &r, &n, &ty, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_release(NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_consumer_producer_alive(NULL, &alive), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_create(NULL, 4, 8, 8, 0, &f), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_create(names[3], 4, 8, 8, 0, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_open(NULL, 0, &f), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_info(NULL, &n, &n), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_stats_get(NULL, &fst), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_producer_attach(NULL, &fp), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_consumer_attach(NULL, &fc), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_push(NULL, buf, 8, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_pop(NULL, buf, 8, &n, 0), SHMLANE_NULL_POINTER);
+    shmlane_channel_close(NULL);
+    shmlane_producer_close(NULL);
+    shmlane_consumer_close(NULL);
+    shmlane_fixed_close(NULL);
+    shmlane_fixed_producer_close(NULL);
+    shmlane_fixed_consumer_close(NULL);
+
+    /* Bad names. */
+    memset(longname, 'a', sizeof longname);
+    longname[0] = '/';
+    longname[sizeof longname - 1] = '\0';
+    CHECK_STATUS(shmlane_channel_create("no-slash", 1024, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_channel_create("", 1024, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_channel_create("/a/b", 1024, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_channel_create(longname, 1024, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_channel_create("/\xff\xfe", 1024, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_channel_open("bad", 0, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_unlink("bad"), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_fixed_create("bad", 4, 8, 8, 0, &f), SHMLANE_INVALID_NAME);
+
+    /* Out-of-range arguments. */
+    memset(&opt, 0, sizeof opt);
+    CHECK_STATUS(shmlane_channel_create(names[3], 0, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_channel_create(names[3], 1000, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_channel_create(names[3], 32, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.kind = 99;
+    CHECK_STATUS(shmlane_channel_create(names[3], 1024, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_channel_open(names[3], 99, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.kind = SHMLANE_KIND_SPSC; /* fixed-size kinds go through shmlane_fixed_* */
+    CHECK_STATUS(shmlane_channel_create(names[3], 1024, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.kind = 0;
+    opt.max_message = 1024; /* more than half the area */
+    CHECK_STATUS(shmlane_channel_create(names[3], 1024, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.max_message = 0;
+    opt.kind = SHMLANE_KIND_BYTES_MPSC;
+    opt.endpoints = 1;
+    CHECK_STATUS(shmlane_channel_create(names[3], 1024, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_fixed_create(names[3], 0, 8, 8, 0, &f), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_fixed_create(names[3], 3, 8, 8, 0, &f), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_fixed_create(names[3], 4, 0, 8, 0, &f), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_fixed_create(names[3], 4, 12, 8, 0, &f), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_fixed_create(names[3], 4, 8, 3, 0, &f), SHMLANE_INVALID_ARGUMENT);
+    CHECK(ch == NULL && f == NULL); /* out-parameters untouched on failure */
+
+    /* Handle-level bad arguments on a live ring. */
+    CHECK_STATUS(shmlane_channel_create(names[3], 1024, NULL, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_channel_info(ch, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_channel_stats(ch, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_producer_attach(ch, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_consumer_attach(ch, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_producer_attach(ch, &p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_consumer_attach(ch, &c), SHMLANE_OK);
+    CHECK_STATUS(shmlane_send(p, NULL, 1, 0, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_send(p, "x", 1, SHMLANE_PADDING_TYPE, 0), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_claim(p, 1, 0, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_recv(c, NULL, 4, &n, &ty, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_recv(c, buf, sizeof buf, NULL, &ty, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_read(c, NULL, &n, &ty, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_read(c, &r, NULL, &ty, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_consumer_producer_alive(c, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_claim(p, 1, 0, &w), SHMLANE_OK);
+    CHECK_STATUS(shmlane_commit(p, SHMLANE_PADDING_TYPE), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_commit(p, 0), SHMLANE_OK);
+    shmlane_producer_close(p);
+    shmlane_consumer_close(c);
+    shmlane_channel_close(ch);
+    CHECK_STATUS(shmlane_unlink(names[3]), SHMLANE_OK);
+
+    CHECK_STATUS(shmlane_fixed_create(names[3], 4, 8, 8, 0, &f), SHMLANE_OK);
+    if (!f) return;
+    CHECK_STATUS(shmlane_fixed_producer_attach(f, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_producer_attach(f, &fp), SHMLANE_OK);
+    CHECK_STATUS(shmlane_fixed_consumer_attach(f, &fc), SHMLANE_OK);
+    CHECK_STATUS(shmlane_fixed_stats_get(f, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_push(fp, NULL, 8, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_push(fp, buf, 0, 0), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_fixed_pop(fc, NULL, 8, &n, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_pop(fc, buf, 8, NULL, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_fixed_info(f, NULL, NULL), SHMLANE_OK);
+    shmlane_fixed_producer_close(fp);
+    shmlane_fixed_consumer_close(fc);
+    shmlane_fixed_close(f);
+    CHECK_STATUS(shmlane_unlink(names[3]), SHMLANE_OK);
+}
+
+int main(int argc, char **argv) {
+    int i;
+    if (argc < 2) {
+        fprintf(stderr, "usage: unit NAME_PREFIX\n");
+        return 2;
+    }
+    for (i = 0; i < 4; i++) snprintf(names[i], sizeof names[i], "%s-%d", argv[1], i);
+    for (i = 0; i < 4; i++) shmlane_unlink(names[i]);
+    test_version();
+    test_bytes_api();
+    test_mpsc_mpmc();
+    test_fixed();
+    test_bad_arguments();
+    for (i = 0; i < 4; i++) shmlane_unlink(names[i]);
+    if (failures) {
+        fprintf(stderr, "unit: %d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("unit: all checks passed\n");
+    return 0;
+}

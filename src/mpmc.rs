@@ -1,0 +1,2692 @@
+//! Multi-producer multi-consumer ring of fixed-size elements.
+//!
+//! # Algorithm
+//! Dmitry Vyukov's bounded MPMC queue (1024cores.net, "Bounded MPMC
+//! queue"; also the algorithm of crossbeam's `ArrayQueue`): every slot
+//! carries a 64-bit sequence number next to its element, and producers and
+//! consumers claim positions with a compare-and-swap on the shared `tail`
+//! and `head` indices. It was chosen because it commits *per slot*: a
+//! producer publishes its own slot by writing that slot's sequence number,
+//! so a slow (or dead) producer delays only the consumers that reach its
+//! slot, never other producers' commits, and no position counter has to
+//! wait for stragglers as in designs that publish a shared "committed up
+//! to" index. The per-slot state is also what makes a dead claimant's slot
+//! recognisable and skippable (below).
+//!
+//! For position `p` (free-running `u64`, slot `p & (cap-1)`, `cap` a power
+//! of two of at least 2) a slot's `seq` is:
+//! - `p`: free; the producer that claims position `p` may write it;
+//! - `p + 1`: committed; holds an element for the consumer of position `p`;
+//! - `(p + 1) | SKIP` (the top bit): a *tombstone* at `p`, committed with
+//!   no element: consumers pass over it (see "Claims" and "Crash safety");
+//! - `p + cap`: released by the consumer of `p`; free for position `p + cap`.
+//!
+//! A producer loads `tail = t`, and if the slot's `seq == t` it claims the
+//! position with a CAS `tail: t -> t + 1`, writes the element and commits it
+//! with a CAS `seq: t -> t + 1` (Release). A consumer loads `head = h`, and
+//! if `seq == h + 1` claims it with a CAS `head: h -> h + 1`, reads, and
+//! releases with a CAS `seq: h + 1 -> h + cap` (Release). Batches claim `n`
+//! consecutive positions with one CAS after checking that all `n` slots are
+//! in the right state (a slot in state `p` or `p + 1` can only leave it
+//! through the claim of position `p`, which the successful CAS gives us), so
+//! [`Sender::try_send_slice`] and [`Receiver::try_recv_slice`] are true batch
+//! claims; their commits and releases are still per slot.
+//!
+//! Invariants: `head` and `tail` only grow; positions stay below `2^63`
+//! (`SKIP`); a slot's `seq` only grows (modulo the `SKIP` flag), so a stale
+//! CAS on it always fails. Values read from the segment are never trusted:
+//! slot indices are masked; a `seq` that says a position was taken while the
+//! index says it was not is reported as [`Corruption`], and every retry
+//! loop is bounded.
+//!
+//! Commits and releases are compare-and-swaps, not blind stores: a commit
+//! into a slot that was skipped meanwhile (below) fails and is reported to
+//! that producer as [`TrySendError::Corrupt`] (or `Err` from
+//! [`WriteClaim::commit`]), and the element is never delivered; a release
+//! of a slot that a producer reclaimed is reported to that consumer, and the
+//! element it read (possibly overwritten) is not returned.
+//!
+//! # Claims (zero copy)
+//! [`Sender::try_claim`] returns a [`WriteClaim`]: a slot to write in place,
+//! published by [`WriteClaim::commit`]. Dropping a claim without committing
+//! it commits a *tombstone*: consumers pass over the position and it is
+//! counted in [`Stats::aborted`]; it never blocks anyone.
+//! [`Receiver::try_claim`] returns a [`ReadClaim`]: the element in place,
+//! freed by [`ReadClaim::release`] or by dropping it.
+//!
+//! # Crash safety
+//! Before its CAS on `tail` a producer records the range it is claiming in
+//! its endpoint entry (`words[0..2]`, Release), and clears it after the
+//! commit; a consumer does the same for `head` (`words[2..4]`). A consumer
+//! that finds position `h` claimed (`tail > h`) but not committed starts a
+//! stall clock; on a liveness check (at most once per
+//! [`WaitConfig::check_interval`]) after the segment's stall timeout
+//! ([`Builder::stall_timeout`], default 3 s, as Aeron's unblock timeout), it
+//! scans the endpoint table for the entries whose record contains `h`; if
+//! every one is dead ([`endpoint::token_alive`]), or none is left (the dead
+//! holder's entry was taken over), it turns the position into a tombstone by
+//! a CAS `seq: h -> (h + 1) | SKIP`, counts it in [`Stats::lost_sends`], and
+//! goes on (with the following positions of the same dead claim). The
+//! symmetric case: a producer that finds its slot still holding position
+//! `q = t - cap`, claimed by a consumer (`head > q`) that never released it,
+//! frees it after the stall when every consumer recording `q` is dead
+//! ([`Stats::lost_recvs`]). A record is visible to whoever sees the index
+//! CAS that follows it (Release/Acquire), and stays until the claimant's
+//! commit or release, so "no live claimant records `p`" means the claimant
+//! is gone. The stall guards against a wrong verdict: a claimant wrongly
+//! judged dead (for example a process in another pid namespace) that
+//! resumes writing may overwrite a later element of the same slot; its late
+//! commit is still refused.
+//!
+//! The two judgements — "is this claimant dead" and "has the stall
+//! expired" — are made in one place each (`Liveness` and `Pacer`). Under
+//! loom time does not exist: every stall has expired, and a model of dead
+//! peers asks (with a hidden builder option) for the liveness checks on
+//! every poll instead of once per interval; a test "kills" an endpoint by
+//! rewriting its owner token to one with the same pid and another start
+//! time, which is exactly how a dead process whose pid was reused looks. So
+//! the skip paths are explored deterministically.
+//!
+//! # Attachment and disconnection
+//! Any number of senders and receivers attach ([`Channel::sender`],
+//! [`Channel::receiver`]), each taking an entry of the endpoint table
+//! ([`Builder::endpoints`], default [`DEFAULT_ENDPOINTS`]);
+//! [`Error::EndpointTableFull`] when none is free. The control block counts
+//! attached senders and receivers (and how many ever attached), so the fast
+//! path needs no table scan. Receivers get `Disconnected` once at least one
+//! sender attached, all detached cleanly, and the ring is drained; senders
+//! get it as soon as no receiver remains (after one attached). A peer that
+//! died without detaching is found by a table scan on the slow path: with no
+//! live sender left and a dead one, receivers get `PeerDied` after draining;
+//! with no live receiver left and the ring full, senders get `PeerDied`.
+//! Before any peer ever attached, both sides simply wait (a producer may
+//! fill the ring before the first consumer opens it).
+//!
+//! # Blocking
+//! Receivers sleep on `not_empty`, senders on `not_full` ([`WaitWord`]s in
+//! the control block); every commit wakes `not_empty` and every release
+//! wakes `not_full`, which costs no system call unless someone sleeps.
+//!
+//! # Layout
+//! Control block: `tail` at 0, `head` at 128, `not_empty` at 256,
+//! `not_full` at 384, counters at 512 ([`MPMC_CONTROL_LEN`] bytes). Slots:
+//! `#[repr(C)] { seq: u64, value: T }`, padded to their alignment
+//! (`max(8, align_of::<T>())`), initialised to `seq = index`.
+//!
+//! # Example
+//! ```
+//! use shmlane::mpmc;
+//! // An in-process ring; `mpmc::Channel::create("/name", 1024)` makes a named
+//! // one that other processes `open`.
+//! let ch = mpmc::Channel::<u64>::in_process(8)?;
+//! let mut rx = ch.receiver()?;
+//! let workers: Vec<_> = (0..2u64)
+//!     .map(|w| {
+//!         let mut tx = ch.sender().unwrap();
+//!         std::thread::spawn(move || {
+//!             for i in 0..100 {
+//!                 tx.send(w * 1000 + i).unwrap();
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! let mut sum = 0;
+//! // Disconnected once both senders are dropped and the ring is drained.
+//! while let Ok(v) = rx.recv() {
+//!     sum += v;
+//! }
+//! for w in workers {
+//!     w.join().unwrap();
+//! }
+//! assert_eq!(sum, 2 * 4950 + 100 * 1000);
+//! assert_eq!(ch.stats().received, 200);
+//!
+//! // Zero copy: write in place, then commit.
+//! let mut tx = ch.sender()?;
+//! let mut claim = tx.try_claim().unwrap();
+//! *claim = 42;
+//! claim.commit().unwrap();
+//! assert_eq!(rx.try_recv(), Ok(42));
+//! # Ok::<(), shmlane::Error>(())
+//! ```
+
+use crate::endpoint::{self, Holder};
+use crate::error::{
+    Closed, Corruption, Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
+};
+use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint, MAX_ENDPOINTS};
+use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
+use crate::sync::{AtomicU64, Ordering, UnsafeCell};
+use crate::wait::{self, WaitConfig, WaitWord};
+use bytemuck::Pod;
+use crossbeam_utils::CachePadded;
+use std::marker::PhantomData;
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use crate::layout::DEFAULT_ENDPOINTS;
+
+/// The shared control block of an MPMC ring.
+#[repr(C)]
+#[derive(Debug)]
+pub struct MpmcControl {
+    /// Next position a producer claims.
+    pub tail: CachePadded<AtomicU64>,
+    /// Next position a consumer claims.
+    pub head: CachePadded<AtomicU64>,
+    /// Receivers sleep here when nothing is committed at `head`.
+    pub not_empty: CachePadded<WaitWord>,
+    /// Senders sleep here when the slot of `tail` is not free.
+    pub not_full: CachePadded<WaitWord>,
+    /// Attachment counts and loss counters (slow paths only).
+    pub counters: CachePadded<MpmcCounters>,
+}
+
+/// Counters of an MPMC ring, on their own line of the control block.
+#[repr(C)]
+#[derive(Debug)]
+pub struct MpmcCounters {
+    /// Senders attached now (low 32 bits) and attaches ever (high 32 bits).
+    /// A sender that died without detaching stays counted until its entry
+    /// is taken over.
+    pub senders: AtomicU64,
+    /// Receivers, packed like `senders`.
+    pub receivers: AtomicU64,
+    /// Positions claimed by a dead producer and skipped.
+    pub lost_sends: AtomicU64,
+    /// Elements claimed by a dead consumer and freed unread.
+    pub lost_recvs: AtomicU64,
+    /// Claims dropped uncommitted by a live producer (tombstones).
+    pub aborted: AtomicU64,
+    /// Tombstones passed by consumers (or freed with a dead consumer's
+    /// claim): the positions below `head` that carried no element.
+    pub passed: AtomicU64,
+}
+
+#[cfg(not(loom))]
+mod asserts {
+    use super::*;
+    use memoffset::offset_of;
+    const _: () = assert!(offset_of!(MpmcControl, tail) == MPMC_TAIL_OFFSET);
+    const _: () = assert!(offset_of!(MpmcControl, head) == MPMC_HEAD_OFFSET);
+    const _: () = assert!(offset_of!(MpmcControl, not_empty) == MPMC_NOT_EMPTY_OFFSET);
+    const _: () = assert!(offset_of!(MpmcControl, not_full) == MPMC_NOT_FULL_OFFSET);
+    const _: () = assert!(offset_of!(MpmcControl, counters) == MPMC_COUNTERS_OFFSET);
+    const _: () = assert!(offset_of!(MpmcCounters, senders) == 0);
+    const _: () = assert!(offset_of!(MpmcCounters, receivers) == 8);
+    const _: () = assert!(offset_of!(MpmcCounters, lost_sends) == 16);
+    const _: () = assert!(offset_of!(MpmcCounters, lost_recvs) == 24);
+    const _: () = assert!(offset_of!(MpmcCounters, aborted) == 32);
+    const _: () = assert!(offset_of!(MpmcCounters, passed) == 40);
+    const _: () = assert!(core::mem::size_of::<MpmcControl>() == MPMC_CONTROL_LEN);
+    const _: () = assert!(offset_of!(Slot<u8>, seq) == MPMC_SLOT_SEQ_OFFSET);
+    const _: () = assert!(offset_of!(Slot<u8>, value) == 8);
+    const _: () = assert!(core::mem::size_of::<Slot<u64>>() == 16);
+}
+
+/// Offset of `tail` in the control block (mirrored in the C header).
+pub const MPMC_TAIL_OFFSET: usize = 0;
+/// Offset of `head` in the control block.
+pub const MPMC_HEAD_OFFSET: usize = 128;
+/// Offset of the `not_empty` futex word (then its waiters count).
+pub const MPMC_NOT_EMPTY_OFFSET: usize = 256;
+/// Offset of the `not_full` futex word (then its waiters count).
+pub const MPMC_NOT_FULL_OFFSET: usize = 384;
+/// Offset of [`MpmcCounters`] in the control block.
+pub const MPMC_COUNTERS_OFFSET: usize = 512;
+/// Size of the control block.
+pub const MPMC_CONTROL_LEN: usize = 640;
+/// Offset of a slot's sequence number; the element follows at
+/// `max(8, align_of::<T>())`.
+pub const MPMC_SLOT_SEQ_OFFSET: usize = 0;
+
+/// Tombstone flag in a slot's `seq`; also the bound on positions.
+const SKIP: u64 = 1 << 63;
+/// Bound on the retries of one non-blocking operation (each retry means
+/// another endpoint made progress, or a peer is scribbling on the segment).
+const RETRY_BOUND: u32 = 1 << 20;
+/// Endpoint words: the range a producer is claiming (start + 1, end).
+const W_SEND_START: usize = 0;
+const W_SEND_END: usize = 1;
+/// Endpoint words: the range a consumer is claiming (start + 1, end).
+const W_RECV_START: usize = 2;
+const W_RECV_END: usize = 3;
+/// Endpoint word: which attachment counter the holder incremented.
+const W_COUNTED: usize = 4;
+const COUNTED_SENDER: u64 = 1;
+const COUNTED_RECEIVER: u64 = 2;
+/// Added to a packed attachment counter on attach: one attached, one ever.
+const ATTACH_ONE: u64 = 1 | (1 << 32);
+const ATTACHED_MASK: u64 = 0xffff_ffff;
+
+const SKIPPED: &str = "this producer's claim was skipped: a consumer judged it dead after the stall timeout; \
+                       the element was not delivered";
+const RECLAIMED: &str = "this consumer's claim was reclaimed: a producer judged it dead after the stall timeout; \
+                         the element read may be torn and is not returned";
+
+/// One slot: sequence number, then the element.
+#[repr(C)]
+struct Slot<T> {
+    seq: AtomicU64,
+    value: UnsafeCell<T>,
+}
+
+impl MpmcControl {
+    /// An empty ring's control block (heap construction).
+    fn new() -> MpmcControl {
+        MpmcControl {
+            tail: CachePadded::new(AtomicU64::new(0)),
+            head: CachePadded::new(AtomicU64::new(0)),
+            not_empty: CachePadded::new(WaitWord::new()),
+            not_full: CachePadded::new(WaitWord::new()),
+            counters: CachePadded::new(MpmcCounters {
+                senders: AtomicU64::new(0),
+                receivers: AtomicU64::new(0),
+                lost_sends: AtomicU64::new(0),
+                lost_recvs: AtomicU64::new(0),
+                aborted: AtomicU64::new(0),
+                passed: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+/// Heap storage for an in-process ring (tests, loom, miri, threads).
+struct HeapRing<T> {
+    ctl: MpmcControl,
+    slots: Box<[Slot<T>]>,
+    entries: Box<[EndpointEntry]>,
+}
+
+// SAFETY: the slots are accessed only under the ring protocol (one owner
+// per claimed position, handed over with Release/Acquire on `seq`); T: Pod
+// is Send.
+unsafe impl<T: Send> Sync for HeapRing<T> {}
+
+/// The memory a ring lives in: raw pointers plus whatever keeps them alive.
+struct Shared<T> {
+    ctl: NonNull<MpmcControl>,
+    slots: NonNull<Slot<T>>,
+    cap: u64,
+    entries: NonNull<EndpointEntry>,
+    n_entries: usize,
+    stall: Duration,
+    /// Do the slow-path checks (liveness, stalls) on every poll of a
+    /// blocking call, not once per check interval: the loom models of dead
+    /// peers, where time does not pass, set it. Always false otherwise.
+    check_every_poll: bool,
+    /// The segment, to check on slow paths whether it was truncated.
+    seg: Option<Arc<Segment>>,
+    keep: Arc<dyn Send + Sync>,
+    name: Arc<str>,
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared {
+            ctl: self.ctl,
+            slots: self.slots,
+            cap: self.cap,
+            entries: self.entries,
+            n_entries: self.n_entries,
+            stall: self.stall,
+            check_every_poll: self.check_every_poll,
+            seg: self.seg.clone(),
+            keep: self.keep.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+// SAFETY: the pointers target memory kept alive by `keep` and accessed only
+// through atomics or through slots owned by one endpoint at a time (see the
+// module invariants). `T: Pod` is Send.
+unsafe impl<T: Send> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+/// Which claim record of an endpoint entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Send,
+    Recv,
+}
+
+impl Side {
+    fn words(self) -> (usize, usize) {
+        match self {
+            Side::Send => (W_SEND_START, W_SEND_END),
+            Side::Recv => (W_RECV_START, W_RECV_END),
+        }
+    }
+}
+
+/// A claim record found in the endpoint table.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    start: u64,
+    end: u64,
+    entry: usize,
+    /// Liveness of the entry's holder, computed on first need.
+    alive: Option<bool>,
+}
+
+/// Liveness judgement: is the holder of an owner token alive?
+///
+/// One of the two hooks of the stall logic (with [`Pacer`]). Tokens of this
+/// process are judged without a system call: alive only if equal to our own
+/// token, so a token with our pid and another start time (a test's
+/// simulated crash, or a dead process whose pid we reuse) is dead.
+struct Liveness {
+    me: u64,
+}
+
+impl Liveness {
+    fn new() -> Liveness {
+        Liveness {
+            me: endpoint::self_token(),
+        }
+    }
+
+    fn alive(&self, token: u64) -> bool {
+        if endpoint::token_pid(token) == endpoint::token_pid(self.me) {
+            token == self.me
+        } else {
+            endpoint::token_alive(token)
+        }
+    }
+}
+
+/// Time on the slow paths of one handle: when the next liveness check is
+/// due, and since when the handle has been stalled on someone's claim.
+///
+/// The other hook of the stall logic: under loom there is no time, so every
+/// check is due and every stall has expired.
+#[derive(Debug)]
+struct Pacer {
+    #[cfg(not(loom))]
+    next_check: Instant,
+    #[cfg(not(loom))]
+    stuck_since: Option<Instant>,
+}
+
+impl Pacer {
+    fn new() -> Pacer {
+        Pacer {
+            #[cfg(not(loom))]
+            next_check: Instant::now(),
+            #[cfg(not(loom))]
+            stuck_since: None,
+        }
+    }
+
+    /// Rate limit for liveness checks in non-blocking calls.
+    fn due(&mut self, interval: Duration) -> bool {
+        #[cfg(loom)]
+        {
+            let _ = interval;
+            true
+        }
+        #[cfg(not(loom))]
+        {
+            let now = Instant::now();
+            if now >= self.next_check {
+                self.next_check = now + interval;
+                true
+            } else {
+                false
+            }
+        }
+    }
+
+    /// The position this handle needs is claimed by someone who has not
+    /// finished with it: start the stall clock if it is not running.
+    #[inline]
+    fn stuck(&mut self) {
+        #[cfg(not(loom))]
+        if self.stuck_since.is_none() {
+            self.stuck_since = Some(Instant::now());
+        }
+    }
+
+    /// The handle made progress: stop the stall clock.
+    #[inline]
+    fn progressed(&mut self) {
+        #[cfg(not(loom))]
+        {
+            self.stuck_since = None;
+        }
+    }
+
+    fn stall_expired(&self, timeout: Duration) -> bool {
+        #[cfg(loom)]
+        {
+            let _ = timeout;
+            true
+        }
+        #[cfg(not(loom))]
+        self.stuck_since.is_some_and(|s| s.elapsed() >= timeout)
+    }
+}
+
+fn corrupt(index: u64, what: &'static str) -> Closed {
+    Closed::Corrupt(Corruption { offset: index, what })
+}
+
+fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Whether `seq` says position `p` is committed (an element or a tombstone).
+#[inline]
+fn committed(seq: u64, p: u64) -> bool {
+    seq == p + 1 || seq == (p + 1) | SKIP
+}
+
+impl<T> Shared<T> {
+    fn ctl(&self) -> &MpmcControl {
+        // SAFETY: points to a control block that `keep` keeps alive; it
+        // contains only atomics, valid for any bit pattern.
+        unsafe { self.ctl.as_ref() }
+    }
+
+    fn counters(&self) -> &MpmcCounters {
+        &self.ctl().counters
+    }
+
+    fn entries(&self) -> &[EndpointEntry] {
+        // SAFETY: `n_entries` entries (validated at open, or the heap box)
+        // kept alive by `keep`; atomics only.
+        unsafe { std::slice::from_raw_parts(self.entries.as_ptr(), self.n_entries) }
+    }
+
+    fn entry(&self, i: usize) -> &EndpointEntry {
+        &self.entries()[i]
+    }
+
+    /// The slot of position `p`.
+    #[inline]
+    fn slot(&self, p: u64) -> &Slot<T> {
+        // SAFETY: `p & (cap-1) < cap`, and the slot array has `cap` slots.
+        unsafe { &*self.slots.as_ptr().add((p & (self.cap - 1)) as usize) }
+    }
+
+    /// Raw pointer to the element of position `p`.
+    #[inline]
+    fn value_ptr(&self, p: u64) -> *mut T {
+        self.slot(p).value.with_mut(|v| v)
+    }
+
+    /// Records in entry `i` that it is about to claim positions
+    /// `[start, end)`. The end word is written only for batches (0 means
+    /// "one position"); `wide` says whether it is non-zero now.
+    ///
+    /// A record stays after the claim is committed or released (it then
+    /// names committed positions, which no stall check asks about); it is
+    /// replaced by the next claim, and cleared when an attempt fails or the
+    /// endpoint detaches.
+    #[inline]
+    fn record(&self, i: usize, side: Side, start: u64, end: u64, wide: &mut bool) {
+        let (ws, we) = side.words();
+        let w = &self.entry(i).words;
+        if end != start + 1 || *wide {
+            *wide = end != start + 1;
+            // Release: pairs with the Acquire load of the end word in
+            // `records`: whoever sees it sees the commits before it.
+            w[we].store(if *wide { end } else { 0 }, Ordering::Release);
+        }
+        // Release: pairs with the Acquire load of the start word in
+        // `records`: the end word above (and our earlier commits) are
+        // visible with it.
+        w[ws].store(start + 1, Ordering::Release);
+    }
+
+    /// Clears entry `i`'s claim record (an attempt failed, or detach).
+    #[inline]
+    fn clear_record(&self, i: usize, side: Side) {
+        // Release: pairs with the Acquire load in `records`: a reader that
+        // sees the record gone also sees the seq CASes made before.
+        self.entry(i).words[side.words().0].store(0, Ordering::Release);
+    }
+
+    /// Every claim record on `side` in the endpoint table. Call after an
+    /// Acquire load of the index whose CAS follows the records: a claim of
+    /// position `p < index` is then visible, or superseded by a later
+    /// record of the same endpoint; a later record is stored after `p` was
+    /// committed (or released), so that the caller's next load of `p`'s
+    /// `seq` sees the commit. A range read across an update may be wrong,
+    /// but then only about positions already committed.
+    fn records(&self, side: Side) -> Vec<Record> {
+        let (ws, we) = side.words();
+        let mut out = Vec::new();
+        for (i, e) in self.entries().iter().enumerate() {
+            // Acquire: pairs with the Release stores in `record` / `clear_record`.
+            let s = e.words[ws].load(Ordering::Acquire);
+            if s == 0 {
+                continue;
+            }
+            // Acquire: pairs with the Release store of the end word in
+            // `record` (made before the start word we just read).
+            let e = e.words[we].load(Ordering::Acquire);
+            let (start, end) = (s - 1, if e == 0 { s } else { e });
+            out.push(Record {
+                start,
+                end,
+                entry: i,
+                alive: None,
+            });
+        }
+        out
+    }
+
+    /// True if no live endpoint records a claim of position `p`.
+    fn claimants_dead(&self, recs: &mut [Record], p: u64, live: &Liveness) -> bool {
+        for r in recs.iter_mut() {
+            if r.start <= p && p < r.end {
+                let alive = *r
+                    .alive
+                    .get_or_insert_with(|| match endpoint::holder(self.entry(r.entry)) {
+                        Holder::Held(t) => live.alive(t),
+                        _ => false,
+                    });
+                if alive {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Slow-path check: was the segment's file truncated under us (see
+    /// [`crate::sigbus`])? Every access then reads zeros.
+    fn truncated(&self) -> Result<(), Closed> {
+        if self.seg.as_ref().is_some_and(|s| s.truncated()) {
+            return Err(corrupt(0, "the segment file was truncated by another process"));
+        }
+        Ok(())
+    }
+
+    /// Whether the peers counted by `counter` (in `role`) are all gone:
+    /// `Disconnected` when at least one attached and all detached cleanly;
+    /// with `expensive`, also `PeerDied` when none of those still attached
+    /// is alive.
+    fn peers_gone(&self, counter: &AtomicU64, role: Role, expensive: bool) -> Option<Closed> {
+        // Acquire: pairs with the Release fetch_sub in `detach`: everything
+        // the last detached peer committed is visible.
+        let c = counter.load(Ordering::Acquire);
+        if c >> 32 == 0 {
+            return None;
+        }
+        if c & ATTACHED_MASK == 0 {
+            return Some(Closed::Disconnected);
+        }
+        if !expensive {
+            return None;
+        }
+        let live = Liveness::new();
+        let mut dead = None;
+        for e in self.entries() {
+            if let Holder::Held(t) = endpoint::holder(e) {
+                // Relaxed: informational; 0 means "attaching", counted as a
+                // possible peer.
+                let r = e.role.load(Ordering::Relaxed);
+                if r != role as u32 && r != 0 {
+                    continue;
+                }
+                if live.alive(t) {
+                    return None;
+                }
+                if r == role as u32 && dead.is_none() {
+                    dead = Some(endpoint::token_pid(t));
+                }
+            }
+        }
+        Some(dead.map_or(Closed::Disconnected, Closed::PeerDied))
+    }
+
+    fn attach(&self, role: Role) -> Result<(usize, u64)> {
+        let me = endpoint::self_token();
+        let (i, claimed) = endpoint::claim_any(self.entries(), role, me).ok_or_else(|| Error::EndpointTableFull {
+            name: self.name.to_string(),
+            capacity: self.n_entries as u32,
+        })?;
+        let e = self.entry(i);
+        // A dead predecessor's claim records are void from now on.
+        self.clear_record(i, Side::Send);
+        self.clear_record(i, Side::Recv);
+        for w in [W_SEND_END, W_RECV_END] {
+            // Release: as in `record`.
+            e.words[w].store(0, Ordering::Release);
+        }
+        let c = self.counters();
+        // Relaxed: we own the entry (claimed by CAS, which acquired the
+        // predecessor's last stores). A dead predecessor's marker tells
+        // which count it left behind; a cleanly closed one uncounted itself.
+        let marker = e.words[W_COUNTED].swap(0, Ordering::Relaxed);
+        if claimed.took_over_from.is_some() {
+            match marker {
+                // AcqRel: counters are read with Acquire in `peers_gone`.
+                COUNTED_SENDER => drop(c.senders.fetch_sub(1, Ordering::AcqRel)),
+                // AcqRel: as above.
+                COUNTED_RECEIVER => drop(c.receivers.fetch_sub(1, Ordering::AcqRel)),
+                _ => {}
+            }
+        }
+        let (counter, marker) = match role {
+            Role::Producer => (&c.senders, COUNTED_SENDER),
+            _ => (&c.receivers, COUNTED_RECEIVER),
+        };
+        // AcqRel: pairs with the Acquire load in `peers_gone`.
+        counter.fetch_add(ATTACH_ONE, Ordering::AcqRel);
+        // Relaxed: read only by whoever takes the entry over, after its CAS.
+        e.words[W_COUNTED].store(marker, Ordering::Relaxed);
+        Ok((i, claimed.token))
+    }
+
+    /// Marks entry `i` cleanly closed and uncounts it. Its claim records
+    /// stay: they name committed positions only, and a closed holder counts
+    /// as gone anyway. If the entry was taken over (we were judged dead),
+    /// the taker uncounted us instead.
+    fn detach(&self, i: usize, token: u64, role: Role) {
+        let e = self.entry(i);
+        if endpoint::release(e, token) {
+            let c = self.counters();
+            let counter = if role == Role::Producer {
+                &c.senders
+            } else {
+                &c.receivers
+            };
+            // Release: pairs with the Acquire load in `peers_gone`; our
+            // commits (releases) happen before a peer sees the count drop.
+            counter.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    /// Simulates a SIGKILL of entry `i`'s holder: its owner token becomes
+    /// that of a dead process with our pid (a reused pid), and nothing is
+    /// released.
+    #[cfg(any(test, loom))]
+    fn mark_dead(&self, i: usize, token: u64) {
+        // Release: pairs with the Acquire load in `endpoint::holder`: what
+        // this endpoint did happens before a peer judges it dead.
+        let _ = self
+            .entry(i)
+            .owner
+            .compare_exchange(token, token ^ 1, Ordering::Release, Ordering::Relaxed);
+    }
+
+    fn heap(cap: u64, endpoints: u32, stall: Duration) -> Shared<T>
+    where
+        T: Pod + Send,
+    {
+        let ring = Arc::new(HeapRing {
+            ctl: MpmcControl::new(),
+            slots: (0..cap)
+                .map(|i| Slot {
+                    seq: AtomicU64::new(i),
+                    value: UnsafeCell::new(T::zeroed()),
+                })
+                .collect(),
+            entries: (0..endpoints).map(|_| EndpointEntry::new()).collect(),
+        });
+        Shared {
+            ctl: NonNull::from(&ring.ctl),
+            slots: NonNull::new(ring.slots.as_ptr() as *mut Slot<T>).expect("non-null"),
+            cap,
+            entries: NonNull::new(ring.entries.as_ptr() as *mut EndpointEntry).expect("non-null"),
+            n_entries: endpoints as usize,
+            stall,
+            check_every_poll: false,
+            seg: None,
+            keep: ring,
+            name: Arc::from("heap"),
+        }
+    }
+
+    fn from_segment(seg: Arc<Segment>) -> Result<Shared<T>> {
+        let h = *seg.header();
+        let g = h.geometry;
+        let bad = |detail: String| {
+            Err(Error::Corrupt {
+                name: seg.name().to_owned(),
+                detail,
+            })
+        };
+        if g.capacity < 2 || g.capacity >= SKIP {
+            return bad(format!("mpmc capacity {} is out of range", g.capacity));
+        }
+        if g.slot_size as usize != core::mem::size_of::<Slot<T>>()
+            || g.slot_align as usize != core::mem::align_of::<Slot<T>>()
+        {
+            return bad(format!(
+                "mpmc slot size {} / align {} differs from the {} / {} of this element type",
+                g.slot_size,
+                g.slot_align,
+                core::mem::size_of::<Slot<T>>(),
+                core::mem::align_of::<Slot<T>>()
+            ));
+        }
+        let stall = match h.stall_timeout_ns {
+            0 => CreateOptions::default().stall_timeout,
+            ns => Duration::from_nanos(ns),
+        };
+        let entries = seg.endpoints();
+        Ok(Shared {
+            ctl: NonNull::new(seg.control_ptr() as *mut MpmcControl).expect("non-null"),
+            slots: NonNull::new(seg.data_ptr() as *mut Slot<T>).expect("non-null"),
+            cap: g.capacity,
+            entries: NonNull::from(&entries[0]),
+            n_entries: entries.len(),
+            stall,
+            check_every_poll: false,
+            name: Arc::from(seg.name()),
+            seg: Some(seg.clone()),
+            keep: seg,
+        })
+    }
+}
+
+/// Segment geometry of an MPMC ring of `T`.
+fn geometry<T>(cap: u64, endpoints: u32) -> Geometry {
+    Geometry {
+        kind: Kind::Mpmc,
+        capacity: cap,
+        slot_size: core::mem::size_of::<Slot<T>>() as u32,
+        slot_align: core::mem::align_of::<Slot<T>>() as u32,
+        max_message: 0,
+        endpoint_count: endpoints,
+        control_len: MPMC_CONTROL_LEN as u64,
+    }
+}
+
+fn expect<T>() -> Expect {
+    Expect {
+        kind: Some(Kind::Mpmc),
+        control_len: Some(MPMC_CONTROL_LEN as u64),
+        fingerprint: Some(TypeFingerprint::of::<T>()),
+        endpoints: None,
+    }
+}
+
+/// Options for creating or opening an MPMC channel.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    capacity: usize,
+    create: CreateOptions,
+    open: OpenOptions,
+    check_every_poll: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            capacity: 1024,
+            create: CreateOptions::default(),
+            open: OpenOptions::default(),
+            check_every_poll: false,
+        }
+    }
+}
+
+impl Builder {
+    /// Default options: 1024 slots, mode 0600, [`DEFAULT_ENDPOINTS`]
+    /// endpoints, 3 s stall timeout, no stale reclaim, 1 s init wait.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Number of slots: a power of two, at least 2 (default 1024).
+    pub fn capacity(mut self, capacity: usize) -> Builder {
+        self.capacity = capacity;
+        self
+    }
+
+    /// File mode of a named segment (default 0o600).
+    pub fn mode(mut self, mode: u32) -> Builder {
+        self.create.mode = mode;
+        self
+    }
+
+    /// Size of the endpoint table: how many senders and receivers may be
+    /// attached at once (default [`DEFAULT_ENDPOINTS`], at most
+    /// [`MAX_ENDPOINTS`]).
+    pub fn endpoints(mut self, n: u32) -> Builder {
+        self.create.endpoints = Some(n);
+        self
+    }
+
+    /// How long an endpoint stalled on a dead peer's claim waits before
+    /// skipping (consumers) or freeing (producers) its slot (default 3 s).
+    /// Stored in the segment: every process uses the creator's value.
+    pub fn stall_timeout(mut self, d: Duration) -> Builder {
+        self.create.stall_timeout = d;
+        self
+    }
+
+    /// Remove a same-named segment whose endpoints are all dead instead of
+    /// failing with [`Error::AlreadyExists`].
+    pub fn reclaim_stale(mut self, yes: bool) -> Builder {
+        self.create.reclaim_stale = yes;
+        self
+    }
+
+    /// How long `open` waits for a creator still initialising the segment.
+    pub fn init_timeout(mut self, d: Duration) -> Builder {
+        self.open.init_timeout = d;
+        self
+    }
+
+    fn spec<T: Pod>(&self) -> Result<(Spec, u64)> {
+        let cap = check_capacity::<T>(self.capacity)?;
+        let endpoints = self.endpoint_count()?;
+        Ok((
+            Spec {
+                geometry: geometry::<T>(cap, endpoints),
+                fingerprint: TypeFingerprint::of::<T>(),
+                flags: 0,
+            },
+            cap,
+        ))
+    }
+
+    fn endpoint_count(&self) -> Result<u32> {
+        let n = self.create.endpoints.unwrap_or(DEFAULT_ENDPOINTS);
+        if n == 0 || n > MAX_ENDPOINTS {
+            return Err(Error::InvalidArgument(format!(
+                "endpoint table size {n} must be between 1 and {MAX_ENDPOINTS}"
+            )));
+        }
+        Ok(n)
+    }
+
+    /// Creates a named channel of `T`.
+    pub fn create<T: Pod + Send>(&self, name: &str) -> Result<Channel<T>> {
+        let (spec, cap) = self.spec::<T>()?;
+        let seg = Segment::create(name, &spec, &self.create, init_slots::<T>(cap))?;
+        Channel::from_segment(seg)
+    }
+
+    /// Creates an anonymous channel in a sealed memfd (see
+    /// [`Channel::anonymous`]).
+    pub fn anonymous<T: Pod + Send>(&self) -> Result<Channel<T>> {
+        let (spec, cap) = self.spec::<T>()?;
+        let seg = Segment::create_anonymous_with("mpmc", &spec, &self.create, init_slots::<T>(cap))?;
+        Channel::from_segment(seg)
+    }
+
+    /// An in-process channel on the heap (see [`Channel::in_process`]).
+    pub fn in_process<T: Pod + Send>(&self) -> Result<Channel<T>> {
+        let cap = check_capacity::<T>(self.capacity)?;
+        let endpoints = self.endpoint_count()?;
+        let mut shared = Shared::heap(cap, endpoints, self.create.stall_timeout.max(Duration::from_nanos(1)));
+        shared.check_every_poll = self.check_every_poll;
+        Ok(Channel {
+            shared,
+            segment: None,
+            _t: PhantomData,
+        })
+    }
+
+    /// loom models of dead peers: blocking calls check liveness and stalls
+    /// on every poll (time does not pass in a model). In-process only.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn __check_every_poll(mut self) -> Builder {
+        self.check_every_poll = true;
+        self
+    }
+
+    /// Opens an existing named channel of `T`.
+    pub fn open<T: Pod + Send>(&self, name: &str) -> Result<Channel<T>> {
+        let seg = Segment::open(name, &expect::<T>(), &self.open)?;
+        Channel::from_segment(seg)
+    }
+
+    /// Opens an anonymous channel from its file descriptor.
+    pub fn from_fd<T: Pod + Send>(&self, fd: OwnedFd) -> Result<Channel<T>> {
+        let seg = Segment::open_fd(fd, &expect::<T>(), &self.open)?;
+        Channel::from_segment(seg)
+    }
+}
+
+/// Initialises the slots' sequence numbers of a new segment (before its
+/// magic is published).
+fn init_slots<T>(cap: u64) -> impl FnOnce(&Segment) {
+    move |seg: &Segment| {
+        let slots = seg.data_ptr() as *const Slot<T>;
+        for i in 0..cap {
+            // SAFETY: the data area holds `cap` slots (placement computed
+            // from this geometry), 128-byte aligned, zeroed, and not yet
+            // visible to anyone; `seq` is an atomic valid for any bits.
+            let seq = unsafe { &(*slots.add(i as usize)).seq };
+            // Relaxed: published by the Release store of the header magic.
+            seq.store(i, Ordering::Relaxed);
+        }
+    }
+}
+
+fn check_capacity<T>(capacity: usize) -> Result<u64> {
+    if capacity < 2 || !capacity.is_power_of_two() || capacity as u64 >= SKIP {
+        return Err(Error::InvalidArgument(format!(
+            "capacity {capacity} must be a power of two of at least 2 (for example {})",
+            capacity.max(2).next_power_of_two()
+        )));
+    }
+    if core::mem::size_of::<T>() == 0 {
+        return Err(Error::InvalidArgument("zero-sized element types cannot be sent".into()));
+    }
+    if core::mem::align_of::<T>() > crate::layout::REGION_ALIGN {
+        return Err(Error::InvalidArgument(format!(
+            "element alignment {} exceeds the supported {}",
+            core::mem::align_of::<T>(),
+            crate::layout::REGION_ALIGN
+        )));
+    }
+    if u32::try_from(core::mem::size_of::<Slot<T>>()).is_err() {
+        return Err(Error::InvalidArgument("element type is larger than 4 GiB".into()));
+    }
+    Ok(capacity as u64)
+}
+
+/// An MPMC channel: the shared ring, not attached as any endpoint.
+///
+/// Cloning is cheap (the mapping is shared). Attach with [`sender`] and
+/// [`receiver`], as many times as the endpoint table allows.
+///
+/// [`sender`]: Channel::sender
+/// [`receiver`]: Channel::receiver
+pub struct Channel<T> {
+    shared: Shared<T>,
+    segment: Option<Arc<Segment>>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Channel<T> {
+    fn clone(&self) -> Self {
+        Channel {
+            shared: self.shared.clone(),
+            segment: self.segment.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Channel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::Channel")
+            .field("name", &self.shared.name)
+            .field("capacity", &self.shared.cap)
+            .field("endpoints", &self.shared.n_entries)
+            .finish()
+    }
+}
+
+impl<T: Pod + Send> Channel<T> {
+    /// Creates a named channel with default options; see [`Builder`].
+    pub fn create(name: &str, capacity: usize) -> Result<Channel<T>> {
+        Builder::new().capacity(capacity).create(name)
+    }
+
+    /// Opens a named channel with default options; see [`Builder`].
+    pub fn open(name: &str) -> Result<Channel<T>> {
+        Builder::new().open(name)
+    }
+
+    /// Creates an anonymous channel in a sealed memfd. Share it with a
+    /// child by `fork`, by passing [`Segment::inheritable_fd`] to an
+    /// `exec`ed program, or over a unix socket with
+    /// [`send_fd`](crate::segment::send_fd); the other process calls
+    /// [`Channel::from_fd`].
+    pub fn anonymous(capacity: usize) -> Result<Channel<T>> {
+        Builder::new().capacity(capacity).anonymous()
+    }
+
+    /// Opens an anonymous channel from its file descriptor.
+    pub fn from_fd(fd: OwnedFd) -> Result<Channel<T>> {
+        Builder::new().from_fd(fd)
+    }
+
+    /// An in-process ring on the heap, with the same algorithm and API (no
+    /// segment, no name). Useful for tests and for threads.
+    pub fn in_process(capacity: usize) -> Result<Channel<T>> {
+        Builder::new().capacity(capacity).in_process()
+    }
+
+    fn from_segment(seg: Segment) -> Result<Channel<T>> {
+        let seg = Arc::new(seg);
+        Ok(Channel {
+            shared: Shared::from_segment(seg.clone())?,
+            segment: Some(seg),
+            _t: PhantomData,
+        })
+    }
+
+    /// The segment, unless in-process.
+    pub fn segment(&self) -> Option<&Segment> {
+        self.segment.as_deref()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.shared.cap as usize
+    }
+
+    /// Size of the endpoint table.
+    pub fn endpoint_capacity(&self) -> usize {
+        self.shared.n_entries
+    }
+
+    /// The segment's stall timeout (see the module docs).
+    pub fn stall_timeout(&self) -> Duration {
+        self.shared.stall
+    }
+
+    /// Attaches a new sender, taking a free endpoint entry (or the entry of
+    /// a dead process). [`Error::EndpointTableFull`] when every entry is
+    /// held by a live endpoint.
+    pub fn sender(&self) -> Result<Sender<T>> {
+        let (index, token) = self.shared.attach(Role::Producer)?;
+        Ok(Sender {
+            shared: self.shared.clone(),
+            index,
+            token,
+            wait: WaitConfig::default(),
+            pacer: Pacer::new(),
+            wide: false,
+        })
+    }
+
+    /// Attaches a new receiver; see [`sender`](Channel::sender).
+    pub fn receiver(&self) -> Result<Receiver<T>> {
+        let (index, token) = self.shared.attach(Role::Consumer)?;
+        Ok(Receiver {
+            shared: self.shared.clone(),
+            index,
+            token,
+            wait: WaitConfig::default(),
+            pacer: Pacer::new(),
+            wide: false,
+            seen: 0,
+        })
+    }
+
+    /// A snapshot of the ring's counters, readable from any process (no
+    /// attach, no system call). The fields are read one by one, so while
+    /// operations are in flight they are only approximately consistent.
+    pub fn stats(&self) -> Stats {
+        let ctl = self.shared.ctl();
+        let c = self.shared.counters();
+        // Relaxed (all loads): statistics only.
+        let tail = ctl.tail.load(Ordering::Relaxed);
+        let head = ctl.head.load(Ordering::Relaxed);
+        let lost_sends = c.lost_sends.load(Ordering::Relaxed);
+        let lost_recvs = c.lost_recvs.load(Ordering::Relaxed);
+        let aborted = c.aborted.load(Ordering::Relaxed);
+        let passed = c.passed.load(Ordering::Relaxed);
+        let senders = c.senders.load(Ordering::Relaxed);
+        let receivers = c.receivers.load(Ordering::Relaxed);
+        let sent = tail.saturating_sub(aborted).saturating_sub(lost_sends);
+        let received = head.saturating_sub(passed).saturating_sub(lost_recvs);
+        Stats {
+            capacity: self.shared.cap,
+            depth: sent.saturating_sub(received).saturating_sub(lost_recvs),
+            sent,
+            received,
+            lost: lost_sends.saturating_add(lost_recvs),
+            lost_sends,
+            lost_recvs,
+            aborted,
+            senders: (senders & ATTACHED_MASK) as u32,
+            receivers: (receivers & ATTACHED_MASK) as u32,
+            endpoint_capacity: self.shared.n_entries as u32,
+            stall_timeout: self.shared.stall,
+        }
+    }
+}
+
+/// Counters of an MPMC ring; see [`Channel::stats`].
+///
+/// `sent` and `received` are derived from the positions claimed so far
+/// (`tail`, `head`) minus the positions that carried no element
+/// (tombstones, counted when created and when passed); a claim in flight
+/// counts as sent (or received) from the moment it is claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Number of slots.
+    pub capacity: u64,
+    /// Elements waiting in the ring (`sent - received - lost_recvs`).
+    pub depth: u64,
+    /// Elements committed (or being committed) since creation.
+    pub sent: u64,
+    /// Elements received (or being received) since creation.
+    pub received: u64,
+    /// `lost_sends + lost_recvs`.
+    pub lost: u64,
+    /// Claims of producers that died before committing, skipped after the
+    /// stall timeout.
+    pub lost_sends: u64,
+    /// Elements claimed by consumers that died before releasing them, freed
+    /// unread after the stall timeout.
+    pub lost_recvs: u64,
+    /// Claims dropped without commit by live producers (tombstones).
+    pub aborted: u64,
+    /// Senders attached now (including dead ones not yet replaced).
+    pub senders: u32,
+    /// Receivers attached now (including dead ones not yet replaced).
+    pub receivers: u32,
+    /// Size of the endpoint table.
+    pub endpoint_capacity: u32,
+    /// The segment's stall timeout.
+    pub stall_timeout: Duration,
+}
+
+/// Why a claim could not be made right now.
+enum Stop {
+    /// Full (senders) or empty (receivers); retry later.
+    Wait,
+    /// The peers are gone, or the segment is corrupt.
+    Closed(Closed),
+}
+
+impl From<Closed> for Stop {
+    fn from(c: Closed) -> Stop {
+        Stop::Closed(c)
+    }
+}
+
+/// A sending endpoint of an MPMC ring. `Send`, not `Clone`: attach another
+/// with [`Channel::sender`].
+pub struct Sender<T> {
+    shared: Shared<T>,
+    index: usize,
+    token: u64,
+    wait: WaitConfig,
+    pacer: Pacer,
+    /// Our entry's end word is non-zero (see `Shared::record`).
+    wide: bool,
+}
+
+/// A receiving endpoint of an MPMC ring. `Send`, not `Clone`: attach
+/// another with [`Channel::receiver`].
+pub struct Receiver<T> {
+    shared: Shared<T>,
+    index: usize,
+    token: u64,
+    wait: WaitConfig,
+    pacer: Pacer,
+    /// Our entry's end word is non-zero (see `Shared::record`).
+    wide: bool,
+    /// `seq` of the first position of the last claim, as `claim` saw it.
+    seen: u64,
+}
+
+impl<T> std::fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::Sender")
+            .field("name", &self.shared.name)
+            .field("endpoint", &self.index)
+            .finish()
+    }
+}
+
+impl<T> std::fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::Receiver")
+            .field("name", &self.shared.name)
+            .field("endpoint", &self.index)
+            .finish()
+    }
+}
+
+fn recv_err(e: RecvTimeoutError) -> RecvError {
+    match e {
+        RecvTimeoutError::Timeout => unreachable!("no deadline"),
+        RecvTimeoutError::Disconnected => RecvError::Disconnected,
+        RecvTimeoutError::PeerDied { pid } => RecvError::PeerDied { pid },
+        RecvTimeoutError::Corrupt { corruption } => RecvError::Corrupt { corruption },
+    }
+}
+
+fn try_recv_to_timeout(e: TryRecvError) -> Option<RecvTimeoutError> {
+    match e {
+        TryRecvError::Empty => None,
+        TryRecvError::Disconnected => Some(RecvTimeoutError::Disconnected),
+        TryRecvError::PeerDied { pid } => Some(RecvTimeoutError::PeerDied { pid }),
+        TryRecvError::Corrupt { corruption } => Some(RecvTimeoutError::Corrupt { corruption }),
+    }
+}
+
+impl<T: Pod> Sender<T> {
+    /// Sets how blocking calls wait (default: spin ~50 µs, then sleep;
+    /// check peers' liveness every 100 ms).
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.wait = cfg;
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.shared.cap as usize
+    }
+
+    /// Claims between 1 and `max` consecutive free positions (Vyukov's
+    /// enqueue, extended to ranges). With `expensive`, also frees slots of
+    /// dead consumers and checks whether any receiver is alive.
+    fn claim(&mut self, max: u64, expensive: bool) -> Result<(u64, u64), Stop> {
+        let sh = &self.shared;
+        let c = sh.counters();
+        // Relaxed: a hint; sending into a ring nobody reads is harmless.
+        let r = c.receivers.load(Ordering::Relaxed);
+        if r >> 32 != 0 && r & ATTACHED_MASK == 0 {
+            return Err(Stop::Closed(Closed::Disconnected));
+        }
+        if expensive {
+            sh.truncated()?;
+        }
+        let cap = sh.cap;
+        let max = max.clamp(1, cap);
+        let ctl = sh.ctl();
+        let mut reclaimed = false;
+        let mut recorded = false;
+        // Relaxed: a starting guess; the slot's seq (Acquire) decides.
+        let mut t = ctl.tail.load(Ordering::Relaxed);
+        for _ in 0..RETRY_BOUND {
+            if t >= SKIP {
+                return Err(corrupt(t, "mpmc tail is out of range").into());
+            }
+            // Acquire: pairs with the Release CAS that freed the slot (a
+            // consumer's release, or a reclaim): its reads are done.
+            let s = sh.slot(t).seq.load(Ordering::Acquire);
+            if s == t {
+                let mut n = 1;
+                // Acquire: as above, for each further slot of a batch.
+                while n < max && sh.slot(t + n).seq.load(Ordering::Acquire) == t + n {
+                    n += 1;
+                }
+                sh.record(self.index, Side::Send, t, t + n, &mut self.wide);
+                recorded = true;
+                // Release: pairs with the Acquire load of tail in
+                // `Receiver::claim` (stalled path): our record is visible to
+                // a consumer that sees the position claimed.
+                match ctl
+                    .tail
+                    .compare_exchange(t, t + n, Ordering::Release, Ordering::Relaxed)
+                {
+                    Ok(_) => {
+                        self.pacer.progressed();
+                        return Ok((t, n));
+                    }
+                    Err(cur) => {
+                        t = cur;
+                        continue;
+                    }
+                }
+            }
+            if ((s & !SKIP).wrapping_sub(t) as i64) > 0 {
+                // Another producer claimed t; its tail CAS happened before
+                // the seq store we saw, so tail has moved.
+                // Relaxed: as above.
+                let cur = ctl.tail.load(Ordering::Relaxed);
+                if cur == t {
+                    return Err(corrupt(s, "mpmc slot sequence is ahead of tail").into());
+                }
+                t = cur;
+                continue;
+            }
+            // The slot still holds position q = t - cap.
+            if recorded {
+                sh.clear_record(self.index, Side::Send);
+                recorded = false;
+            }
+            if !expensive {
+                return Err(Stop::Wait);
+            }
+            // Acquire: pairs with the Release CAS of head in
+            // `Receiver::claim`: the claim record of q's consumer is visible.
+            let head = ctl.head.load(Ordering::Acquire);
+            let q = t.wrapping_sub(cap);
+            if (head.wrapping_sub(q) as i64) > 0 {
+                // A consumer claimed q and has not released it yet.
+                self.pacer.stuck();
+                if !reclaimed && Self::reclaim(sh, &self.pacer, t, head) {
+                    reclaimed = true;
+                    continue;
+                }
+            } else {
+                self.pacer.progressed();
+            }
+            if let Some(c) = sh.peers_gone(&c.receivers, Role::Consumer, true) {
+                return Err(c.into());
+            }
+            return Err(Stop::Wait);
+        }
+        if recorded {
+            sh.clear_record(self.index, Side::Send);
+        }
+        Err(Stop::Wait)
+    }
+
+    /// Frees the slots of position `t - cap` (and following) claimed by
+    /// consumers that died before releasing them, once the stall expired.
+    /// Returns true if any was freed.
+    fn reclaim(sh: &Shared<T>, pacer: &Pacer, t: u64, head: u64) -> bool {
+        let cap = sh.cap;
+        if t < cap || !pacer.stall_expired(sh.stall) {
+            return false;
+        }
+        let q = t - cap;
+        let span = head.wrapping_sub(q).min(cap);
+        let mut recs = sh.records(Side::Recv);
+        let live = Liveness::new();
+        let (mut freed, mut lost) = (0, 0);
+        for r in q..q + span {
+            let slot = sh.slot(r);
+            // Acquire: pairs with the producer's Release commit CAS.
+            let s = slot.seq.load(Ordering::Acquire);
+            if !committed(s, r) || !sh.claimants_dead(&mut recs, r, &live) {
+                break;
+            }
+            // Release: pairs with the Acquire load of seq in `claim`: the
+            // slot is free for position r + cap. (The dead consumer's reads
+            // happened before its death, seen by the Acquire load of its
+            // owner word in `claimants_dead`.)
+            if slot
+                .seq
+                .compare_exchange(s, r + cap, Ordering::Release, Ordering::Relaxed)
+                .is_err()
+            {
+                break;
+            }
+            freed += 1;
+            if s & SKIP == 0 {
+                lost += 1;
+            }
+        }
+        if lost > 0 {
+            // Relaxed: statistics.
+            sh.counters().lost_recvs.fetch_add(lost, Ordering::Relaxed);
+        }
+        if freed > lost {
+            // Relaxed: statistics.
+            sh.counters().passed.fetch_add(freed - lost, Ordering::Relaxed);
+        }
+        if freed > 0 {
+            sh.ctl().not_full.wake();
+        }
+        freed > 0
+    }
+
+    /// Commits positions `[start, start + n)`, written by us.
+    fn commit(&mut self, start: u64, n: u64) -> Result<(), Corruption> {
+        let sh = &self.shared;
+        let mut lost = None;
+        for p in start..start + n {
+            // Release: pairs with the Acquire load of seq in
+            // `Receiver::claim`; publishes the element written before. A CAS,
+            // not a store: it fails if a consumer skipped the position.
+            if sh
+                .slot(p)
+                .seq
+                .compare_exchange(p, p + 1, Ordering::Release, Ordering::Relaxed)
+                .is_err()
+            {
+                lost.get_or_insert(p);
+            }
+        }
+        sh.ctl().not_empty.wake();
+        match lost {
+            None => Ok(()),
+            Some(p) => Err(Corruption {
+                offset: p,
+                what: SKIPPED,
+            }),
+        }
+    }
+
+    /// Commits a tombstone at position `p` (a dropped claim).
+    fn abort(&mut self, p: u64) {
+        let sh = &self.shared;
+        // Release: pairs with the Acquire load of seq in `Receiver::claim`,
+        // which passes over the tombstone.
+        if sh
+            .slot(p)
+            .seq
+            .compare_exchange(p, (p + 1) | SKIP, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            // Relaxed: statistics.
+            sh.counters().aborted.fetch_add(1, Ordering::Relaxed);
+        }
+        sh.ctl().not_empty.wake();
+    }
+
+    fn write(&mut self, p: u64, value: T) {
+        // SAFETY: position p is claimed by us (tail CAS) and its slot was
+        // free (seq == p, Acquire): no one else accesses the element until
+        // our commit.
+        self.shared.slot(p).value.with_mut(|v| unsafe { v.write(value) });
+    }
+
+    fn try_send_inner(&mut self, value: T, expensive: bool) -> Result<(), TrySendError<T>> {
+        match self.claim(1, expensive) {
+            Ok((p, _)) => {
+                self.write(p, value);
+                self.commit(p, 1)
+                    .map_err(|corruption| TrySendError::Corrupt { value, corruption })
+            }
+            Err(Stop::Wait) => Err(TrySendError::Full(value)),
+            Err(Stop::Closed(c)) => Err(c.try_send(value)),
+        }
+    }
+
+    /// Sends `value` if a slot is free.
+    ///
+    /// `Full` when the ring is full; `Disconnected` when every receiver
+    /// detached cleanly; `PeerDied` when the ring is full and no receiver is
+    /// alive (checked at most once per check interval); `Corrupt` when the
+    /// shared state is inconsistent, or when this sender's claim was
+    /// skipped as dead (see the module docs; the value was not delivered).
+    #[inline]
+    pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        match self.try_send_inner(value, false) {
+            Err(TrySendError::Full(v)) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.try_send_inner(v, exp)
+            }
+            r => r,
+        }
+    }
+
+    /// Sends `value`, waiting for a free slot as long as it takes.
+    #[inline]
+    pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
+        // Fast path: a free slot needs none of the waiting machinery.
+        let value = match self.try_send_inner(value, false) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(v)) => v,
+            Err(TrySendError::Disconnected(v)) => return Err(SendError::Disconnected(v)),
+            Err(TrySendError::PeerDied { value, pid }) => return Err(SendError::PeerDied { value, pid }),
+            Err(TrySendError::Corrupt { value, corruption }) => return Err(SendError::Corrupt { value, corruption }),
+        };
+        self.send_until(value, None).map_err(|e| match e {
+            SendTimeoutError::Timeout(_) => unreachable!("no deadline"),
+            SendTimeoutError::Disconnected(v) => SendError::Disconnected(v),
+            SendTimeoutError::PeerDied { value, pid } => SendError::PeerDied { value, pid },
+            SendTimeoutError::Corrupt { value, corruption } => SendError::Corrupt { value, corruption },
+            SendTimeoutError::TooLarge { value, len, max } => SendError::TooLarge { value, len, max },
+        })
+    }
+
+    /// Sends `value`, waiting at most `timeout` for a free slot.
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, deadline(timeout))
+    }
+
+    #[cold]
+    fn send_until(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
+            match self.try_send_inner(value, exp || shared.check_every_poll) {
+                Ok(()) => Some(Ok(())),
+                Err(TrySendError::Full(_)) => None,
+                Err(TrySendError::Disconnected(v)) => Some(Err(SendTimeoutError::Disconnected(v))),
+                Err(TrySendError::PeerDied { value, pid }) => Some(Err(SendTimeoutError::PeerDied { value, pid })),
+                Err(TrySendError::Corrupt { value, corruption }) => {
+                    Some(Err(SendTimeoutError::Corrupt { value, corruption }))
+                }
+                Err(TrySendError::TooLarge { value, len, max }) => {
+                    Some(Err(SendTimeoutError::TooLarge { value, len, max }))
+                }
+            }
+        });
+        r.unwrap_or(Err(SendTimeoutError::Timeout(value)))
+    }
+
+    /// Claims a free slot to write in place; see [`WriteClaim`]. Errors as
+    /// for [`try_send`](Sender::try_send).
+    pub fn try_claim(&mut self) -> Result<WriteClaim<'_, T>, TrySendError<()>> {
+        let r = match self.claim(1, false) {
+            Err(Stop::Wait) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.claim(1, exp)
+            }
+            r => r,
+        };
+        match r {
+            Ok((pos, _)) => Ok(WriteClaim {
+                s: self,
+                pos,
+                done: false,
+            }),
+            Err(Stop::Wait) => Err(TrySendError::Full(())),
+            Err(Stop::Closed(c)) => Err(c.try_send(())),
+        }
+    }
+
+    /// Claims a free slot to write in place, waiting as long as it takes.
+    pub fn claim_slot(&mut self) -> Result<WriteClaim<'_, T>, SendError<()>> {
+        let pos = match self.wait_claim(1, None) {
+            Ok((p, _)) => p,
+            Err(c) => return Err(c.expect("no deadline").send(())),
+        };
+        Ok(WriteClaim {
+            s: self,
+            pos,
+            done: false,
+        })
+    }
+
+    /// Claims up to `max` positions, waiting until `deadline`; `Err(None)`
+    /// on timeout.
+    fn wait_claim(&mut self, max: u64, deadline: Option<Instant>) -> Result<(u64, u64), Option<Closed>> {
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
+            match self.claim(max, exp || shared.check_every_poll) {
+                Ok(c) => Some(Ok(c)),
+                Err(Stop::Wait) => None,
+                Err(Stop::Closed(c)) => Some(Err(Some(c))),
+            }
+        });
+        r.unwrap_or(Err(None))
+    }
+
+    fn send_claimed(&mut self, (t, n): (u64, u64), items: &[T]) -> Result<usize, Corruption> {
+        for (i, &v) in items[..n as usize].iter().enumerate() {
+            self.write(t + i as u64, v);
+        }
+        self.commit(t, n).map(|()| n as usize)
+    }
+
+    /// Sends as many elements of `items` as there are free slots (at least
+    /// one) with a single claim (one CAS on `tail`), and commits each slot.
+    /// Returns how many were sent. Errors as for
+    /// [`try_send`](Sender::try_send); on `Corrupt` from a skipped claim,
+    /// some elements of the batch may have been delivered.
+    pub fn try_send_slice(&mut self, items: &[T]) -> Result<usize, TrySendError<()>> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let r = match self.claim(items.len() as u64, false) {
+            Err(Stop::Wait) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.claim(items.len() as u64, exp)
+            }
+            r => r,
+        };
+        match r {
+            Ok(c) => self
+                .send_claimed(c, items)
+                .map_err(|corruption| TrySendError::Corrupt { value: (), corruption }),
+            Err(Stop::Wait) => Err(TrySendError::Full(())),
+            Err(Stop::Closed(c)) => Err(c.try_send(())),
+        }
+    }
+
+    /// Sends every element of `items`, waiting for room as needed, in
+    /// batches (one claim per batch). On error, the `usize` is how many
+    /// elements were sent before it.
+    pub fn send_slice(&mut self, items: &[T]) -> Result<(), SendError<usize>> {
+        let mut done = 0;
+        while done < items.len() {
+            let c = self
+                .wait_claim((items.len() - done) as u64, None)
+                .map_err(|c| c.expect("no deadline").send(done))?;
+            match self.send_claimed(c, &items[done..]) {
+                Ok(n) => done += n,
+                Err(corruption) => {
+                    return Err(SendError::Corrupt {
+                        value: done,
+                        corruption,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Simulates a SIGKILL of this sender (tests and loom models): its
+    /// entry is marked as held by a dead process and nothing is released.
+    #[cfg(any(test, loom))]
+    #[doc(hidden)]
+    pub fn __crash(self) {
+        self.shared.mark_dead(self.index, self.token);
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        self.shared.detach(self.index, self.token, Role::Producer);
+        // The detach (a Release RMW of the count) is the publication.
+        self.shared.ctl().not_empty.wake();
+    }
+}
+
+/// A claimed slot to write in place; see [`Sender::try_claim`].
+///
+/// The slot holds whatever was there before (`T: Pod`, so any bytes are a
+/// valid `T`); write it through `DerefMut` or [`write`](WriteClaim::write).
+/// Nothing is visible to consumers until [`commit`](WriteClaim::commit).
+/// Dropping the claim without committing commits a *tombstone*: consumers
+/// pass over the position without delivering anything, and it is counted
+/// in [`Stats::aborted`]; a dropped claim never blocks consumers.
+pub struct WriteClaim<'a, T: Pod> {
+    s: &'a mut Sender<T>,
+    pos: u64,
+    done: bool,
+}
+
+impl<T: Pod> std::fmt::Debug for WriteClaim<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteClaim").field("position", &self.pos).finish()
+    }
+}
+
+impl<T: Pod> WriteClaim<'_, T> {
+    /// The claimed position (free-running index).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Overwrites the element.
+    pub fn write(&mut self, value: T) {
+        **self = value;
+    }
+
+    /// Publishes the element. Fails only if a consumer skipped this claim
+    /// because it judged this process dead (see the module docs): the
+    /// element is then not delivered.
+    pub fn commit(mut self) -> Result<(), Corruption> {
+        self.done = true;
+        self.s.commit(self.pos, 1)
+    }
+
+    /// Simulates a SIGKILL while holding this claim (tests and loom
+    /// models): the sender is marked dead and the claim stays uncommitted.
+    #[cfg(any(test, loom))]
+    #[doc(hidden)]
+    pub fn __crash(mut self) {
+        self.done = true;
+        self.s.shared.mark_dead(self.s.index, self.s.token);
+    }
+
+    /// Marks the sender dead but keeps the claim usable (tests and loom
+    /// models of a late commit).
+    #[cfg(any(test, loom))]
+    #[doc(hidden)]
+    pub fn __mark_dead(&self) {
+        self.s.shared.mark_dead(self.s.index, self.s.token);
+    }
+}
+
+impl<T: Pod> std::ops::Deref for WriteClaim<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the position is claimed by this sender and uncommitted: no
+        // one else accesses the element; `&self` ties the borrow to the claim.
+        unsafe { &*self.s.shared.value_ptr(self.pos) }
+    }
+}
+
+impl<T: Pod> std::ops::DerefMut for WriteClaim<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` prevents aliasing.
+        unsafe { &mut *self.s.shared.value_ptr(self.pos) }
+    }
+}
+
+impl<T: Pod> Drop for WriteClaim<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.s.abort(self.pos);
+        }
+    }
+}
+
+impl<T: Pod> Receiver<T> {
+    /// Sets how blocking calls wait; see [`Sender::set_wait_config`].
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.wait = cfg;
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.shared.cap as usize
+    }
+
+    /// Claims between 1 and `max` consecutive committed positions
+    /// (elements or tombstones; Vyukov's dequeue, extended to ranges). With
+    /// `expensive`, also skips dead producers' claims and checks whether any
+    /// sender is alive.
+    fn claim(&mut self, max: u64, expensive: bool) -> Result<(u64, u64), Stop> {
+        let sh = &self.shared;
+        if expensive {
+            sh.truncated()?;
+        }
+        let cap = sh.cap;
+        let max = max.clamp(1, cap);
+        let ctl = sh.ctl();
+        let mut recorded = false;
+        let mut unstuck = false;
+        // Relaxed: a starting guess; the slot's seq (Acquire) decides.
+        let mut h = ctl.head.load(Ordering::Relaxed);
+        for _ in 0..RETRY_BOUND {
+            if h >= SKIP {
+                return Err(corrupt(h, "mpmc head is out of range").into());
+            }
+            // Acquire: pairs with the producer's Release commit CAS (or the
+            // Release skip CAS): the element is visible.
+            let s = sh.slot(h).seq.load(Ordering::Acquire);
+            if committed(s, h) {
+                let mut n = 1;
+                // Acquire: as above, for each further slot of a batch.
+                while n < max && committed(sh.slot(h + n).seq.load(Ordering::Acquire), h + n) {
+                    n += 1;
+                }
+                sh.record(self.index, Side::Recv, h, h + n, &mut self.wide);
+                recorded = true;
+                self.seen = s;
+                // Release: pairs with the Acquire load of head in
+                // `Sender::claim`: our record is visible to a producer that
+                // sees the position claimed.
+                match ctl
+                    .head
+                    .compare_exchange(h, h + n, Ordering::Release, Ordering::Relaxed)
+                {
+                    Ok(_) => {
+                        self.pacer.progressed();
+                        return Ok((h, n));
+                    }
+                    Err(cur) => {
+                        h = cur;
+                        continue;
+                    }
+                }
+            }
+            if ((s & !SKIP).wrapping_sub(h + 1) as i64) > 0 {
+                // Another consumer claimed h (its head CAS happened before
+                // the release we saw).
+                // Relaxed: as above.
+                let cur = ctl.head.load(Ordering::Relaxed);
+                if cur == h {
+                    return Err(corrupt(s, "mpmc slot sequence is ahead of head").into());
+                }
+                h = cur;
+                continue;
+            }
+            // Nothing committed at h.
+            if recorded {
+                sh.clear_record(self.index, Side::Recv);
+                recorded = false;
+            }
+            let gone = sh.peers_gone(&sh.counters().senders, Role::Producer, expensive);
+            if gone.is_none() && !expensive {
+                return Err(Stop::Wait);
+            }
+            // Acquire: pairs with the Release CAS of tail in `Sender::claim`:
+            // the claim record of h's producer is visible.
+            let t = ctl.tail.load(Ordering::Acquire);
+            if (t.wrapping_sub(h) as i64) > 0 {
+                // Claimed by a producer that has not committed yet: not
+                // drained, whatever `gone` says.
+                if expensive {
+                    self.pacer.stuck();
+                    if !unstuck {
+                        unstuck = true;
+                        if Self::unstick(sh, &self.pacer, h, t) {
+                            continue;
+                        }
+                    }
+                }
+                return Err(Stop::Wait);
+            }
+            self.pacer.progressed();
+            match gone {
+                None => return Err(Stop::Wait),
+                Some(c) => {
+                    // Drained? Re-check after the Acquire in `peers_gone`
+                    // (tail was loaded after it, above).
+                    // Acquire: as above.
+                    if sh.slot(h).seq.load(Ordering::Acquire) != s {
+                        continue;
+                    }
+                    return Err(c.into());
+                }
+            }
+        }
+        if recorded {
+            sh.clear_record(self.index, Side::Recv);
+        }
+        Err(Stop::Wait)
+    }
+
+    /// Turns position `h` (and the following ones) into tombstones when
+    /// claimed by producers that died before committing, once the stall
+    /// expired. Returns true if any was skipped.
+    fn unstick(sh: &Shared<T>, pacer: &Pacer, h: u64, tail: u64) -> bool {
+        if !pacer.stall_expired(sh.stall) {
+            return false;
+        }
+        let span = tail.wrapping_sub(h).min(sh.cap);
+        let mut recs = sh.records(Side::Send);
+        let live = Liveness::new();
+        let mut skipped = 0;
+        for p in h..h + span {
+            let slot = sh.slot(p);
+            // Acquire: pairs with the Release commit CAS.
+            if slot.seq.load(Ordering::Acquire) != p || !sh.claimants_dead(&mut recs, p, &live) {
+                break;
+            }
+            // Release: pairs with the Acquire load of seq in `claim`, which
+            // consumes the tombstone. A CAS: a late commit and this skip
+            // cannot both succeed.
+            if slot
+                .seq
+                .compare_exchange(p, (p + 1) | SKIP, Ordering::Release, Ordering::Relaxed)
+                .is_err()
+            {
+                break;
+            }
+            skipped += 1;
+        }
+        if skipped > 0 {
+            // Relaxed: statistics.
+            sh.counters().lost_sends.fetch_add(skipped, Ordering::Relaxed);
+            sh.ctl().not_empty.wake();
+        }
+        skipped > 0
+    }
+
+    /// Reads (if it holds an element) and releases claimed position `p`.
+    fn take(&mut self, p: u64) -> Result<Option<T>, Corruption> {
+        // Acquire: pairs with the producer's Release commit CAS (already
+        // seen by `claim`; reloaded to tell elements from tombstones).
+        let s = self.shared.slot(p).seq.load(Ordering::Acquire);
+        self.take_seen(p, s)
+    }
+
+    /// `take` with the `seq` of `p` already loaded (with Acquire) by `claim`.
+    fn take_seen(&mut self, p: u64, s: u64) -> Result<Option<T>, Corruption> {
+        let sh = &self.shared;
+        let slot = sh.slot(p);
+        let v = if s == p + 1 {
+            // SAFETY: position p is committed and claimed by us (head CAS):
+            // the producer is done with it and no other consumer reads it.
+            Some(slot.value.with(|v| unsafe { v.read() }))
+        } else if s == (p + 1) | SKIP {
+            None
+        } else {
+            return Err(Corruption {
+                offset: p,
+                what: RECLAIMED,
+            });
+        };
+        // Release: pairs with the Acquire load of seq in `Sender::claim`: our
+        // read happens before the slot is written again. A CAS: it fails if a
+        // producer reclaimed the slot, and then the value may be torn.
+        slot.seq
+            .compare_exchange(s, p + sh.cap, Ordering::Release, Ordering::Relaxed)
+            .map_err(|_| Corruption {
+                offset: p,
+                what: RECLAIMED,
+            })?;
+        if v.is_none() {
+            // Relaxed: statistics.
+            sh.counters().passed.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(v)
+    }
+
+    /// Ends a claim: wakes senders.
+    fn finish(&mut self) {
+        self.shared.ctl().not_full.wake();
+    }
+
+    /// Claims the next position holding an element, passing over
+    /// tombstones (at most a ring's worth per call).
+    fn claim_value(&mut self, expensive: bool) -> Result<u64, Stop> {
+        for _ in 0..=self.shared.cap {
+            let (p, _) = self.claim(1, expensive)?;
+            if self.seen == p + 1 {
+                return Ok(p);
+            }
+            // A tombstone: release it and go on.
+            let r = self.take_seen(p, self.seen);
+            self.finish();
+            r.map_err(Closed::Corrupt)?;
+        }
+        Err(Stop::Wait)
+    }
+
+    fn try_recv_inner(&mut self, expensive: bool) -> Result<T, TryRecvError> {
+        let p = match self.claim_value(expensive) {
+            Ok(p) => p,
+            Err(Stop::Wait) => return Err(TryRecvError::Empty),
+            Err(Stop::Closed(c)) => return Err(c.try_recv()),
+        };
+        let r = self.take_seen(p, self.seen);
+        self.finish();
+        match r {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(TryRecvError::Empty),
+            Err(corruption) => Err(TryRecvError::Corrupt { corruption }),
+        }
+    }
+
+    /// Receives the oldest available element if there is one.
+    ///
+    /// `Empty` when nothing is committed; once the ring is drained,
+    /// `Disconnected` if every sender detached cleanly, `PeerDied` if none
+    /// is left alive (checked at most once per check interval); `Corrupt`
+    /// when the shared state is inconsistent or this receiver's claim was
+    /// reclaimed as dead.
+    #[inline]
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        match self.try_recv_inner(false) {
+            Err(TryRecvError::Empty) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.try_recv_inner(exp)
+            }
+            r => r,
+        }
+    }
+
+    /// Receives an element, waiting as long as it takes.
+    #[inline]
+    pub fn recv(&mut self) -> Result<T, RecvError> {
+        // Fast path: an available element needs none of the waiting machinery.
+        match self.try_recv_inner(false) {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                if let Some(e) = try_recv_to_timeout(e) {
+                    return Err(recv_err(e));
+                }
+            }
+        }
+        self.recv_until(None).map_err(recv_err)
+    }
+
+    /// Receives an element, waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(deadline(timeout))
+    }
+
+    #[cold]
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        wait::block_on(&shared.ctl().not_empty, &cfg, deadline, |exp| {
+            match self.try_recv_inner(exp || shared.check_every_poll) {
+                Ok(v) => Some(Ok(v)),
+                Err(e) => try_recv_to_timeout(e).map(Err),
+            }
+        })
+        .unwrap_or(Err(RecvTimeoutError::Timeout))
+    }
+
+    /// Claims the oldest available element to read in place; see
+    /// [`ReadClaim`]. Errors as for [`try_recv`](Receiver::try_recv).
+    pub fn try_claim(&mut self) -> Result<ReadClaim<'_, T>, TryRecvError> {
+        let r = match self.claim_value(false) {
+            Err(Stop::Wait) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.claim_value(exp)
+            }
+            r => r,
+        };
+        let pos = match r {
+            Ok(p) => p,
+            Err(Stop::Wait) => return Err(TryRecvError::Empty),
+            Err(Stop::Closed(c)) => return Err(c.try_recv()),
+        };
+        Ok(ReadClaim {
+            r: self,
+            pos,
+            done: false,
+        })
+    }
+
+    /// Claims the oldest available element to read in place, waiting as
+    /// long as it takes.
+    pub fn claim_slot(&mut self) -> Result<ReadClaim<'_, T>, RecvError> {
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(&shared.ctl().not_empty, &cfg, None, |exp| {
+            match self.claim_value(exp || shared.check_every_poll) {
+                Ok(p) => Some(Ok(p)),
+                Err(Stop::Wait) => None,
+                Err(Stop::Closed(c)) => Some(Err(c.recv())),
+            }
+        });
+        let pos = r.expect("no deadline")?;
+        Ok(ReadClaim {
+            r: self,
+            pos,
+            done: false,
+        })
+    }
+
+    fn recv_slice_inner(&mut self, out: &mut [T], expensive: bool) -> Result<usize, TryRecvError> {
+        for _ in 0..=self.shared.cap {
+            let (h, n) = match self.claim(out.len() as u64, expensive) {
+                Ok(c) => c,
+                Err(Stop::Wait) => return Err(TryRecvError::Empty),
+                Err(Stop::Closed(c)) => return Err(c.try_recv()),
+            };
+            let mut k = 0;
+            let mut err = None;
+            for p in h..h + n {
+                match self.take(p) {
+                    Ok(Some(v)) => {
+                        out[k] = v;
+                        k += 1;
+                    }
+                    Ok(None) => {}
+                    Err(c) => {
+                        err.get_or_insert(c);
+                    }
+                }
+            }
+            self.finish();
+            if let Some(corruption) = err {
+                return Err(TryRecvError::Corrupt { corruption });
+            }
+            if k > 0 {
+                return Ok(k);
+            }
+        }
+        Err(TryRecvError::Empty)
+    }
+
+    /// Receives up to `out.len()` available elements (at least one) with a
+    /// single claim (one CAS on `head`), releasing each slot. Returns how
+    /// many were written to the front of `out`. Errors as for
+    /// [`try_recv`](Receiver::try_recv).
+    pub fn try_recv_slice(&mut self, out: &mut [T]) -> Result<usize, TryRecvError> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        match self.recv_slice_inner(out, false) {
+            Err(TryRecvError::Empty) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.recv_slice_inner(out, exp)
+            }
+            r => r,
+        }
+    }
+
+    /// Like [`try_recv_slice`](Receiver::try_recv_slice) but waits for at
+    /// least one element.
+    pub fn recv_slice(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        wait::block_on(&shared.ctl().not_empty, &cfg, None, |exp| {
+            match self.recv_slice_inner(out, exp || shared.check_every_poll) {
+                Ok(n) => Some(Ok(n)),
+                Err(e) => try_recv_to_timeout(e).map(|e| Err(recv_err(e))),
+            }
+        })
+        .expect("no deadline")
+    }
+
+    /// Simulates a SIGKILL of this receiver (tests and loom models).
+    #[cfg(any(test, loom))]
+    #[doc(hidden)]
+    pub fn __crash(self) {
+        self.shared.mark_dead(self.index, self.token);
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.shared.detach(self.index, self.token, Role::Consumer);
+        // The detach (a Release RMW of the count) is the publication.
+        self.shared.ctl().not_full.wake();
+    }
+}
+
+/// An element borrowed in place; see [`Receiver::try_claim`].
+///
+/// Read it through `Deref`. [`release`](ReadClaim::release) (or dropping
+/// the claim) frees the slot for producers.
+pub struct ReadClaim<'a, T: Pod> {
+    r: &'a mut Receiver<T>,
+    pos: u64,
+    done: bool,
+}
+
+impl<T: Pod> std::fmt::Debug for ReadClaim<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadClaim").field("position", &self.pos).finish()
+    }
+}
+
+impl<T: Pod> ReadClaim<'_, T> {
+    /// The claimed position (free-running index).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Frees the slot. Fails only if a producer reclaimed it because it
+    /// judged this process dead (see the module docs): what was read in
+    /// place may then be torn and must be discarded.
+    pub fn release(mut self) -> Result<(), Corruption> {
+        self.done = true;
+        let r = self.r.take(self.pos).map(drop);
+        self.r.finish();
+        r
+    }
+
+    /// Simulates a SIGKILL while holding this claim (tests and loom
+    /// models): the receiver is marked dead and the slot stays claimed.
+    #[cfg(any(test, loom))]
+    #[doc(hidden)]
+    pub fn __crash(mut self) {
+        self.done = true;
+        self.r.shared.mark_dead(self.r.index, self.r.token);
+    }
+
+    /// Marks the receiver dead but keeps the claim (tests of a late
+    /// release).
+    #[cfg(any(test, loom))]
+    #[doc(hidden)]
+    pub fn __mark_dead(&self) {
+        self.r.shared.mark_dead(self.r.index, self.r.token);
+    }
+}
+
+impl<T: Pod> std::ops::Deref for ReadClaim<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the position is committed and claimed by this receiver:
+        // the producer is done with it and no other consumer reads it.
+        unsafe { &*self.r.shared.value_ptr(self.pos) }
+    }
+}
+
+impl<T: Pod> Drop for ReadClaim<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.r.take(self.pos);
+            self.r.finish();
+        }
+    }
+}
+
+/// Creates an in-process MPMC ring on the heap (see
+/// [`Channel::in_process`]) and attaches one sender and one receiver.
+pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Sender<T>, Receiver<T>)> {
+    let ch = Channel::in_process(capacity)?;
+    Ok((ch.sender()?, ch.receiver()?))
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::wait::WaitStrategy;
+
+    /// Waits sliced into 1 ms so that stall logic runs quickly.
+    fn fast() -> WaitConfig {
+        WaitConfig {
+            strategy: WaitStrategy::Park,
+            check_interval: Duration::from_millis(1),
+        }
+    }
+
+    fn quick_stall(cap: usize) -> Channel<u64> {
+        Builder::new()
+            .capacity(cap)
+            .endpoints(8)
+            .stall_timeout(Duration::from_millis(5))
+            .in_process()
+            .unwrap()
+    }
+
+    #[test]
+    fn fifo_full_empty_and_wrap() {
+        let (mut tx, mut rx) = channel::<u32>(4).unwrap();
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        let mut next_in = 0u32;
+        let mut next_out = 0u32;
+        for round in 0..40 {
+            for _ in 0..round % 6 {
+                match tx.try_send(next_in) {
+                    Ok(()) => next_in += 1,
+                    Err(TrySendError::Full(v)) => {
+                        assert_eq!(v, next_in);
+                        break;
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            for _ in 0..round % 4 {
+                match rx.try_recv() {
+                    Ok(v) => {
+                        assert_eq!(v, next_out);
+                        next_out += 1;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        }
+        while let Ok(v) = rx.try_recv() {
+            assert_eq!(v, next_out);
+            next_out += 1;
+        }
+        assert_eq!(next_in, next_out);
+        for i in 0..4 {
+            tx.try_send(i).unwrap();
+        }
+        assert!(matches!(tx.try_send(9), Err(TrySendError::Full(9))));
+        let s = Channel {
+            shared: tx.shared.clone(),
+            segment: None,
+            _t: PhantomData::<fn(u32) -> u32>,
+        }
+        .stats();
+        assert_eq!(
+            (s.depth, s.sent, s.received),
+            (4, u64::from(next_in) + 4, u64::from(next_out))
+        );
+    }
+
+    #[test]
+    fn batches_claim_ranges_and_wrap() {
+        let ch = Channel::<u16>::in_process(8).unwrap();
+        let mut tx = ch.sender().unwrap();
+        let mut rx = ch.receiver().unwrap();
+        assert_eq!(tx.try_send_slice(&[0, 1, 2, 3, 4, 5]), Ok(6));
+        let mut out = [0; 4];
+        assert_eq!(rx.try_recv_slice(&mut out), Ok(4));
+        assert_eq!(out, [0, 1, 2, 3]);
+        // Wraps around the end of the slot array; only 6 slots are free.
+        assert_eq!(tx.try_send_slice(&[10, 11, 12, 13, 14, 15, 16, 17]), Ok(6));
+        assert_eq!(tx.try_send_slice(&[99]), Err(TrySendError::Full(())));
+        let mut out = [0; 16];
+        assert_eq!(rx.try_recv_slice(&mut out), Ok(8));
+        assert_eq!(&out[..8], &[4, 5, 10, 11, 12, 13, 14, 15]);
+        assert_eq!(rx.try_recv_slice(&mut out), Err(TryRecvError::Empty));
+        let items: Vec<u16> = (0..50).collect();
+        let t = std::thread::spawn(move || {
+            tx.send_slice(&items).unwrap();
+        });
+        let mut got = Vec::new();
+        while got.len() < 50 {
+            let n = rx.recv_slice(&mut out[..3]).unwrap();
+            got.extend_from_slice(&out[..n]);
+        }
+        t.join().unwrap();
+        assert_eq!(got, (0..50).collect::<Vec<u16>>());
+        assert_eq!(rx.recv_slice(&mut out), Err(RecvError::Disconnected));
+    }
+
+    #[test]
+    fn claims_commit_abort_and_read_in_place() {
+        let ch = Channel::<u64>::in_process(4).unwrap();
+        let mut tx = ch.sender().unwrap();
+        let mut rx = ch.receiver().unwrap();
+        let mut c = tx.try_claim().unwrap();
+        *c = 7;
+        assert_eq!(c.position(), 0);
+        c.commit().unwrap();
+        // A dropped claim becomes a tombstone that consumers pass over.
+        let mut c = tx.try_claim().unwrap();
+        c.write(666);
+        drop(c);
+        tx.try_send(8).unwrap();
+        let r = rx.try_claim().unwrap();
+        assert_eq!(*r, 7);
+        r.release().unwrap();
+        {
+            let r = rx.claim_slot().unwrap();
+            assert_eq!((*r, r.position()), (8, 2));
+        }
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        // Only tombstones: still empty, and the slots are free again.
+        drop(tx.try_claim().unwrap());
+        drop(tx.claim_slot().unwrap());
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        for i in 0..4 {
+            tx.try_send(i).unwrap();
+        }
+        let s = ch.stats();
+        assert_eq!((s.sent, s.received, s.aborted, s.lost, s.depth), (6, 2, 3, 0, 4));
+    }
+
+    #[test]
+    fn disconnect_needs_an_attach_then_all_detached() {
+        let ch = Channel::<u64>::in_process(4).unwrap();
+        let mut rx = ch.receiver().unwrap();
+        // No sender ever attached: waiting, not disconnected.
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        let mut a = ch.sender().unwrap();
+        let mut b = ch.sender().unwrap();
+        a.send(1).unwrap();
+        drop(a);
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "b is still attached");
+        b.send(2).unwrap();
+        drop(b);
+        assert_eq!(rx.recv(), Ok(2));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(rx.recv(), Err(RecvError::Disconnected));
+        assert_eq!(rx.recv_slice(&mut [0; 2]), Err(RecvError::Disconnected));
+
+        // Senders may fill the ring before a receiver attaches, and get
+        // Disconnected once the last receiver left.
+        let ch = Channel::<u64>::in_process(2).unwrap();
+        let mut tx = ch.sender().unwrap();
+        tx.try_send(1).unwrap();
+        let rx1 = ch.receiver().unwrap();
+        let rx2 = ch.receiver().unwrap();
+        drop(rx1);
+        tx.try_send(2).unwrap();
+        drop(rx2);
+        assert!(matches!(tx.try_send(3), Err(TrySendError::Disconnected(3))));
+        assert!(matches!(tx.send(3), Err(SendError::Disconnected(3))));
+        assert_eq!(tx.send_slice(&[1, 2]), Err(SendError::Disconnected(0)));
+        let s = ch.stats();
+        assert_eq!((s.senders, s.receivers), (1, 0));
+    }
+
+    #[test]
+    fn endpoint_table_full_and_reuse() {
+        let ch = Builder::new().capacity(2).endpoints(2).in_process::<u8>().unwrap();
+        let tx = ch.sender().unwrap();
+        let rx = ch.receiver().unwrap();
+        assert!(matches!(ch.sender(), Err(Error::EndpointTableFull { capacity: 2, .. })));
+        assert!(matches!(
+            ch.receiver(),
+            Err(Error::EndpointTableFull { capacity: 2, .. })
+        ));
+        drop(tx);
+        let _tx2 = ch.sender().unwrap();
+        drop(rx);
+        let _rx2 = ch.receiver().unwrap();
+        assert_eq!((ch.stats().senders, ch.stats().receivers), (1, 1));
+    }
+
+    #[test]
+    fn dead_producer_claim_is_skipped_after_the_stall() {
+        let ch = quick_stall(8);
+        let mut rx = ch.receiver().unwrap();
+        rx.set_wait_config(fast());
+        let mut dead = ch.sender().unwrap();
+        let mut live = ch.sender().unwrap();
+        live.send(1).unwrap();
+        let mut c = dead.try_claim().unwrap();
+        *c = 0xdead;
+        c.__crash();
+        drop(dead);
+        live.send(2).unwrap();
+        live.send_slice(&[3, 4]).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        // Position 1 is held by the dead claim: skipped, not delivered.
+        assert_eq!(rx.recv(), Ok(2));
+        assert_eq!(rx.recv(), Ok(3));
+        assert_eq!(rx.recv(), Ok(4));
+        drop(live);
+        // The dead sender never detached: PeerDied (with our pid), not
+        // Disconnected.
+        let me = std::process::id();
+        assert_eq!(rx.recv(), Err(RecvError::PeerDied { pid: me }));
+        let s = ch.stats();
+        assert_eq!((s.sent, s.received, s.lost_sends, s.lost), (4, 4, 1, 1));
+        // A new sender takes over the dead one's entry and its count.
+        let mut tx = ch.sender().unwrap();
+        tx.send(5).unwrap();
+        drop(tx);
+        assert_eq!(rx.recv(), Ok(5));
+        assert_eq!(rx.recv(), Err(RecvError::PeerDied { pid: me }));
+    }
+
+    #[test]
+    fn live_slow_producer_is_never_skipped() {
+        let ch = quick_stall(4);
+        let mut rx = ch.receiver().unwrap();
+        rx.set_wait_config(fast());
+        let mut slow = ch.sender().unwrap();
+        let mut other = ch.sender().unwrap();
+        let mut c = slow.try_claim().unwrap();
+        other.send(2).unwrap();
+        // Far beyond the stall timeout: the claimant is alive, so wait.
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(30)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        *c = 1;
+        c.commit().unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(2));
+        assert_eq!(ch.stats().lost, 0);
+    }
+
+    #[test]
+    fn late_commit_into_a_skipped_slot_is_refused() {
+        let ch = quick_stall(4);
+        let mut rx = ch.receiver().unwrap();
+        rx.set_wait_config(fast());
+        let mut tx = ch.sender().unwrap();
+        let mut c = tx.try_claim().unwrap();
+        c.__mark_dead();
+        *c = 77;
+        // The receiver skips the "dead" claim, then finds the ring empty
+        // with no live sender.
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)),
+            Err(RecvTimeoutError::PeerDied {
+                pid: std::process::id()
+            })
+        );
+        let e = c.commit().unwrap_err();
+        assert_eq!((e.offset, e.what), (0, SKIPPED));
+        assert_eq!(
+            rx.try_recv(),
+            Err(TryRecvError::PeerDied {
+                pid: std::process::id()
+            })
+        );
+        assert_eq!(ch.stats().lost_sends, 1);
+    }
+
+    #[test]
+    fn dead_consumer_claim_is_freed_after_the_stall() {
+        let ch = quick_stall(2);
+        let mut tx = ch.sender().unwrap();
+        tx.set_wait_config(fast());
+        let mut dead = ch.receiver().unwrap();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        let r = dead.try_claim().unwrap();
+        assert_eq!(*r, 1);
+        r.__crash();
+        drop(dead);
+        // With no live receiver the full ring is PeerDied...
+        let me = std::process::id();
+        assert!(matches!(tx.try_send(3), Err(TrySendError::PeerDied { pid, .. }) if pid == me));
+        let mut rx = ch.receiver().unwrap();
+        // ...with one, slot 0 (held by the dead consumer) is freed after the
+        // stall expires.
+        tx.send_timeout(3, Duration::from_secs(10)).unwrap();
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert_eq!(rx.try_recv(), Ok(3));
+        let s = ch.stats();
+        assert_eq!((s.lost_recvs, s.sent, s.received), (1, 3, 2));
+    }
+
+    #[test]
+    fn late_release_of_a_reclaimed_slot_is_refused() {
+        let ch = quick_stall(2);
+        let mut tx = ch.sender().unwrap();
+        tx.set_wait_config(fast());
+        let mut rx = ch.receiver().unwrap();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        let _other = ch.receiver().unwrap();
+        let r = rx.try_claim().unwrap();
+        r.__mark_dead();
+        assert_eq!(*r, 1);
+        tx.send_timeout(3, Duration::from_secs(10)).unwrap();
+        let e = r.release().unwrap_err();
+        assert_eq!((e.offset, e.what), (0, RECLAIMED));
+    }
+
+    #[test]
+    fn all_receivers_dead_is_peer_died_when_full() {
+        let ch = quick_stall(2);
+        let mut tx = ch.sender().unwrap();
+        tx.set_wait_config(fast());
+        let rx = ch.receiver().unwrap();
+        tx.send(1).unwrap();
+        rx.__crash();
+        tx.send(2).unwrap();
+        let me = std::process::id();
+        assert!(matches!(tx.send(3), Err(SendError::PeerDied { value: 3, pid }) if pid == me));
+    }
+
+    #[test]
+    fn timeouts() {
+        let (mut tx, mut rx) = channel::<u64>(2).unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(5)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        assert!(matches!(
+            tx.send_timeout(3, Duration::from_millis(5)),
+            Err(SendTimeoutError::Timeout(3))
+        ));
+    }
+
+    #[test]
+    fn corrupt_shared_words_are_errors_not_hangs() {
+        let ch = Channel::<u64>::in_process(4).unwrap();
+        let mut tx = ch.sender().unwrap();
+        let mut rx = ch.receiver().unwrap();
+        let sh = &ch.shared;
+        // A slot claims to be far ahead of tail / head.
+        sh.slot(0).seq.store(1000, Ordering::Relaxed);
+        assert!(matches!(tx.try_send(1), Err(TrySendError::Corrupt { value: 1, .. })));
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Corrupt { .. })));
+        sh.slot(0).seq.store(0, Ordering::Relaxed);
+        // Indices out of range.
+        sh.ctl().tail.store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(tx.try_send(1), Err(TrySendError::Corrupt { .. })));
+        sh.ctl().tail.store(0, Ordering::Relaxed);
+        sh.ctl().head.store(SKIP + 5, Ordering::Relaxed);
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Corrupt { .. })));
+        sh.ctl().head.store(0, Ordering::Relaxed);
+        tx.try_send(5).unwrap();
+        assert_eq!(rx.try_recv(), Ok(5));
+    }
+
+    #[test]
+    fn threads_mpmc_no_loss_no_duplicate_per_producer_order() {
+        let ch = Channel::<u64>::in_process(8).unwrap();
+        let n: u64 = if cfg!(miri) { 40 } else { 20_000 };
+        let producers: Vec<_> = (0..2u64)
+            .map(|id| {
+                let mut tx = ch.sender().unwrap();
+                std::thread::spawn(move || {
+                    let mut i = 0;
+                    while i < n {
+                        if i % 3 == 0 && i + 2 < n {
+                            tx.send_slice(&[id << 32 | i, id << 32 | (i + 1)]).unwrap();
+                            i += 2;
+                        } else {
+                            tx.send(id << 32 | i).unwrap();
+                            i += 1;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..2)
+            .map(|k| {
+                let mut rx = ch.receiver().unwrap();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut buf = [0u64; 3];
+                    loop {
+                        let r = if k == 0 {
+                            rx.recv().map(|v| {
+                                got.push(v);
+                            })
+                        } else {
+                            rx.recv_slice(&mut buf).map(|m| got.extend_from_slice(&buf[..m]))
+                        };
+                        if r.is_err() {
+                            assert_eq!(r, Err(RecvError::Disconnected));
+                            return got;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        let mut all = Vec::new();
+        for c in consumers {
+            let got = c.join().unwrap();
+            for id in 0..2u64 {
+                let mine: Vec<u64> = got.iter().filter(|v| *v >> 32 == id).copied().collect();
+                assert!(mine.windows(2).all(|w| w[0] < w[1]), "per-producer order");
+            }
+            all.extend(got);
+        }
+        all.sort_unstable();
+        let want: Vec<u64> = (0..2u64).flat_map(|id| (0..n).map(move |i| id << 32 | i)).collect();
+        assert_eq!(all, want);
+    }
+
+    #[test]
+    fn bad_arguments() {
+        assert!(matches!(Channel::<u64>::in_process(0), Err(Error::InvalidArgument(_))));
+        assert!(matches!(Channel::<u64>::in_process(1), Err(Error::InvalidArgument(_))));
+        assert!(matches!(Channel::<u64>::in_process(6), Err(Error::InvalidArgument(_))));
+        assert!(matches!(
+            Builder::new().endpoints(0).in_process::<u64>(),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn named_segment_shares_state_and_checks_type() {
+        let name = format!("/shmlane-mpmc-unit-{}", std::process::id());
+        let ch = Builder::new()
+            .capacity(8)
+            .endpoints(5)
+            .stall_timeout(Duration::from_millis(250))
+            .create::<u64>(&name)
+            .unwrap();
+        let other = Channel::<u64>::open(&name).unwrap();
+        assert_eq!(other.stall_timeout(), Duration::from_millis(250));
+        assert_eq!(other.endpoint_capacity(), 5);
+        assert!(matches!(Channel::<u32>::open(&name), Err(Error::TypeMismatch { .. })));
+        assert!(matches!(
+            crate::spsc::Channel::<u64>::open(&name),
+            Err(Error::KindMismatch { .. })
+        ));
+        let mut tx = ch.sender().unwrap();
+        let mut rx = other.receiver().unwrap();
+        tx.send_slice(&[1, 2, 3]).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(other.stats().sent, 3);
+        assert_eq!(ch.stats().received, 1);
+        crate::segment::unlink(&name).unwrap();
+        let anon = Builder::new().capacity(4).anonymous::<u64>().unwrap();
+        let mut tx = anon.sender().unwrap();
+        tx.send(9).unwrap();
+        assert_eq!(anon.receiver().unwrap().recv(), Ok(9));
+    }
+}
