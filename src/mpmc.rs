@@ -1509,6 +1509,7 @@ impl<T: Pod> Sender<T> {
             Err(TrySendError::Disconnected(v)) => return Err(SendError::Disconnected(v)),
             Err(TrySendError::PeerDied { value, pid }) => return Err(SendError::PeerDied { value, pid }),
             Err(TrySendError::Corrupt { value, corruption }) => return Err(SendError::Corrupt { value, corruption }),
+            Err(TrySendError::TooLarge { value, len, max }) => return Err(SendError::TooLarge { value, len, max }),
         };
         self.send_until(value, None).map_err(|e| match e {
             SendTimeoutError::Timeout(_) => unreachable!("no deadline"),

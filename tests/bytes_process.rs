@@ -509,9 +509,8 @@ fn mpmc_competing_consumer_processes() {
 #[test]
 fn mpmc_consumer_killed_holding_a_record() {
     const TEST: &str = "mpmc_consumer_killed_holding_a_record";
-    match env(ROLE).as_deref() {
-        Some("consumer") => return child_consumer(Channel::open(&env("SHMLANE_BYTES_SEG").unwrap()).unwrap()),
-        _ => {}
+    if env(ROLE).as_deref() == Some("consumer") {
+        return child_consumer(Channel::open(&env("SHMLANE_BYTES_SEG").unwrap()).unwrap());
     }
     let name = format!("/shmlane-bytes-mpmc-kill-{}", std::process::id());
     let ch = Builder::new()
