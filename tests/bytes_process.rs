@@ -102,6 +102,16 @@ fn child_producer(ch: Channel) {
     let id: u32 = env("SHMLANE_BYTES_ID").unwrap().parse().unwrap();
     let count: u32 = env("SHMLANE_BYTES_COUNT").unwrap().parse().unwrap();
     let mut tx = ch.producer().unwrap();
+    if let Some(n) = env("SHMLANE_BYTES_PRODUCERS") {
+        // Start together: a producer that finished before another attached
+        // would let the consumers see "every producer came and went".
+        let n: u32 = n.parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ch.stats().producers.alive < n {
+            assert!(Instant::now() < deadline, "the other producers never attached");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
     let mut rng = 0x1234_5678_9abc_def1u64 ^ (u64::from(id) << 40) ^ u64::from(std::process::id());
     let max = ch.max_message();
     let start = Instant::now();
@@ -375,4 +385,202 @@ fn mpsc_producer_killed_holding_a_claim() {
     );
     let st = ch.stats();
     assert_eq!((st.sent, st.received, st.lost, st.depth_bytes), (500, 500, 1, 0));
+}
+
+/// Child consumer: reads until `Disconnected` and prints one line per
+/// message ("id seq") on stdout; with `SHMLANE_BYTES_HOLD`, reads one
+/// message and holds it until killed.
+fn child_consumer(ch: Channel) {
+    let mut rx = ch.consumer().unwrap();
+    if env("SHMLANE_BYTES_HOLD").is_some() {
+        let r = rx.read_timeout(Duration::from_secs(30)).unwrap();
+        check(&r);
+        println!("HOLDING");
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    let mut out = String::new();
+    loop {
+        match rx.read_batch_timeout(4, Duration::from_secs(30)) {
+            Ok(b) => {
+                for r in &b {
+                    let (id, seq) = check(&r);
+                    out.push_str(&format!("{id} {seq}\n"));
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(e) => panic!("child consumer: {e:?}"),
+        }
+    }
+    print!("BEGIN\n{out}END\n");
+}
+
+#[test]
+fn mpmc_competing_consumer_processes() {
+    const TEST: &str = "mpmc_competing_consumer_processes";
+    match env(ROLE).as_deref() {
+        Some("producer") => return child_producer(Channel::open(&env("SHMLANE_BYTES_SEG").unwrap()).unwrap()),
+        Some("consumer") => return child_consumer(Channel::open(&env("SHMLANE_BYTES_SEG").unwrap()).unwrap()),
+        _ => {}
+    }
+    let name = format!("/shmlane-bytes-mpmc-{}", std::process::id());
+    let ch = Builder::new()
+        .kind(Kind::BytesMpmc)
+        .endpoints(8)
+        .max_message(400)
+        .create(&name, 4096)
+        .unwrap();
+    let mut guard = Guard {
+        children: Vec::new(),
+        segment: Some(name.clone()),
+    };
+    // Attach before the producers start, so that `Disconnected` means
+    // "every producer came and went".
+    let mut rx = ch.consumer().unwrap();
+    let mut child_rx = Command::new(std::env::current_exe().unwrap());
+    child_rx
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(ROLE, "consumer")
+        .env("SHMLANE_BYTES_SEG", &name)
+        .stdout(std::process::Stdio::piped());
+    let consumer_child = child_rx.spawn().unwrap();
+    let per = 2000u32;
+    for id in 0..2u32 {
+        guard.children.push(spawn(
+            TEST,
+            &[
+                (ROLE, "producer".into()),
+                ("SHMLANE_BYTES_SEG", name.clone()),
+                ("SHMLANE_BYTES_ID", id.to_string()),
+                ("SHMLANE_BYTES_COUNT", per.to_string()),
+                ("SHMLANE_BYTES_PRODUCERS", "2".into()),
+            ],
+        ));
+    }
+    let mut mine = vec![Vec::new(); 2];
+    loop {
+        match rx.read_timeout(Duration::from_secs(30)) {
+            Ok(r) => {
+                let (id, seq) = check(&r);
+                mine[id as usize].push(seq);
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    for c in &mut guard.children {
+        assert!(c.wait().unwrap().success(), "a producer failed");
+    }
+    guard.children.clear();
+    let output = consumer_child.wait_with_output().unwrap();
+    assert!(output.status.success(), "the child consumer failed");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let body = text
+        .split("BEGIN\n")
+        .nth(1)
+        .and_then(|t| t.split("END\n").next())
+        .expect("child report");
+    let mut theirs = vec![Vec::new(); 2];
+    for line in body.lines() {
+        let mut it = line.split(' ').map(|x| x.parse::<u32>().unwrap());
+        let (id, seq) = (it.next().unwrap(), it.next().unwrap());
+        theirs[id as usize].push(seq);
+    }
+    eprintln!(
+        "{TEST}: parent took {}, child took {}",
+        mine.iter().map(Vec::len).sum::<usize>(),
+        theirs.iter().map(Vec::len).sum::<usize>()
+    );
+    for id in 0..2 {
+        for v in [&mine[id], &theirs[id]] {
+            assert!(
+                v.windows(2).all(|w| w[0] < w[1]),
+                "a consumer saw producer {id} out of order"
+            );
+        }
+        let mut all: Vec<u32> = mine[id].iter().chain(&theirs[id]).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..per).collect::<Vec<_>>(), "producer {id}: lost or duplicated");
+    }
+    let st = ch.stats();
+    assert_eq!((st.sent, st.received, st.lost), (4000, 4000, 0));
+}
+
+#[test]
+fn mpmc_consumer_killed_holding_a_record() {
+    const TEST: &str = "mpmc_consumer_killed_holding_a_record";
+    if env(ROLE).as_deref() == Some("consumer") {
+        return child_consumer(Channel::open(&env("SHMLANE_BYTES_SEG").unwrap()).unwrap());
+    }
+    let name = format!("/shmlane-bytes-mpmc-kill-{}", std::process::id());
+    let ch = Builder::new()
+        .kind(Kind::BytesMpmc)
+        .endpoints(4)
+        .max_message(100)
+        .create(&name, 1024)
+        .unwrap();
+    let _guard_seg = Guard {
+        children: Vec::new(),
+        segment: Some(name.clone()),
+    };
+    let mut tx = ch.producer().unwrap();
+    tx.set_wait_config(shmlane::WaitConfig {
+        check_interval: Duration::from_millis(20),
+        ..Default::default()
+    });
+    let mut rng = 7u64;
+    tx.send(&make(0, 0, 100, &mut rng)).unwrap();
+    let mut holder = Command::new(std::env::current_exe().unwrap());
+    holder
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(ROLE, "consumer")
+        .env("SHMLANE_BYTES_SEG", &name)
+        .env("SHMLANE_BYTES_HOLD", "1")
+        .stdout(std::process::Stdio::piped());
+    let mut child = Guard {
+        children: vec![holder.spawn().unwrap()],
+        segment: None,
+    };
+    // Wait (bounded) until the child says it holds message 0.
+    let mut line = String::new();
+    let stdout = child.children[0].stdout.take().unwrap();
+    let mut reader = std::io::BufReader::new(stdout);
+    loop {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut reader, &mut line).unwrap() > 0,
+            "child exited"
+        );
+        if line.contains("HOLDING") {
+            break;
+        }
+    }
+    // Fill the ring behind the held record; a live holder blocks the space.
+    let mut rx = ch.consumer().unwrap();
+    let mut seq = 1u32;
+    while tx.try_send(&make(0, seq, 100, &mut rng)).is_ok() {
+        seq += 1;
+    }
+    let mut next = 1u32;
+    while let Ok(r) = rx.try_read() {
+        assert_eq!(check(&r), (0, next));
+        next += 1;
+    }
+    assert_eq!(next, seq);
+    assert!(
+        tx.try_send(&make(0, seq, 100, &mut rng)).is_err(),
+        "space held by a live consumer"
+    );
+    child.children[0].kill().unwrap();
+    child.children[0].wait().unwrap();
+    child.children.clear();
+    // The producer finds the holder dead (within a check interval) and the
+    // record is skipped: sends go on, nothing is delivered twice.
+    let m = make(0, seq, 100, &mut rng);
+    tx.send_timeout(&m, Duration::from_secs(30))
+        .expect("room once the dead holder is skipped");
+    assert_eq!(check(&rx.read_timeout(Duration::from_secs(30)).unwrap()), (0, seq));
+    let st = ch.stats();
+    assert_eq!(st.lost, 1);
+    assert_eq!(st.received, u64::from(seq)); // seq - 1 here, 1 by the dead child
 }

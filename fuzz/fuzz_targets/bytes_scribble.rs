@@ -21,6 +21,8 @@ enum Op {
     Read,
     Recv,
     Batch(u8),
+    /// MPMC: a second consumer takes and releases one message.
+    Other,
     ReattachConsumer,
     ReattachProducer,
 }
@@ -37,7 +39,7 @@ enum Scribble {
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    mpsc: bool,
+    kind: u8,
     log_cap: u8,
     stall_zero: bool,
     before: Vec<Op>,
@@ -99,6 +101,13 @@ fn run(
                     }
                 }
             }
+            Op::Other => {
+                if let Ok(mut other) = ch.consumer() {
+                    if let Ok(r) = other.try_read() {
+                        touch(&r, max);
+                    }
+                }
+            }
             Op::ReattachConsumer => {
                 *rx = None;
                 *rx = ch.consumer().ok();
@@ -113,7 +122,7 @@ fn run(
 
 fuzz_target!(|input: Input| {
     let cap = 1usize << (6 + input.log_cap % 5);
-    let kind = if input.mpsc { Kind::BytesMpsc } else { Kind::Bytes };
+    let kind = [Kind::Bytes, Kind::BytesMpsc, Kind::BytesMpmc][usize::from(input.kind % 3)];
     let stall = if input.stall_zero {
         Duration::ZERO
     } else {

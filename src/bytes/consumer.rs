@@ -412,6 +412,9 @@ impl Consumer {
             let r = ctl.read.load(Ordering::Acquire);
             // Acquire: pairs with the producers' claiming CAS (claim words).
             let t = ctl.tail.load(Ordering::Acquire);
+            if !r.is_multiple_of(super::RECORD_ALIGN as u64) {
+                return Err(self.corrupt_index(r, "read is not 8-byte aligned"));
+            }
             let avail = t.wrapping_sub(r);
             if avail > cap {
                 continue; // read moved on since we loaded it: reload both

@@ -1,18 +1,16 @@
 //! Rings of variable-length byte messages, zero-copy on both sides.
 //!
 //! # Kinds shipped
-//! - [`Kind::Bytes`]: one producer, one consumer.
-//! - [`Kind::BytesMpsc`]: many producers (threads or processes), one consumer.
-//!
-//! [`Kind::BytesMpmc`] (competing consumers) is **not** shipped yet:
-//! [`Builder::create`] refuses it with [`Error::InvalidArgument`]. Doing it
-//! properly needs a second, out-of-order release protocol on the consumer
-//! side (consumers finish records in any order, and a consumer that dies
-//! while holding a record in place must be detected and its record handed
-//! to another), which is as much new algorithm again as the rest of this
-//! module and needs its own loom models. Until then, several readers can
-//! share one [`Kind::BytesMpsc`] ring by handing the single consumer
-//! between them, or use one ring per reader.
+//! All three byte kinds, with one API ([`Channel`], [`Producer`],
+//! [`Consumer`]; the kind is chosen at creation with [`Builder::kind`]):
+//! - [`Kind::Bytes`]: one producer, one consumer (the fastest: no
+//!   read-modify-write on the data path).
+//! - [`Kind::BytesMpsc`]: many producers (threads or processes), one
+//!   consumer.
+//! - [`Kind::BytesMpmc`]: many producers and competing consumers; each
+//!   message goes to exactly one consumer. Consumers take messages in
+//!   order and release them in any order; a consumer that holds a message
+//!   in place holds back the space behind it (not the other consumers).
 //!
 //! # Framing
 //! The data area is `capacity` bytes (a power of two, at least
@@ -44,8 +42,9 @@
 //! after reading (Agrona zeroes consumed records instead).
 //!
 //! # Indices and publication
-//! The control block holds `tail` and `head` (byte positions), two futex
-//! [`WaitWord`](crate::wait::WaitWord)s and the stall timeout.
+//! The control block holds `tail`, `head` and (MPMC) `read` (byte
+//! positions), two futex [`WaitWord`]s and the
+//! stall timeout (offsets: the `BYTES_*_OFFSET` constants).
 //! `head <= tail <= head + capacity` always; `[head, tail)` belongs to the
 //! consumer side, the rest of the area to the producers.
 //!
@@ -64,20 +63,44 @@
 //!   done with the bytes; producers load `head` with Acquire before they
 //!   reuse them.
 //!
-//! # Crashes (MPSC)
-//! Before its compare-and-swap, a producer writes the claim it is about to
-//! make (position | `PENDING`, size) into its endpoint entry's words; after
-//! winning it marks the claim `CONFIRMED`; a producer that gives up an
-//! attempt clears it. When the record at `head` stays unpublished for the
-//! stall timeout ([`Builder::stall_timeout`]), the consumer looks at the
-//! producers' claims at `head`: if the claimant is alive it keeps waiting;
-//! if it is dead, the claimed extent is skipped and counted in
-//! [`Stats::lost`]. A dead claim is never delivered, so it is never torn.
-//! (Two producers dying in the same few instructions around one
-//! compare-and-swap leave two unconfirmed claims of different sizes at one
-//! position; that cannot be resolved and is reported as corruption.)
-//! An SPSC producer that dies mid-claim published nothing: the consumer
-//! drains what was committed and reports [`RecvError::PeerDied`].
+//! - **MPMC consumers** share a `read` index (`head <= read <= tail`). A
+//!   consumer *takes* the record at `read` by compare-and-swap of its
+//!   stamp from `position | 1` to `position | 3` ([`taken_of`]), so that
+//!   only the owner reads its header; it then extends the take over the
+//!   published records behind it (up to the batch size) and moves `read`
+//!   past them with one Release store. Others that find the taken stamp
+//!   wait for that store (a few instructions). A consumer releases its run
+//!   by storing the run's extent (even: never a stamp) into the run's
+//!   first stamp word, a *done marker*, and then moves `head` over every
+//!   consecutive released run; the done-marker store and the head CAS are
+//!   each followed by a `fence(SeqCst)` before the other side's word is
+//!   read (a Dekker pair), so a released run is never stranded.
+//!
+//! # Crashes
+//! - **MPSC/MPMC producers**: before its compare-and-swap, a producer
+//!   writes the claim it is about to make (position | `PENDING`, size) into
+//!   its endpoint entry's words; after winning it marks the claim
+//!   `CONFIRMED`; a producer that gives up an attempt clears it. When the
+//!   record at the read position stays unpublished for the stall timeout
+//!   ([`Builder::stall_timeout`]), the consumer looks at the producers'
+//!   claims there: if the claimant is alive it keeps waiting; if it is
+//!   dead, the claimed extent is skipped and counted in [`Stats::lost`]. A
+//!   dead claim is never delivered, so it is never torn. (Two producers
+//!   dying in the same few instructions around one compare-and-swap leave
+//!   two unconfirmed claims of different sizes at one position; that cannot
+//!   be resolved and is reported as corruption.)
+//! - **SPSC producer**: one that dies mid-claim published nothing: the
+//!   consumer drains what was committed and reports
+//!   [`RecvError::PeerDied`].
+//! - **MPMC consumers** announce their takes in their entry words the same
+//!   way (position, size). A consumer that dies holding records blocks the
+//!   space behind them; a producer that finds the ring full, or a consumer
+//!   that finds it empty, checks (at most once per check interval) whether
+//!   the holder at `head` (or a taker stuck at `read`) is dead, and if so
+//!   releases its records, counted as lost: at-most-once for the messages
+//!   a dead consumer was given.
+//! - **SPSC/MPSC consumer**: a new consumer continues from `head`;
+//!   messages the dead one was reading in place are delivered again.
 //!
 //! # Untrusted memory
 //! Every header is read once into locals and validated before use: a
@@ -88,10 +111,19 @@
 //! never an out-of-bounds slice, a panic or an unbounded loop.
 //!
 //! # Endpoint table
-//! Entry 0 is the consumer; producers use entries 1.. (one for SPSC,
-//! [`Builder::endpoints`]` - 1` for MPSC). The words of each entry carry its
-//! counters and, for producers, the claim in flight (see the `WORD_*`
+//! SPSC/MPSC: entry 0 is the consumer; producers use entries 1.. (one for
+//! SPSC, [`Builder::endpoints`]` - 1` for MPSC). MPMC: producers and
+//! consumers take any entry; the entry's `state` word keeps a bit per role
+//! it was ever attached in, so that "every producer came and went" is not
+//! forgotten when a consumer reuses a producer's entry. The words of each
+//! entry carry its counters and the claim in flight (see the `WORD_*`
 //! constants; the C header mirrors them).
+//!
+//! Disconnection: a consumer sees `Disconnected` once the ring is drained
+//! and every producer that attached has detached (`PeerDied` if one died).
+//! SPSC/MPSC producers see `Disconnected` as soon as the consumer is gone;
+//! MPMC producers do not scan the table on every send, so they see it when
+//! the ring is full.
 //!
 //! # Example
 //! ```
@@ -119,6 +151,34 @@
 //!
 //! drop(tx);
 //! assert_eq!(rx.try_recv(&mut buf), Err(shmlane::TryRecvError::Disconnected));
+//! # Ok::<(), shmlane::Error>(())
+//! ```
+//!
+//! Competing consumers (MPMC): each message goes to one of them.
+//! ```
+//! use shmlane::bytes::Builder;
+//! use shmlane::layout::Kind;
+//!
+//! let ch = Builder::new().kind(Kind::BytesMpmc).in_process(1 << 16)?;
+//! let workers: Vec<_> = (0..2)
+//!     .map(|_| {
+//!         let mut rx = ch.consumer().unwrap();
+//!         std::thread::spawn(move || {
+//!             let mut n = 0;
+//!             while let Ok(batch) = rx.read_batch(16) {
+//!                 n += batch.len();
+//!             }
+//!             n // the loop ends with Disconnected
+//!         })
+//!     })
+//!     .collect();
+//! let mut tx = ch.producer()?;
+//! for i in 0..1000u32 {
+//!     tx.send(&i.to_le_bytes()).unwrap();
+//! }
+//! drop(tx);
+//! let total: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+//! assert_eq!(total, 1000);
 //! # Ok::<(), shmlane::Error>(())
 //! ```
 

@@ -488,6 +488,9 @@ impl Shared {
     /// reading it). Errors name the offset in the segment.
     #[inline]
     pub(super) fn parse(&self, pos: u64, tail: u64, taken: bool) -> Result<Parsed, Bad> {
+        if !pos.is_multiple_of(RECORD_ALIGN as u64) {
+            return Err(Bad::index(pos, "a ring index is not 8-byte aligned"));
+        }
         let start = self.normalize(pos);
         let room = tail.wrapping_sub(start);
         if room < RECORD_HEADER_LEN as u64 || room > self.cap {
@@ -559,8 +562,8 @@ impl Shared {
             let h = ctl.head.load(Ordering::Acquire);
             let rd = ctl.read.load(Ordering::Acquire);
             let claimed = rd.wrapping_sub(h);
-            if claimed == 0 {
-                return;
+            if claimed == 0 || !h.is_multiple_of(RECORD_ALIGN as u64) {
+                return; // nothing released, or a corrupt head: leave it
             }
             if claimed > self.cap {
                 // head moved between the two loads: look again (returning
@@ -679,6 +682,9 @@ impl Shared {
         // Acquire (both): as in `advance_head`.
         let h = ctl.head.load(Ordering::Acquire);
         let rd = ctl.read.load(Ordering::Acquire);
+        if !(h | rd).is_multiple_of(RECORD_ALIGN as u64) {
+            return Err(Bad::index(h, "head or read is not 8-byte aligned"));
+        }
         if h != rd && rd.wrapping_sub(h) <= self.cap {
             let start = self.normalize(h);
             let off = self.off(start);
@@ -714,6 +720,9 @@ impl Shared {
         // with the producers' claiming CAS.
         let r = ctl.read.load(Ordering::Acquire);
         let t = ctl.tail.load(Ordering::Acquire);
+        if !r.is_multiple_of(RECORD_ALIGN as u64) {
+            return Err(Bad::index(r, "read is not 8-byte aligned"));
+        }
         if r != t && t.wrapping_sub(r) <= self.cap {
             let start = self.normalize(r);
             let off = self.off(start);

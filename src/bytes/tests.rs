@@ -423,6 +423,25 @@ fn producer_sees_corrupt_head() {
 }
 
 #[test]
+fn mpmc_unaligned_shared_indices_are_errors() {
+    let ch = b(Kind::BytesMpmc).in_process(256).unwrap();
+    let mut tx = ch.producer().unwrap();
+    let mut rx = ch.consumer().unwrap();
+    tx.send(b"abc").unwrap();
+    // SAFETY: no handle is in use on another thread.
+    unsafe { ch.__scribble(|c, _| c[BYTES_READ_OFFSET..BYTES_READ_OFFSET + 8].copy_from_slice(&3u64.to_ne_bytes())) };
+    assert!(matches!(
+        rx.try_read().map(|r| r.len()),
+        Err(TryRecvError::Corrupt { .. })
+    ));
+    // SAFETY: as above.
+    unsafe { ch.__scribble(|c, _| c[BYTES_HEAD_OFFSET..BYTES_HEAD_OFFSET + 8].copy_from_slice(&5u64.to_ne_bytes())) };
+    for _ in 0..20 {
+        let _ = tx.try_send(b"more");
+    }
+}
+
+#[test]
 fn corrupt_mpsc_claims_are_errors() {
     let ch = b(Kind::BytesMpsc)
         .stall_timeout(Duration::ZERO)
