@@ -415,9 +415,9 @@ impl Segment {
     /// its fd can reach anyone, so a missing magic means "not a segment".
     pub(crate) fn open_fd(fd: OwnedFd, expect: &Expect, opts: &OpenOptions) -> Result<Segment> {
         let name = format!("fd:{}", fd.as_raw_fd());
+        let _ = opts;
         let opts = OpenOptions {
             init_timeout: Duration::ZERO,
-            ..opts.clone()
         };
         Self::open_fd_inner(fd, name, expect, &opts, true)
     }
