@@ -50,6 +50,7 @@ pub(crate) mod sync;
 pub mod bytes;
 pub mod endpoint;
 pub mod error;
+pub mod inspect;
 pub mod layout;
 pub mod mpmc;
 pub mod segment;

@@ -1,5 +1,237 @@
-//! The `shmlane` command.
+//! The `shmlane` command: a shared-memory pipe (`create`, `send`, `recv`)
+//! and an inspector for the segments in /dev/shm (`ls`, `stat`, `rm`, `gc`).
+//! Exit codes are listed in [`exit`] and in `shmlane --help`.
+
+mod admin;
+mod exit;
+mod pipe;
+mod units;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use shmlane::layout::Kind;
+use std::time::Duration;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (input sent; producer closed and ring drained; --count reached; stdout closed by its reader)
+  1  other failure (I/O error, input ends inside a frame)
+  2  usage or open error (bad arguments, no such segment, wrong kind, endpoint busy, not a shmlane segment)
+  3  the peer process died (recv: the producer; send: the consumer)
+  4  the segment is corrupt
+  5  timeout: no message within --timeout
+  6  a message is larger than the ring's maximum message size
+  7  send: the consumer closed the ring before all input was sent";
+
+#[derive(Parser, Debug)]
+#[command(name = "shmlane", version, about = "Shared-memory rings between processes: pipe messages, inspect segments", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Channel kinds on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum KindArg {
+    /// Variable-length byte messages, one producer, one consumer.
+    Bytes,
+    /// Byte messages, many producers, one consumer.
+    BytesMpsc,
+    /// Byte messages, many producers, many consumers.
+    BytesMpmc,
+    /// Fixed-size elements (u64 unless --elem-size), one producer, one consumer.
+    Spsc,
+    /// Fixed-size u64 elements, many producers, many consumers.
+    Mpmc,
+    /// Broadcast (not implemented in the library yet).
+    Broadcast,
+}
+
+impl KindArg {
+    fn kind(self) -> Kind {
+        match self {
+            KindArg::Bytes => Kind::Bytes,
+            KindArg::BytesMpsc => Kind::BytesMpsc,
+            KindArg::BytesMpmc => Kind::BytesMpmc,
+            KindArg::Spsc => Kind::Spsc,
+            KindArg::Mpmc => Kind::Mpmc,
+            KindArg::Broadcast => Kind::Broadcast,
+        }
+    }
+}
+
+/// How messages are delimited on stdin/stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// One message per line, newline removed / added.
+    Lines,
+    /// 4-byte little-endian length, then the message.
+    Frames,
+}
+
+fn size(s: &str) -> Result<u64, String> {
+    units::parse_size(s)
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    units::parse_duration(s)
+}
+
+fn octal(s: &str) -> Result<u32, String> {
+    let t = s.trim_start_matches("0o");
+    let m = u32::from_str_radix(t, 8).map_err(|_| format!("'{s}' is not an octal mode (example: 600, 0660)"))?;
+    if m > 0o7777 {
+        return Err(format!("mode '{s}' is out of range"));
+    }
+    Ok(m)
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct Shape {
+    /// Channel kind.
+    #[arg(long, value_enum, default_value = "bytes")]
+    kind: KindArg,
+    /// Ring size: bytes of record area for byte kinds (a power of two;
+    /// suffixes KiB, MiB, GiB, KB...), number of elements for spsc/mpmc.
+    #[arg(long, value_parser = size, default_value = "1MiB")]
+    capacity: u64,
+    /// Largest message of a byte ring (default: a quarter of the capacity).
+    #[arg(long, value_parser = size)]
+    max_message: Option<u64>,
+    /// File mode of the segment, in octal.
+    #[arg(long, value_parser = octal, default_value = "600")]
+    mode: u32,
+}
+
+impl Shape {
+    fn args(&self, elem_size: Option<u64>) -> pipe::CreateArgs {
+        pipe::CreateArgs {
+            kind: self.kind.kind(),
+            capacity: self.capacity,
+            max_message: self.max_message,
+            mode: self.mode,
+            elem_size,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create a named channel in /dev/shm.
+    #[command(after_help = EXIT_CODES)]
+    Create {
+        /// Segment name, e.g. /orders (the leading '/' may be left out).
+        name: String,
+        #[command(flatten)]
+        shape: Shape,
+        /// Element size in bytes for --kind spsc (default: 8, a u64).
+        #[arg(long, value_parser = size)]
+        elem_size: Option<u64>,
+    },
+    /// Send stdin into a byte ring: one message per line, or per frame.
+    #[command(after_help = EXIT_CODES)]
+    Send {
+        /// Segment name.
+        name: String,
+        /// Create the ring (with --kind/--capacity/--max-message/--mode) unless it exists.
+        #[arg(long)]
+        create: bool,
+        #[command(flatten)]
+        shape: Shape,
+        /// Input is frames: a 4-byte little-endian length, then that many bytes.
+        #[arg(long)]
+        frames: bool,
+    },
+    /// Receive messages from a byte ring to stdout, until the producer closes.
+    #[command(after_help = EXIT_CODES)]
+    Recv {
+        /// Segment name.
+        name: String,
+        /// Stop after N messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Fail (exit 5) when no message arrives within this long, e.g. 500ms, 2s.
+        #[arg(long, value_parser = duration)]
+        timeout: Option<Duration>,
+        /// Output frames: a 4-byte little-endian length, then the message.
+        #[arg(long)]
+        frames: bool,
+    },
+    /// List the shmlane segments in /dev/shm.
+    Ls {
+        /// Only names starting with this prefix.
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+    /// Show a segment's header and live counters.
+    Stat {
+        /// Segment name.
+        name: String,
+        /// One JSON object (per refresh).
+        #[arg(long)]
+        json: bool,
+        /// Refresh every INTERVAL (default 1s) until interrupted.
+        #[arg(long, value_parser = duration, num_args = 0..=1, default_missing_value = "1s")]
+        watch: Option<Duration>,
+    },
+    /// Remove a shmlane segment from /dev/shm (other files are refused).
+    Rm {
+        /// Segment name.
+        name: String,
+    },
+    /// Remove stale segments: creator dead and no live endpoint.
+    Gc {
+        /// Only print what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only names starting with this prefix.
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+}
+
+fn run(cli: Cli) -> exit::Res<()> {
+    match cli.cmd {
+        Cmd::Create { name, shape, elem_size } => pipe::create(&admin::norm(&name), &shape.args(elem_size)),
+        Cmd::Send {
+            name,
+            create,
+            shape,
+            frames,
+        } => {
+            let args = shape.args(None);
+            pipe::send(&admin::norm(&name), create.then_some(&args), framing(frames))
+        }
+        Cmd::Recv {
+            name,
+            count,
+            timeout,
+            frames,
+        } => pipe::recv(&admin::norm(&name), count, timeout, framing(frames)),
+        Cmd::Ls { prefix } => admin::ls(&prefix),
+        Cmd::Stat { name, json, watch } => admin::stat(&name, json, watch),
+        Cmd::Rm { name } => admin::rm(&name),
+        Cmd::Gc { dry_run, prefix } => admin::gc(dry_run, &prefix),
+    }
+}
+
+fn framing(frames: bool) -> Framing {
+    if frames {
+        Framing::Frames
+    } else {
+        Framing::Lines
+    }
+}
+
 fn main() {
-    eprintln!("shmlane: no command yet");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(()) => exit::OK,
+        Err(f) => {
+            if !f.msg.is_empty() {
+                eprintln!("shmlane: {}", f.msg);
+            }
+            f.code
+        }
+    };
+    std::process::exit(code);
 }

@@ -1,0 +1,370 @@
+//! Runs the built `shmlane` binary in real processes: line and frame round
+//! trips through `send | recv`, the exit codes of `recv` for a producer
+//! killed mid-stream, a corrupt segment and a timeout, `send` of a message
+//! that is too large, and `ls`/`gc`/`rm` with live, dead, corrupt and
+//! foreign files in /dev/shm. Names carry the test's pid; every wait is
+//! bounded; segments are unlinked and children killed on the way out.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shmlane");
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Unlinks its names and kills its children when dropped.
+#[derive(Default)]
+struct Cleanup {
+    names: Vec<String>,
+    children: Vec<Child>,
+}
+
+impl Cleanup {
+    fn name(&mut self, tag: &str) -> String {
+        let n = format!("/shmlane-clitest-{}-{tag}", std::process::id());
+        let _ = std::fs::remove_file(shm_path(&n));
+        self.names.push(n.clone());
+        n
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for n in &self.names {
+            let _ = std::fs::remove_file(shm_path(n));
+        }
+    }
+}
+
+fn shm_path(name: &str) -> String {
+    format!("/dev/shm{name}")
+}
+
+fn shmlane(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args);
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    let mut c = shmlane(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, err) = (c.stdout.take().unwrap(), c.stderr.take().unwrap());
+    let (o, e) = (reader(out), reader(err));
+    let status = wait_bounded(&mut c);
+    Output {
+        status,
+        stdout: o.recv_timeout(LIMIT).unwrap(),
+        stderr: e.recv_timeout(LIMIT).unwrap(),
+    }
+}
+
+/// Reads a pipe to its end on a thread.
+fn reader(mut r: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = r.read_to_end(&mut v);
+        let _ = tx.send(v);
+    });
+    rx
+}
+
+/// Waits for a child at most LIMIT, killing it when it overstays.
+fn wait_bounded(c: &mut Child) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = c.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > LIMIT {
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("child {} did not exit within {LIMIT:?}", c.id());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn create(name: &str, extra: &[&str]) {
+    let mut args = vec!["create", name];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(
+        o.status.success(),
+        "create failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `send NAME args` with `input` on stdin, piped into `recv NAME rargs`;
+/// returns recv's output and both exit statuses.
+fn pipe_through(name: &str, sargs: &[&str], rargs: &[&str], input: Vec<u8>) -> (Vec<u8>, ExitStatus, ExitStatus) {
+    let mut ra = vec!["recv", name];
+    ra.extend_from_slice(rargs);
+    let mut recv = shmlane(&ra).stdout(Stdio::piped()).spawn().unwrap();
+    let out = reader(recv.stdout.take().unwrap());
+    let mut sa = vec!["send", name];
+    sa.extend_from_slice(sargs);
+    let mut send = shmlane(&sa).stdin(Stdio::piped()).spawn().unwrap();
+    let mut stdin = send.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let ss = wait_bounded(&mut send);
+    let rs = wait_bounded(&mut recv);
+    writer.join().unwrap();
+    (out.recv_timeout(LIMIT).unwrap(), ss, rs)
+}
+
+#[test]
+fn a_million_lines_arrive_intact() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("lines");
+    create(&name, &["--capacity", "256KiB"]);
+    let mut input = Vec::new();
+    for i in 1..=1_000_000u32 {
+        writeln!(input, "{i}").unwrap();
+    }
+    let (out, ss, rs) = pipe_through(&name, &[], &[], input.clone());
+    assert_eq!((ss.code(), rs.code()), (Some(0), Some(0)));
+    assert_eq!(out.len(), input.len());
+    assert!(out == input, "output differs from input");
+}
+
+#[test]
+fn binary_frames_round_trip() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("frames");
+    create(&name, &["--capacity", "64KiB", "--max-message", "4KiB"]);
+    let mut input = Vec::new();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..5000u32 {
+        let len = (i as usize * 37) % 4097;
+        input.extend_from_slice(&(len as u32).to_le_bytes());
+        for _ in 0..len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            input.push(x as u8); // includes 0x00 and b'\n'
+        }
+    }
+    let (out, ss, rs) = pipe_through(&name, &["--frames"], &["--frames"], input.clone());
+    assert_eq!((ss.code(), rs.code()), (Some(0), Some(0)));
+    assert!(out == input, "frames differ ({} vs {} bytes)", out.len(), input.len());
+}
+
+#[test]
+fn recv_reports_a_killed_producer_after_printing_what_it_committed() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("killed");
+    create(&name, &["--capacity", "64KiB"]);
+    let mut recv = shmlane(&["recv", &name]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut rout = recv.stdout.take().unwrap();
+    let mut send = shmlane(&["send", &name]).stdin(Stdio::piped()).spawn().unwrap();
+    let mut stdin = send.stdin.take().unwrap();
+    let mut expected = Vec::new();
+    for i in 0..1000 {
+        writeln!(expected, "committed {i}").unwrap();
+    }
+    stdin.write_all(&expected).unwrap();
+    stdin.flush().unwrap();
+    // recv flushes when the ring runs empty: read until every line is here.
+    let (tx, rx) = mpsc::channel();
+    let want = expected.len();
+    let t = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 65536];
+        while got.len() < want {
+            match rout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        tx.send(got.clone()).unwrap();
+        let mut rest = Vec::new();
+        let _ = rout.read_to_end(&mut rest);
+        rest
+    });
+    let got = rx.recv_timeout(LIMIT).expect("recv printed the committed lines");
+    assert!(got == expected);
+    // Mid-stream: stdin still open, more to come. Kill the sender.
+    send.kill().unwrap();
+    let _ = send.wait();
+    let rs = wait_bounded(&mut recv);
+    drop(stdin);
+    let rest = t.join().unwrap();
+    assert_eq!(rs.code(), Some(3), "recv exit code for a dead producer");
+    assert!(rest.is_empty(), "nothing after the committed lines");
+    cl.children.push(recv);
+    cl.children.push(send);
+}
+
+fn write_at(name: &str, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(shm_path(name)).unwrap();
+    f.write_all_at(bytes, offset).unwrap();
+}
+
+fn read_u64_at(name: &str, offset: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(shm_path(name)).unwrap();
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, offset).unwrap();
+    u64::from_le_bytes(b)
+}
+
+fn send_lines(name: &str, text: &[u8]) {
+    let mut send = shmlane(&["send", name]).stdin(Stdio::piped()).spawn().unwrap();
+    send.stdin.take().unwrap().write_all(text).unwrap();
+    assert_eq!(wait_bounded(&mut send).code(), Some(0));
+}
+
+#[test]
+fn recv_reports_a_scribbled_header_as_corrupt() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("corrupt-header");
+    create(&name, &["--capacity", "4KiB"]);
+    send_lines(&name, b"a\nb\n");
+    // capacity (offset 24) no longer a power of two.
+    write_at(
+        &name,
+        shmlane::layout::HEADER_CAPACITY_OFFSET as u64,
+        &3u64.to_le_bytes(),
+    );
+    let o = run(&["recv", &name, "--timeout", "5s"]);
+    assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn recv_reports_scribbled_control_words_as_corrupt() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("corrupt-control");
+    create(&name, &["--capacity", "4KiB"]);
+    send_lines(&name, b"a\nb\nc\n");
+    let ctl = read_u64_at(&name, shmlane::layout::HEADER_CONTROL_OFFSET_OFFSET as u64);
+    // tail far beyond head + capacity.
+    let tail = ctl + shmlane::bytes::BYTES_TAIL_OFFSET as u64;
+    write_at(&name, tail, &(1u64 << 40).to_le_bytes());
+    let o = run(&["recv", &name, "--timeout", "5s"]);
+    assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn recv_times_out_with_its_own_code() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("timeout");
+    create(&name, &["--capacity", "4KiB"]);
+    let o = run(&["recv", &name, "--timeout", "300ms"]);
+    assert_eq!(o.status.code(), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn usage_and_open_errors_exit_2() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("missing");
+    assert_eq!(run(&["recv", &name]).status.code(), Some(2));
+    assert_eq!(run(&["send", &name]).status.code(), Some(2));
+    assert_eq!(run(&["create", &name, "--capacity", "12XB"]).status.code(), Some(2));
+    let o = run(&["create", &name, "--kind", "broadcast", "--capacity", "4KiB"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not implemented"));
+}
+
+#[test]
+fn count_stops_early_and_too_large_is_refused() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("count");
+    create(&name, &["--capacity", "4KiB", "--max-message", "16"]);
+    send_lines(&name, b"1\n2\n3\n4\n");
+    let o = run(&["recv", &name, "--count", "2"]);
+    assert_eq!((o.status.code(), &o.stdout[..]), (Some(0), &b"1\n2\n"[..]));
+    let mut send = shmlane(&["send", &name])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = reader(send.stderr.take().unwrap());
+    send.stdin.take().unwrap().write_all(&[b'x'; 100]).unwrap();
+    assert_eq!(wait_bounded(&mut send).code(), Some(6));
+    assert!(String::from_utf8_lossy(&err.recv_timeout(LIMIT).unwrap()).contains("larger than"));
+}
+
+#[test]
+fn ls_gc_rm_tell_live_dead_corrupt_and_foreign_apart() {
+    let mut cl = Cleanup::default();
+    let live = cl.name("gc-live");
+    let dead = cl.name("gc-dead");
+    let bad = cl.name("gc-corrupt");
+    let foreign = cl.name("gc-foreign");
+    let prefix = format!("shmlane-clitest-{}-gc-", std::process::id());
+    create(&live, &["--capacity", "4KiB"]);
+    create(&dead, &["--kind", "mpmc", "--capacity", "64"]); // creator exited: stale
+    create(&bad, &["--capacity", "4KiB"]);
+    write_at(
+        &bad,
+        shmlane::layout::HEADER_CAPACITY_OFFSET as u64,
+        &3u64.to_le_bytes(),
+    );
+    std::fs::write(shm_path(&foreign), b"not a shmlane segment, just bytes").unwrap();
+    // A live consumer holds an endpoint of `live`.
+    cl.children
+        .push(shmlane(&["recv", &live]).stdout(Stdio::null()).spawn().unwrap());
+    let start = Instant::now();
+    while shmlane::segment::inspect(&live).unwrap().endpoints.alive != 1 {
+        assert!(start.elapsed() < LIMIT, "recv never attached");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let o = run(&["ls", "--prefix", &prefix]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let line = |n: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{n} ")))
+            .map(str::to_owned)
+    };
+    let l = line(&live).expect("live listed");
+    assert!(
+        l.contains(" bytes ") && l.contains("1/0") && !l.contains("stale"),
+        "{l}"
+    );
+    let d = line(&dead).expect("dead listed");
+    assert!(d.contains(" mpmc ") && d.contains("stale"), "{d}");
+    assert!(line(&bad).expect("corrupt listed").contains("corrupt"));
+    assert!(line(&foreign).is_none(), "foreign file listed:\n{text}");
+
+    let o = run(&["gc", "--dry-run", "--prefix", &prefix]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), format!("would remove {dead}\n"));
+    let o = run(&["gc", "--prefix", &prefix]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), format!("removed {dead}\n"));
+    for (n, exists) in [(&dead, false), (&live, true), (&bad, true), (&foreign, true)] {
+        assert_eq!(std::path::Path::new(&shm_path(n)).exists(), exists, "{n}");
+    }
+
+    let o = run(&["rm", &foreign]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a shmlane segment"));
+    assert!(std::path::Path::new(&shm_path(&foreign)).exists());
+    assert_eq!(run(&["rm", &bad]).status.code(), Some(0));
+    assert!(!std::path::Path::new(&shm_path(&bad)).exists());
+
+    let o = run(&["stat", &live, "--json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let j = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        j.contains("\"kind\":\"bytes\"") && j.contains("\"endpoints_alive\":1"),
+        "{j}"
+    );
+}
