@@ -190,6 +190,8 @@ pub struct EndpointCounts {
     pub dead: u32,
     /// Free.
     pub free: u32,
+    /// Free and never attached to (a subset of `free`).
+    pub never: u32,
 }
 
 /// Counts live, dead and free entries (performs liveness checks).
@@ -199,7 +201,11 @@ pub(crate) fn count(entries: &[EndpointEntry]) -> EndpointCounts {
         match holder(e) {
             Holder::Held(t) if token_alive(t) => c.alive += 1,
             Holder::Held(_) => c.dead += 1,
-            _ => c.free += 1,
+            Holder::Closed => c.free += 1,
+            Holder::Never => {
+                c.free += 1;
+                c.never += 1;
+            }
         }
     }
     c

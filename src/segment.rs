@@ -709,6 +709,10 @@ pub fn unlink(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// How long a segment to which no endpoint ever attached is protected from
+/// being judged stale after its creation.
+pub const FRESH_GRACE: Duration = Duration::from_secs(60);
+
 /// Facts about an existing segment, read without attaching (used by
 /// `shmlane ls` and stale detection).
 #[derive(Debug, Clone)]
@@ -743,10 +747,18 @@ impl Segment {
 }
 
 impl SegmentInfo {
-    /// True when no live process holds an endpoint and the creator is dead:
-    /// nobody can be using the segment or about to attach to it.
+    /// True when nobody can be using the segment or be about to attach:
+    /// no live process holds an endpoint, the creator is dead, and either
+    /// some endpoint has attached and left (or died) or the segment is older
+    /// than [`FRESH_GRACE`] (so a channel made by one short-lived process,
+    /// such as `shmlane create`, for others to open later is not reclaimed
+    /// before anyone had a chance to attach).
     pub fn is_stale(&self) -> bool {
+        let total = self.endpoints.alive + self.endpoints.dead + self.endpoints.free;
+        let ever_attached = self.endpoints.never < total;
+        let age = Duration::from_nanos(now_unix_ns().saturating_sub(self.header.created_unix_ns));
         self.endpoints.alive == 0
+            && (ever_attached || age >= FRESH_GRACE)
             && !endpoint::token_alive(endpoint::token(
                 self.header.creator_pid,
                 u64::from(self.header.creator_start),

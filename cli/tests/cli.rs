@@ -309,7 +309,12 @@ fn ls_gc_rm_tell_live_dead_corrupt_and_foreign_apart() {
     let foreign = cl.name("gc-foreign");
     let prefix = format!("shmlane-clitest-{}-gc-", std::process::id());
     create(&live, &["--capacity", "4KiB"]);
-    create(&dead, &["--kind", "mpmc", "--capacity", "64"]); // creator exited: stale
+    let fresh = cl.name("gc-fresh");
+    create(&fresh, &["--kind", "mpmc", "--capacity", "64"]); // nobody attached yet: kept
+    create(&dead, &["--capacity", "4KiB"]);
+    // A sender attaches and leaves (empty input): creator and endpoints are
+    // gone, so the segment is stale.
+    assert_eq!(run(&["send", &dead]).status.code(), Some(0));
     create(&bad, &["--capacity", "4KiB"]);
     write_at(
         &bad,
@@ -340,7 +345,9 @@ fn ls_gc_rm_tell_live_dead_corrupt_and_foreign_apart() {
         "{l}"
     );
     let d = line(&dead).expect("dead listed");
-    assert!(d.contains(" mpmc ") && d.contains("stale"), "{d}");
+    assert!(d.contains(" bytes ") && d.contains("stale"), "{d}");
+    let f = line(&fresh).expect("fresh listed");
+    assert!(f.contains(" mpmc ") && !f.contains("stale"), "{f}");
     assert!(line(&bad).expect("corrupt listed").contains("corrupt"));
     assert!(line(&foreign).is_none(), "foreign file listed:\n{text}");
 
@@ -349,7 +356,13 @@ fn ls_gc_rm_tell_live_dead_corrupt_and_foreign_apart() {
     let o = run(&["gc", "--prefix", &prefix]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(String::from_utf8(o.stdout).unwrap(), format!("removed {dead}\n"));
-    for (n, exists) in [(&dead, false), (&live, true), (&bad, true), (&foreign, true)] {
+    for (n, exists) in [
+        (&dead, false),
+        (&fresh, true),
+        (&live, true),
+        (&bad, true),
+        (&foreign, true),
+    ] {
         assert_eq!(std::path::Path::new(&shm_path(n)).exists(), exists, "{n}");
     }
 
