@@ -57,6 +57,7 @@ pub mod msg;
 pub mod pipe;
 pub mod raw_pingpong;
 pub mod raw_ring;
+pub mod shmlane_bytes;
 pub mod shmlane_spsc;
 pub mod tcp;
 pub mod threads;
@@ -84,6 +85,8 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         // shmlane.
         &shmlane_spsc::ShmlaneSpsc,
         &shmlane_spsc::ShmlaneSpscBlocking,
+        &shmlane_bytes::ShmlaneBytes,
+        &shmlane_bytes::ShmlaneBytesZc,
     ]
 }
 
