@@ -1,23 +1,40 @@
 //! The process machinery shared by every cross-process transport: the harness
 //! re-executes itself as `shmlane-bench __child <transport> <role> …`, hands
-//! the child its resources (names and inherited fd numbers on the command
-//! line), pins both sides to different CPUs, synchronises the start with a
-//! one-byte handshake over the child's stdin/stdout, and always reaps the
-//! child within a deadline.
+//! each child its resources (names and inherited fd numbers on the command
+//! line), pins the two sides to different CPUs, synchronises the start with a
+//! one-byte handshake over the child's stdin and its control pipe, and always
+//! reaps every child within a deadline.
 //!
-//! Handshake: the child sets its resources up, writes `R` to its stdout and
-//! blocks reading one byte from its stdin; the parent waits for `R` (with a
-//! timeout), finishes its own setup and writes `G`. Nothing is timed before
-//! `G`, and each side's warm-up is excluded by [`crate::measure`].
+//! Sides: the plan has two CPUs, the *parent side* (where the harness's main
+//! thread runs) and the *child side*. [`Harness::spawn`] starts one child on
+//! the child side; [`Harness::spawn_n`] starts several, each on the side it
+//! asks for ([`Side`]), for cases with more than two processes (several
+//! producers on the child side, several consumers on the parent side). With
+//! more processes than CPUs, the processes of one side share its CPU and the
+//! scheduler time-slices them: [`Pinning::placement`] says so in the table.
+//!
+//! Handshake: the child sets its resources up, writes `R` to its control
+//! pipe and blocks reading one byte from its stdin; the parent waits for `R`
+//! (with a timeout) from every child, finishes its own setup and writes `G`
+//! to each. Nothing is timed before `G`, and each side's warm-up is excluded
+//! by [`crate::measure`]. The control pipe is the child's original stdout;
+//! the child moves it to a private descriptor and points its stdout at its
+//! stderr, so a library that prints cannot break the handshake. After its
+//! run a child may write one report line ([`ChildCtx::report`]) to the
+//! control pipe, which the parent reads with [`ChildProc::finish_report`]
+//! (counts and times of the child's side, for cases measured in several
+//! processes).
 //!
 //! Never hanging: a [`Watchdog`] runs beside every repetition. When the
-//! repetition overruns, it sets the abort flag polled by spin loops, kills the
-//! child, and sends SIGUSR1 to the measuring thread (installed without
-//! `SA_RESTART`) until the repetition gives up, so that blocking calls return
-//! `EINTR`. The child protects itself with `PR_SET_PDEATHSIG` and `alarm`.
+//! repetition overruns, it sets the abort flag polled by spin loops, kills
+//! every live child, and sends SIGUSR1 to the measuring thread (installed
+//! without `SA_RESTART`) until the repetition gives up, so that blocking calls
+//! return `EINTR`. Children protect themselves with `PR_SET_PDEATHSIG` and
+//! `alarm`.
 
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -37,15 +54,31 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Slack on top of `warmup + measure` before a repetition is declared hung.
 const RUN_SLACK: Duration = Duration::from_secs(15);
 
-/// Pid of the live child of the current repetition, for the watchdog. Held
-/// under the lock while killing, and cleared under the lock before reaping,
-/// so the watchdog can never signal a recycled pid.
-static LIVE_CHILD: Mutex<Option<i32>> = Mutex::new(None);
+/// Pids of the live children of the current repetition, for the watchdog.
+/// Held under the lock while killing, and a pid is removed under the lock
+/// before it is reaped, so the watchdog can never signal a recycled pid.
+static LIVE_CHILDREN: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-/// Where children run; the parent side (the harness's main thread) is
-/// pinned by [`Pinning::setup`] itself.
+fn forget_live(pid: u32) {
+    LIVE_CHILDREN.lock().unwrap().retain(|&p| p != pid as i32);
+}
+
+/// One of the two sides of the CPU plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The CPU of the harness's main thread (consumers, receivers).
+    Parent,
+    /// The other CPU (producers, senders, echoers).
+    Child,
+}
+
+/// The CPU plan. The parent side (the harness's main thread) is pinned by
+/// [`Pinning::setup`] itself; children and helper threads pin themselves to
+/// the CPU of their side.
 #[derive(Clone, Copy, Debug)]
 pub struct Pinning {
+    /// CPU of the parent side, or `None` when not pinned.
+    pub parent: Option<usize>,
     /// CPU of the child side, or `None` when not pinned.
     pub child: Option<usize>,
 }
@@ -54,6 +87,10 @@ impl Pinning {
     /// Pins the calling (main) thread to the first allowed CPU and reserves
     /// the second for children; with fewer than two CPUs, pins nothing.
     pub fn setup() -> (Pinning, String) {
+        let off = Pinning {
+            parent: None,
+            child: None,
+        };
         let cpus = sys::allowed_cpus();
         if cpus.len() < 2 {
             let msg = format!(
@@ -61,19 +98,75 @@ impl Pinning {
                  with a 2-core run)",
                 cpus.len()
             );
-            return (Pinning { child: None }, msg);
+            return (off, msg);
         }
         match sys::pin_to(cpus[0]) {
             Ok(()) => (
-                Pinning { child: Some(cpus[1]) },
+                Pinning {
+                    parent: Some(cpus[0]),
+                    child: Some(cpus[1]),
+                },
                 format!(
-                    "pinning: parent side on CPU {}, child side on CPU {} (of {} allowed)",
+                    "pinning: parent side on CPU {}, child side on CPU {} (of {} allowed); \
+                     multi-producer/consumer cases put producers on the child side and \
+                     consumers on the parent side (see the note column)",
                     cpus[0],
                     cpus[1],
                     cpus.len()
                 ),
             ),
-            Err(e) => (Pinning { child: None }, format!("pinning: off ({e})")),
+            Err(e) => (off, format!("pinning: off ({e})")),
+        }
+    }
+
+    /// CPU of `side`, or `None` when not pinned.
+    pub fn cpu(&self, side: Side) -> Option<usize> {
+        match side {
+            Side::Parent => self.parent,
+            Side::Child => self.child,
+        }
+    }
+
+    /// Where `producers` and `consumers` run, for the note column, e.g.
+    /// `2 procs on CPU1 (time-shared) -> 1 proc on CPU0`. `unit` is `proc`
+    /// or `thread`. Producers are on the child side, consumers on the parent
+    /// side; more than one on a side share its CPU.
+    pub fn placement(&self, producers: usize, consumers: usize, unit: &str) -> String {
+        let one = |n: usize, side: Side| {
+            let plural = if n == 1 { "" } else { "s" };
+            match self.cpu(side) {
+                Some(c) if n > 1 => format!("{n} {unit}{plural} on CPU{c} (time-shared)"),
+                Some(c) => format!("{n} {unit} on CPU{c}"),
+                None => format!("{n} {unit}{plural} unpinned"),
+            }
+        };
+        format!("{} -> {}", one(producers, Side::Child), one(consumers, Side::Parent))
+    }
+}
+
+/// One child of [`Harness::spawn_n`]: its role, its side of the CPU plan,
+/// its transport arguments and the descriptors it inherits.
+#[derive(Clone, Debug)]
+pub struct Spawn {
+    /// Role passed to the transport's child side.
+    pub role: String,
+    /// CPU side the child is pinned to.
+    pub side: Side,
+    /// Transport-specific arguments.
+    pub extra: Vec<String>,
+    /// Descriptors the child inherits (same numbers in the child).
+    pub fds: Vec<RawFd>,
+}
+
+impl Spawn {
+    /// A child in `role` on `side` with transport arguments `extra` and no
+    /// inherited descriptors.
+    pub fn new(role: impl Into<String>, side: Side, extra: Vec<String>) -> Spawn {
+        Spawn {
+            role: role.into(),
+            side,
+            extra,
+            fds: Vec::new(),
         }
     }
 }
@@ -99,9 +192,10 @@ impl Harness {
     }
 
     /// Starts the other side of `case` as a child process running
-    /// `transport`'s child code in `role`, with `extra` arguments and the
-    /// descriptors `fds` inherited (their numbers are the same in the child).
-    /// Returns once the child has said it is ready.
+    /// `transport`'s child code in `role`, on the child side of the CPU plan,
+    /// with `extra` arguments and the descriptors `fds` inherited (their
+    /// numbers are the same in the child). Returns once the child has said
+    /// it is ready.
     pub fn spawn(
         &mut self,
         transport: &str,
@@ -110,12 +204,40 @@ impl Harness {
         extra: &[String],
         fds: &[RawFd],
     ) -> Res<ChildProc> {
+        let spec = Spawn {
+            role: role.to_string(),
+            side: Side::Child,
+            extra: extra.to_vec(),
+            fds: fds.to_vec(),
+        };
+        let mut child = self.start(transport, case, &spec)?;
+        child.wait_ready()?;
+        Ok(child)
+    }
+
+    /// Starts one child per entry of `specs`, each pinned to the CPU of its
+    /// side, and returns once every one has said it is ready (all are
+    /// started before the first is waited for, so their set-ups overlap).
+    /// If any fails to start, the others are killed and reaped.
+    pub fn spawn_n(&mut self, transport: &str, case: &Case, specs: &[Spawn]) -> Res<Children> {
+        let mut kids = Vec::with_capacity(specs.len());
+        for spec in specs {
+            kids.push(self.start(transport, case, spec)?);
+        }
+        for k in &mut kids {
+            k.wait_ready()?;
+        }
+        Ok(Children(kids))
+    }
+
+    /// Starts one child (not yet waited for).
+    fn start(&mut self, transport: &str, case: &Case, spec: &Spawn) -> Res<ChildProc> {
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
         cmd.arg(CHILD_CMD)
             .arg(transport)
-            .arg(role)
-            .arg(match self.pin.child {
+            .arg(&spec.role)
+            .arg(match self.pin.cpu(spec.side) {
                 Some(c) => c.to_string(),
                 None => "-".into(),
             })
@@ -124,11 +246,11 @@ impl Harness {
             .arg(case.cfg.warmup.as_nanos().to_string())
             .arg(case.cfg.measure.as_nanos().to_string())
             .arg(run_timeout(case.cfg).as_secs().to_string())
-            .args(extra)
+            .args(&spec.extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let keep: Vec<RawFd> = fds.to_vec();
+        let keep: Vec<RawFd> = spec.fds.clone();
         // SAFETY: the closure runs between fork and exec and only calls
         // fcntl, which is async-signal-safe; it allocates nothing.
         unsafe {
@@ -143,18 +265,37 @@ impl Harness {
             });
         }
         let mut child = cmd.spawn()?;
-        *LIVE_CHILD.lock().unwrap() = Some(child.id() as i32);
+        LIVE_CHILDREN.lock().unwrap().push(child.id() as i32);
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
-        let mut proc = ChildProc {
+        Ok(ChildProc {
             child,
             stdin,
             stdout,
             reaped: false,
             deadline: Instant::now() + READY_TIMEOUT + run_timeout(case.cfg),
-        };
-        proc.wait_ready()?;
-        Ok(proc)
+        })
+    }
+}
+
+/// The children of one case started by [`Harness::spawn_n`], in the order
+/// of their specs. Dropping it kills and reaps every child still running.
+pub struct Children(Vec<ChildProc>);
+
+impl Children {
+    /// Releases every child into its measured run.
+    pub fn go(&mut self) -> Res<()> {
+        for k in &mut self.0 {
+            k.go()?;
+        }
+        Ok(())
+    }
+
+    /// Waits (bounded) for every child to exit, checks each succeeded, and
+    /// returns their report lines in spec order. On the first failure the
+    /// remaining children are killed and reaped (by drop).
+    pub fn finish_reports(self) -> Res<Vec<String>> {
+        self.0.into_iter().map(ChildProc::finish_report).collect()
     }
 }
 
@@ -164,6 +305,8 @@ pub fn run_timeout(cfg: RunCfg) -> Duration {
 }
 
 /// A running child process. Dropping it kills and reaps the child.
+///
+/// `stdout` is the child's control pipe (see the module docs).
 pub struct ChildProc {
     child: Child,
     stdin: ChildStdin,
@@ -213,13 +356,41 @@ impl ChildProc {
     }
 
     /// Waits (bounded) for the child to exit, and checks it succeeded.
-    pub fn finish(mut self) -> Res<()> {
+    pub fn finish(self) -> Res<()> {
+        self.finish_report().map(drop)
+    }
+
+    /// Waits (bounded) for the child to exit, checks it succeeded, and
+    /// returns what it wrote with [`ChildCtx::report`] (empty if nothing).
+    ///
+    /// Blocks reading the control pipe until the child closes it (when it
+    /// exits), so a parent that only waits for its children takes no CPU
+    /// from them; the read is bounded because the watchdog kills every
+    /// child of an overrunning repetition, which closes the pipe.
+    pub fn finish_report(mut self) -> Res<String> {
+        let mut out = Vec::new();
+        let read = self.stdout.read_to_end(&mut out);
         loop {
-            if let Some(status) = self.child.try_wait()? {
-                self.reaped = true;
-                *LIVE_CHILD.lock().unwrap() = None;
+            // Reap and forget the pid under the lock, so that the watchdog
+            // (which kills under the same lock) never sees a reaped pid.
+            let exited = {
+                let mut live = LIVE_CHILDREN.lock().unwrap();
+                let st = self.child.try_wait()?;
+                if st.is_some() {
+                    self.reaped = true;
+                    live.retain(|&p| p != self.child.id() as i32);
+                }
+                st
+            };
+            if let Some(status) = exited {
                 if status.success() {
-                    return Ok(());
+                    if read.is_err() {
+                        return Err(self.with_stderr("reading the child's report failed".into()));
+                    }
+                    return match String::from_utf8(out) {
+                        Ok(s) => Ok(s.trim().to_string()),
+                        Err(_) => Err(self.with_stderr("child wrote a report that is not UTF-8".into())),
+                    };
                 }
                 let msg = format!("child failed ({status})");
                 return Err(self.with_stderr(msg));
@@ -253,8 +424,9 @@ impl ChildProc {
 
     fn kill_and_reap(&mut self) {
         if !self.reaped {
-            *LIVE_CHILD.lock().unwrap() = None;
+            // Kill before forgetting: the pid is still ours (unreaped).
             let _ = self.child.kill();
+            forget_live(self.child.id());
             // After SIGKILL the wait is bounded.
             let _ = self.child.wait();
             self.reaped = true;
@@ -290,8 +462,9 @@ impl Watchdog {
                 return;
             }
             sys::set_aborted(true);
-            if let Some(pid) = *LIVE_CHILD.lock().unwrap() {
-                // SAFETY: `pid` is our unreaped child (see LIVE_CHILD).
+            for &pid in LIVE_CHILDREN.lock().unwrap().iter() {
+                // SAFETY: `pid` is an unreaped child of ours (see
+                // LIVE_CHILDREN); kill takes plain integers.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
             while !*guard {
@@ -328,7 +501,29 @@ pub struct ChildCtx {
     pub role: String,
     /// Transport-specific arguments (names, fd numbers).
     pub extra: Vec<String>,
+    /// The control pipe to the parent (the original stdout).
+    ctl: File,
     ready: bool,
+}
+
+/// Moves this process's stdout (the control pipe to the parent) to a
+/// private close-on-exec descriptor and points stdout at stderr, so that
+/// nothing printed by the code under test reaches the control pipe.
+fn take_control_pipe() -> Res<File> {
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) only creates a new descriptor.
+    let ctl = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
+    if ctl < 0 {
+        return Err(Error::last_os("__child: dup(stdout)"));
+    }
+    // SAFETY: `ctl` is a fresh descriptor that nothing else owns.
+    let ctl = unsafe { File::from_raw_fd(ctl) };
+    // SAFETY: dup2 of two descriptors this process has open; replacing fd 1
+    // is intended (Rust's stdout writes to fd 1 unbuffered-by-line and
+    // nothing of ours holds a buffered copy yet).
+    if unsafe { libc::dup2(2, 1) } < 0 {
+        return Err(Error::last_os("__child: dup2(stderr, stdout)"));
+    }
+    Ok(ctl)
 }
 
 impl ChildCtx {
@@ -351,6 +546,7 @@ impl ChildCtx {
         }
         let pattern =
             Pattern::parse(&args[2]).ok_or_else(|| Error::new(format!("__child: unknown pattern {:?}", args[2])))?;
+        let ctl = take_control_pipe()?;
         Ok(ChildCtx {
             case: Case {
                 pattern,
@@ -362,6 +558,7 @@ impl ChildCtx {
             },
             role: args[0].clone(),
             extra: args[7..].to_vec(),
+            ctl,
             ready: false,
         })
     }
@@ -380,13 +577,20 @@ impl ChildCtx {
             return Ok(());
         }
         self.ready = true;
-        let mut out = std::io::stdout().lock();
-        out.write_all(b"R")?;
-        out.flush()?;
+        self.ctl.write_all(b"R")?;
         let mut b = [0u8; 1];
         match std::io::stdin().lock().read(&mut b) {
             Ok(1) if b[0] == b'G' => Ok(()),
             _ => bail!("__child: the parent went away before the start"),
         }
+    }
+
+    /// Sends the parent one report line (no newline inside), read by
+    /// [`ChildProc::finish_report`] after this process exits.
+    pub fn report(&mut self, line: &str) -> Res<()> {
+        debug_assert!(!line.contains('\n'));
+        self.ctl.write_all(line.as_bytes())?;
+        self.ctl.write_all(b"\n")?;
+        Ok(())
     }
 }

@@ -174,6 +174,7 @@ fn plan(mode: &Mode, filter: Option<&str>) -> Vec<Planned> {
                         size,
                         outcome: Outcome::Skipped(why),
                         other_cpu: None,
+                        note: None,
                     })),
                 }
             }
@@ -306,6 +307,7 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
                     family: t.family(),
                     pattern: case.pattern,
                     size: case.size,
+                    note: t.note(case.pattern, &h.pin),
                     outcome,
                     other_cpu,
                 });

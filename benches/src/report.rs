@@ -19,9 +19,13 @@ use crate::transports::{Family, Pattern, PING_SIZE};
 /// The hardware-limit row that rows of `pattern` / `size` are divided by.
 pub fn limit_of(pattern: Pattern, size: usize) -> (&'static str, Pattern, usize) {
     match pattern {
-        Pattern::Throughput if size <= 8 => ("raw-ring", Pattern::Throughput, 8),
+        Pattern::Throughput | Pattern::Throughput2P1C | Pattern::Throughput1P2C if size <= 8 => {
+            ("raw-ring", Pattern::Throughput, 8)
+        }
         Pattern::Batch => ("raw-ring", Pattern::Batch, 8),
-        Pattern::Throughput | Pattern::Copy => ("memcpy", Pattern::Copy, size),
+        Pattern::Throughput | Pattern::Throughput2P1C | Pattern::Throughput1P2C | Pattern::Copy => {
+            ("memcpy", Pattern::Copy, size)
+        }
         Pattern::PingPong => ("raw-pingpong", Pattern::PingPong, PING_SIZE),
     }
 }
@@ -120,7 +124,7 @@ pub fn render(rows: &[Row]) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "{:<18} {:<7} {:<16} {:>7} {:>8} {:>7} {:>9} {:>9} {:>9} {:>19} {:>8} {:>10} {:>6}",
+        "{:<21} {:<7} {:<16} {:>7} {:>8} {:>7} {:>9} {:>9} {:>9} {:>19} {:>8} {:>10} {:>6}  note",
         "transport",
         "kind",
         "pattern",
@@ -133,9 +137,9 @@ pub fn render(rows: &[Row]) -> String {
         "spread (min–max)",
         "÷limit",
         "÷best peer",
-        "other%"
+        "other%",
     );
-    let _ = writeln!(o, "{}", "-".repeat(140));
+    let _ = writeln!(o, "{}", "-".repeat(150));
     for r in rows {
         let (msgs, gbs, p50, p99, p999, spread) = match &r.outcome {
             Outcome::Throughput {
@@ -169,7 +173,7 @@ pub fn render(rows: &[Row]) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             o,
-            "{:<18} {:<7} {:<16} {:>7} {:>8} {:>7} {:>9} {:>9} {:>9} {:>19} {:>8} {:>10} {:>6}",
+            "{:<21} {:<7} {:<16} {:>7} {:>8} {:>7} {:>9} {:>9} {:>9} {:>19} {:>8} {:>10} {:>6}  {}",
             r.transport,
             r.family.label(),
             r.pattern.name(),
@@ -182,7 +186,8 @@ pub fn render(rows: &[Row]) -> String {
             spread,
             vs_limit,
             vs_peer,
-            r.other_cpu.map_or_else(|| "?".to_string(), |p| format!("{p:.0}"))
+            r.other_cpu.map_or_else(|| "?".to_string(), |p| format!("{p:.0}")),
+            r.note.as_deref().unwrap_or("")
         );
     }
     let _ = writeln!(
@@ -197,8 +202,13 @@ pub fn render(rows: &[Row]) -> String {
          other%: CPU used by everything else on the machine while the row ran, in % of one \
          CPU; above a few %, other work shared the CPUs and the row is off (spinning rows \
          read low, blocking rows can read *faster*: a busy vCPU wakes without a halt).\n\
-         kind: limit = hand-written hardware limit, peer = OS transport across processes, \
-         in-proc = two threads of one process (reference only)."
+         kind: limit = hand-written hardware limit, peer = transport a user could pick instead \
+         (OS or crate) across processes, in-proc = threads of one process (reference only).\n\
+         throughput-2p1c / -1p2c: u64 streams from 2 producers to 1 consumer / 1 producer to 2 \
+         consumers, msgs/s summed over the consumers; producers run on the child CPU, consumers \
+         on the parent CPU, so on 2 CPUs two of the three share one (note column) and the \
+         scheduler time-slices them: these rows measure that sharing too.\n\
+         ÷limit of the multi-producer/consumer rows is against the raw SPSC ring (u64, 1P1C)."
     );
     let skipped: Vec<&Row> = rows
         .iter()
@@ -238,9 +248,10 @@ fn value(rows: &[Row], s: &Sel) -> Option<f64> {
 }
 
 fn target_line(rows: &[Row], t: &crate::targets::Target) -> String {
+    let num_fmt = |b: f64| if b.fract() == 0.0 { format!("{b}") } else { sig3(b) };
     let bound = match t.cmp {
-        Cmp::AtLeast(b) => format!(">= {b}"),
-        Cmp::AtMost(b) => format!("<= {b}"),
+        Cmp::AtLeast(b) => format!(">= {}", num_fmt(b)),
+        Cmp::AtMost(b) => format!("<= {}", num_fmt(b)),
     };
     let Some(num) = value(rows, &t.num) else {
         return format!(

@@ -26,6 +26,9 @@ pub struct Row {
     /// percent of one CPU (None if /proc/stat is unreadable): above a few
     /// percent, other work shared the CPUs and the row is off.
     pub other_cpu: Option<f64>,
+    /// Free text for the note column (where the processes ran, …); not in
+    /// the JSON lines.
+    pub note: Option<String>,
 }
 
 /// A metric of a row, as named in the JSON output.

@@ -113,6 +113,30 @@ pub const TARGETS: &[Target] = &[
         cmp: Cmp::AtLeast(0.6),
     },
     Target {
+        label: "shmlane mpmc 1P1C u64 msgs/s / shmlane spsc u64 msgs/s",
+        num: sel("shmlane-mpmc", Pattern::Throughput, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("shmlane-spsc", Pattern::Throughput, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(1.0 / 1.5),
+    },
+    Target {
+        label: "shmlane mpmc 1P1C msgs/s / crossbeam-channel 1P1C (threads)",
+        num: sel("shmlane-mpmc", Pattern::Throughput, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("crossbeam-channel", Pattern::Throughput, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(1.0),
+    },
+    Target {
+        label: "shmlane mpmc 2P1C msgs/s / crossbeam-channel 2P1C (threads)",
+        num: sel("shmlane-mpmc", Pattern::Throughput2P1C, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("crossbeam-channel", Pattern::Throughput2P1C, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(1.0),
+    },
+    Target {
+        label: "shmlane mpmc 1P2C msgs/s / crossbeam-channel 1P2C (threads)",
+        num: sel("shmlane-mpmc", Pattern::Throughput1P2C, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("crossbeam-channel", Pattern::Throughput1P2C, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(1.0),
+    },
+    Target {
         label: "shmlane blocking ping-pong RTT p50 / futex RTT p50",
         num: sel("shmlane-spsc-blocking", Pattern::PingPong, PING_SIZE, Metric::RttP50),
         den: Den::Row(sel("futex", Pattern::PingPong, 4, Metric::RttP50)),

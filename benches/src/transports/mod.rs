@@ -44,8 +44,15 @@
 //! first 8 bytes; a `u64` ring can carry the sequence number itself, as
 //! `raw_ring.rs` does with [`crate::measure::RxMeter`] / [`crate::measure::TxMeter`]
 //! (batched APIs too).
+//!
+//! Queues with several producers or consumers implement [`shape::Tx`] and
+//! [`shape::Rx`] (one `u64` per call) and run the shapes
+//! [`Pattern::SHAPES`] (1P1C, 2P1C, 1P2C) through [`shape::run_parent`] /
+//! [`shape::run_child`] across processes (the harness starts several
+//! children with `Harness::spawn_n`), or [`shape::run_threads`] in one
+//! process; see `shmlane_mpmc.rs` and `threads.rs`.
 
-use crate::harness::{ChildCtx, Harness};
+use crate::harness::{ChildCtx, Harness, Pinning};
 use crate::measure::{RunCfg, Sample};
 use crate::sys::{bail, Res};
 
@@ -54,10 +61,15 @@ pub mod futex;
 pub mod memcpy;
 pub mod mqueue;
 pub mod msg;
+pub mod peer_iceoryx2;
+pub mod peer_ipc_channel;
+pub mod peer_shaq;
 pub mod pipe;
 pub mod raw_pingpong;
 pub mod raw_ring;
+pub mod shape;
 pub mod shmlane_bytes;
+pub mod shmlane_mpmc;
 pub mod shmlane_spsc;
 pub mod tcp;
 pub mod threads;
@@ -79,16 +91,70 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         &tcp::Tcp,
         &eventfd::EventFd,
         &mqueue::MQueue,
+        // Peer crates, across processes (optional features, on by default).
+        &peer_shaq::ShaqSpsc,
+        &peer_shaq::ShaqMpmc,
+        &peer_iceoryx2::Iceoryx2,
+        &peer_ipc_channel::IpcChannel,
         // In-process references (two threads, not two processes).
         &threads::CrossbeamChannel,
+        &threads::CrossbeamArrayQueue,
         &threads::Rtrb,
         // shmlane.
         &shmlane_spsc::ShmlaneSpsc,
         &shmlane_spsc::ShmlaneSpscBlocking,
         &shmlane_bytes::ShmlaneBytes,
         &shmlane_bytes::ShmlaneBytesZc,
+        &shmlane_mpmc::ShmlaneMpmc,
     ]
 }
+
+/// A peer transport whose crate was left out of the build (its cargo
+/// feature is off): registered under its name so that the table lists every
+/// case as skipped, with the reason, instead of silently omitting the peer.
+#[cfg(not(all(feature = "iceoryx2", feature = "shaq", feature = "ipc-channel")))]
+macro_rules! peer_off {
+    ($ty:ident, $name:literal, $feature:literal, $patterns:expr) => {
+        /// A peer built without its crate: every case is skipped.
+        pub struct $ty;
+
+        impl $crate::transports::Transport for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn family(&self) -> $crate::transports::Family {
+                $crate::transports::Family::Peer
+            }
+            fn patterns(&self) -> &'static [$crate::transports::Pattern] {
+                $patterns
+            }
+            fn sizes(&self, _: $crate::transports::Pattern, _: &[usize]) -> Vec<usize> {
+                vec![8]
+            }
+            fn supports(&self, _: $crate::transports::Pattern, _: usize) -> Result<(), String> {
+                Err(concat!(
+                    "built without the `",
+                    $feature,
+                    "` feature of shmlane-bench (on by default)"
+                )
+                .to_string())
+            }
+            fn run(
+                &self,
+                _: &$crate::transports::Case,
+                _: &mut $crate::harness::Harness,
+            ) -> $crate::sys::Res<$crate::measure::Sample> {
+                Err($crate::sys::Error::new(concat!(
+                    "built without the `",
+                    $feature,
+                    "` feature"
+                )))
+            }
+        }
+    };
+}
+#[cfg(not(all(feature = "iceoryx2", feature = "shaq", feature = "ipc-channel")))]
+pub(crate) use peer_off;
 
 /// Looks a transport up by name (the child side uses this).
 pub fn find(name: &str) -> Option<&'static dyn Transport> {
@@ -132,11 +198,29 @@ pub enum Pattern {
     PingPong,
     /// Single-thread copy of each message into a ring-sized buffer; bytes/s.
     Copy,
+    /// One-way stream from two producers to one consumer (one message per
+    /// operation); msgs/s summed over the consumers. The one-producer
+    /// one-consumer shape is [`Pattern::Throughput`].
+    Throughput2P1C,
+    /// One-way stream from one producer to two consumers; see
+    /// [`Pattern::Throughput2P1C`].
+    Throughput1P2C,
 }
 
 impl Pattern {
     /// All patterns.
-    pub const ALL: [Pattern; 4] = [Pattern::Throughput, Pattern::Batch, Pattern::PingPong, Pattern::Copy];
+    pub const ALL: [Pattern; 6] = [
+        Pattern::Throughput,
+        Pattern::Batch,
+        Pattern::PingPong,
+        Pattern::Copy,
+        Pattern::Throughput2P1C,
+        Pattern::Throughput1P2C,
+    ];
+
+    /// The multi-producer/multi-consumer shapes, 1P1C first (the
+    /// patterns of a transport that runs every shape).
+    pub const SHAPES: [Pattern; 3] = [Pattern::Throughput, Pattern::Throughput2P1C, Pattern::Throughput1P2C];
 
     /// Name in the table, JSON and child command line.
     pub fn name(self) -> &'static str {
@@ -145,6 +229,19 @@ impl Pattern {
             Pattern::Batch => "throughput-batch",
             Pattern::PingPong => "pingpong",
             Pattern::Copy => "memcpy",
+            Pattern::Throughput2P1C => "throughput-2p1c",
+            Pattern::Throughput1P2C => "throughput-1p2c",
+        }
+    }
+
+    /// `(producers, consumers)` of a one-way stream pattern; `None` for
+    /// ping-pong and copy.
+    pub fn shape(self) -> Option<(usize, usize)> {
+        match self {
+            Pattern::Throughput | Pattern::Batch => Some((1, 1)),
+            Pattern::Throughput2P1C => Some((2, 1)),
+            Pattern::Throughput1P2C => Some((1, 2)),
+            Pattern::PingPong | Pattern::Copy => None,
         }
     }
 
@@ -190,9 +287,25 @@ pub trait Transport: Sync {
     fn sizes(&self, pattern: Pattern, catalogue: &[usize]) -> Vec<usize> {
         match pattern {
             Pattern::PingPong => vec![PING_SIZE],
-            Pattern::Batch => vec![8],
+            Pattern::Batch | Pattern::Throughput2P1C | Pattern::Throughput1P2C => vec![8],
             Pattern::Throughput | Pattern::Copy => catalogue.to_vec(),
         }
+    }
+
+    /// A note for the table's note column: by default, for the shapes with
+    /// more than two participants, where they run (more processes or
+    /// threads than CPUs share a CPU, and the reader must know).
+    fn note(&self, pattern: Pattern, pin: &Pinning) -> Option<String> {
+        let (p, c) = pattern.shape()?;
+        if p + c <= 2 {
+            return None;
+        }
+        let unit = if self.family() == Family::InProcess {
+            "thread"
+        } else {
+            "proc"
+        };
+        Some(pin.placement(p, c, unit))
     }
 
     /// `Err(reason)` when this transport cannot carry `size` bytes in
