@@ -114,6 +114,7 @@ fn consume(name: &str, count: u32, kind: &str, nprod: u32) {
     let mut next = vec![0u32; nprod as usize];
     let (mut buf, mut want) = (Vec::new(), Vec::new());
     let mut total = 0u64;
+    let give_up = std::time::Instant::now() + Duration::from_secs(30);
     let result = loop {
         match rx.recv(&mut buf) {
             Ok(()) => {
@@ -141,6 +142,12 @@ fn consume(name: &str, count: u32, kind: &str, nprod: u32) {
                         r => Err(format!("after the last message: {r:?}")),
                     };
                 }
+            }
+            // Every producer attached so far has closed, but not all have
+            // attached yet (one may finish before the next starts): wait for
+            // the rest, within a bound.
+            Err(RecvError::Disconnected) if std::time::Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(1));
             }
             Err(RecvError::Disconnected) => break Err(format!("disconnected after {total} messages")),
             Err(e) => break Err(format!("recv: {e}")),
