@@ -7,11 +7,17 @@
 //! cargo run --release -p shmlane-bench -- --filter pipe --json /tmp/bench.json
 //! ```
 //!
-//! Every cross-process case runs in two processes: the harness re-executes
-//! itself as `shmlane-bench __child …` for the other side (see [`harness`]),
-//! and the two sides are pinned to different CPUs. What is measured and why
+//! Every cross-process case runs in two or more processes: the harness
+//! re-executes itself as `shmlane-bench __child …` for the other side(s)
+//! (see [`harness`]), and the two sides are pinned to different CPUs
+//! (producers on one, consumers on the other). What is measured and why
 //! each baseline is fair is written at the top of each module in
 //! [`transports`]; how a repetition is timed is in [`measure`].
+//!
+//! The peer crates (iceoryx2, shaq, ipc-channel) are cargo features, on by
+//! default; `--no-default-features` builds without them (their rows are
+//! then listed as skipped), which saves most of the build time (iceoryx2
+//! alone roughly doubles it).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]

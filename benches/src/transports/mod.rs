@@ -324,3 +324,38 @@ pub trait Transport: Sync {
         bail!("{} has no child side", self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_names_round_trip() {
+        for p in Pattern::ALL {
+            assert_eq!(Pattern::parse(p.name()), Some(p), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn transport_names_are_unique() {
+        let mut names: Vec<&str> = registry().iter().map(|t| t.name()).collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
+
+    #[test]
+    fn notes_only_for_shared_cpus() {
+        let pin = Pinning {
+            parent: Some(0),
+            child: Some(1),
+        };
+        let t = find("shmlane-mpmc").expect("registered");
+        assert_eq!(t.note(Pattern::Throughput, &pin), None);
+        assert_eq!(
+            t.note(Pattern::Throughput2P1C, &pin).as_deref(),
+            Some("2 procs on CPU1 (time-shared) -> 1 proc on CPU0")
+        );
+    }
+}

@@ -13,7 +13,9 @@
 //!   calls. Measured with the same meters as `shmlane-spsc`.
 //! - `shaq-mpmc` (a DPDK-style ring: reservation and publication cursors,
 //!   publications in reservation order): the shapes 1P1C, 2P1C and 1P2C
-//!   through [`crate::transports::shape`], as `shmlane-mpmc`.
+//!   through [`crate::transports::shape`], as `shmlane-mpmc`, and 1P1C
+//!   batched (`try_write_slice` of 256, `try_reserve_read_batch` of up to
+//!   256).
 //!
 //! shaq's `create` and `join` are `unsafe`: the caller promises one
 //! initialiser, at most one producer and one consumer on an SPSC queue, and
@@ -278,6 +280,14 @@ mod imp {
             }
             Ok(())
         }
+        #[inline]
+        fn send_all(&mut self, vs: &[u64]) -> Res<()> {
+            // All or nothing: waits until the whole slice fits.
+            while !self.0.try_write_slice(vs) {
+                self.1.spin()?;
+            }
+            Ok(())
+        }
     }
 
     impl Rx for MpmcRx {
@@ -286,6 +296,20 @@ mod imp {
             loop {
                 if let Some(v) = self.0.try_read() {
                     return Ok(v);
+                }
+                self.1.spin()?;
+            }
+        }
+        #[inline]
+        fn recv_some(&mut self, out: &mut [u64]) -> Res<usize> {
+            let max = NonZeroUsize::new(out.len()).expect("a non-empty buffer");
+            loop {
+                if let Some(batch) = self.0.try_reserve_read_batch(max) {
+                    let n = batch.len();
+                    for (k, o) in out[..n].iter_mut().enumerate() {
+                        *o = *batch.get(k).expect("k < len");
+                    }
+                    return Ok(n);
                 }
                 self.1.spin()?;
             }
@@ -300,7 +324,12 @@ mod imp {
             Family::Peer
         }
         fn patterns(&self) -> &'static [Pattern] {
-            &Pattern::SHAPES
+            &[
+                Pattern::Throughput,
+                Pattern::Batch,
+                Pattern::Throughput2P1C,
+                Pattern::Throughput1P2C,
+            ]
         }
         fn sizes(&self, _pattern: Pattern, _catalogue: &[usize]) -> Vec<usize> {
             vec![8]

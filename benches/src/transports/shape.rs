@@ -10,7 +10,10 @@
 //! # Messages
 //! Producer `p` sends `tag(p, 0), tag(p, 1), …` (the producer id in the top
 //! 8 bits, the sequence number in the low 56) for `warmup + measure` by its
-//! own clock, then one end marker `tag(p, END_SEQ)` per consumer.
+//! own clock, then one end marker `tag(p, END_SEQ)` per consumer. In
+//! [`Pattern::Batch`] (1P1C) it sends them `BATCH` at a time with
+//! [`Tx::send_all`] and the consumer takes up to `BATCH` per
+//! [`Rx::recv_some`], for transports with batch calls.
 //!
 //! # Checks (every message is checked, none is sampled)
 //! - A consumer that is the only one ([`Pattern::Throughput`],
@@ -75,18 +78,40 @@ pub trait Tx {
     /// Sends one `u64`, waiting (spinning or blocking, as the transport
     /// does) while the queue is full.
     fn send(&mut self, v: u64) -> Res<()>;
+
+    /// Sends all of `vs` in order, with the transport's batch API where it
+    /// has one ([`Pattern::Batch`]); by default one by one.
+    fn send_all(&mut self, vs: &[u64]) -> Res<()> {
+        for &v in vs {
+            self.send(v)?;
+        }
+        Ok(())
+    }
 }
 
 /// The receiving side of one consumer.
 pub trait Rx {
     /// Receives one `u64`, waiting while the queue is empty.
     fn recv(&mut self) -> Res<u64>;
+
+    /// Receives at least one and at most `out.len()` values into the front
+    /// of `out`, with the transport's batch API where it has one; by
+    /// default one.
+    fn recv_some(&mut self, out: &mut [u64]) -> Res<usize> {
+        out[0] = self.recv()?;
+        Ok(1)
+    }
 }
 
-/// `(producers, consumers)` of a shape pattern.
+/// Messages per `send_all` / most per `recv_some` in [`Pattern::Batch`],
+/// as in the SPSC batch rows.
+const BATCH: usize = crate::transports::raw_ring::BATCH as usize;
+
+/// `(producers, consumers)` of a shape pattern; [`Pattern::Batch`] is the
+/// one-producer one-consumer shape with batched calls.
 pub fn shape_of(pattern: Pattern) -> Res<(usize, usize)> {
     match pattern {
-        Pattern::Throughput | Pattern::Throughput2P1C | Pattern::Throughput1P2C => {
+        Pattern::Throughput | Pattern::Batch | Pattern::Throughput2P1C | Pattern::Throughput1P2C => {
             Ok(pattern.shape().expect("stream patterns have a shape"))
         }
         p => bail!("pattern {} is not a producer/consumer shape", p.name()),
@@ -159,12 +184,23 @@ impl Consumed {
 
 /// Producer `id` of a run with `consumers` consumers: sends for
 /// `warmup + measure`, then one end marker per consumer.
-fn produce(tx: &mut impl Tx, id: usize, consumers: usize, cfg: RunCfg) -> Res<Produced> {
+fn produce(tx: &mut impl Tx, id: usize, consumers: usize, batch: bool, cfg: RunCfg) -> Res<Produced> {
     let meter = TxMeter::start(cfg, 8);
     let mut seq = 0u64;
-    while !meter.done(seq) {
-        tx.send(tag(id, seq))?;
-        seq += 1;
+    if batch {
+        let mut buf = [0u64; BATCH];
+        while !meter.done(0) {
+            for (k, v) in buf.iter_mut().enumerate() {
+                *v = tag(id, seq + k as u64);
+            }
+            tx.send_all(&buf)?;
+            seq += BATCH as u64;
+        }
+    } else {
+        while !meter.done(seq) {
+            tx.send(tag(id, seq))?;
+            seq += 1;
+        }
     }
     for _ in 0..consumers {
         tx.send(tag(id, END_SEQ))?;
@@ -331,9 +367,23 @@ fn tri(n: u64) -> u64 {
 
 /// One consumer of a run with `producers` producers and `consumers`
 /// consumers, until it has its share of end markers.
-fn consume(rx: &mut impl Rx, producers: usize, consumers: usize, cfg: RunCfg) -> Res<Consumed> {
-    fn go<const EXACT: bool>(rx: &mut impl Rx, producers: usize, cfg: RunCfg) -> Res<Consumed> {
+fn consume(rx: &mut impl Rx, producers: usize, consumers: usize, batch: bool, cfg: RunCfg) -> Res<Consumed> {
+    fn go<const EXACT: bool>(rx: &mut impl Rx, producers: usize, batch: bool, cfg: RunCfg) -> Res<Consumed> {
         let mut m = Meter::<EXACT>::new(producers, cfg);
+        if batch {
+            let mut buf = [0u64; BATCH];
+            loop {
+                let n = rx.recv_some(&mut buf)?;
+                for (k, &v) in buf[..n].iter().enumerate() {
+                    if m.on(v)? {
+                        if k + 1 != n {
+                            bail!("{} messages after this consumer's last end marker", n - k - 1);
+                        }
+                        return m.finish();
+                    }
+                }
+            }
+        }
         loop {
             let v = rx.recv()?;
             if m.on(v)? {
@@ -342,9 +392,9 @@ fn consume(rx: &mut impl Rx, producers: usize, consumers: usize, cfg: RunCfg) ->
         }
     }
     if consumers == 1 {
-        go::<true>(rx, producers, cfg)
+        go::<true>(rx, producers, batch, cfg)
     } else {
-        go::<false>(rx, producers, cfg)
+        go::<false>(rx, producers, batch, cfg)
     }
 }
 
@@ -452,18 +502,19 @@ pub fn run_child<T: Tx, R: Rx>(
     rx: impl FnOnce(&ChildCtx) -> Res<R>,
 ) -> Res<()> {
     let (producers, consumers) = shape_of(ctx.case.pattern)?;
+    let batch = ctx.case.pattern == Pattern::Batch;
     match role_of(&ctx.role)? {
         Role::Producer(id) => {
             let mut t = tx(ctx)?;
             ctx.ready()?;
-            let r = produce(&mut t, id, consumers, ctx.case.cfg)?;
+            let r = produce(&mut t, id, consumers, batch, ctx.case.cfg)?;
             drop(t);
             ctx.report(&r.line())
         }
         Role::Consumer => {
             let mut r = rx(ctx)?;
             ctx.ready()?;
-            let c = consume(&mut r, producers, consumers, ctx.case.cfg)?;
+            let c = consume(&mut r, producers, consumers, batch, ctx.case.cfg)?;
             drop(r);
             ctx.report(&c.line())
         }
@@ -483,6 +534,7 @@ pub fn run_threads<T: Tx + Send, R: Rx + Send>(h: &Harness, case: &Case, txs: Ve
         );
     }
     let cfg = case.cfg;
+    let batch = case.pattern == Pattern::Batch;
     let (pcpu, ccpu) = (h.pin.child, h.pin.parent);
     let mut rxs = rxs.into_iter();
     let mut first = rxs.next().expect("at least one consumer");
@@ -495,7 +547,7 @@ pub fn run_threads<T: Tx + Send, R: Rx + Send>(h: &Harness, case: &Case, txs: Ve
                     if let Some(c) = pcpu {
                         sys::pin_to(c)?;
                     }
-                    produce(&mut t, id, consumers, cfg)
+                    produce(&mut t, id, consumers, batch, cfg)
                 })
             })
             .collect();
@@ -505,11 +557,11 @@ pub fn run_threads<T: Tx + Send, R: Rx + Send>(h: &Harness, case: &Case, txs: Ve
                     if let Some(c) = ccpu {
                         sys::pin_to(c)?;
                     }
-                    consume(&mut r, producers, consumers, cfg)
+                    consume(&mut r, producers, consumers, batch, cfg)
                 })
             })
             .collect();
-        let mine = consume(&mut first, producers, consumers, cfg);
+        let mine = consume(&mut first, producers, consumers, batch, cfg);
         drop(first);
         let mut produced = Vec::new();
         for p in prod {

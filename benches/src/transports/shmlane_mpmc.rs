@@ -7,7 +7,9 @@
 //! Shapes: 1P1C (`throughput`, to compare with the SPSC ring: the price of
 //! the per-slot sequence numbers and the compare-and-swap claims), 2P1C and
 //! 1P2C (see [`crate::transports::shape`] for the checks, the timing and
-//! where the processes run).
+//! where the processes run); and 1P1C with the batch calls
+//! (`throughput-batch`: `send_slice` of 256, `recv_slice` of up to 256,
+//! one claim per batch), to compare with the SPSC ring's batch row.
 
 use shmlane::mpmc::{Channel, Receiver, Sender};
 use shmlane::{WaitConfig, WaitStrategy};
@@ -38,12 +40,20 @@ impl Tx for Sender<u64> {
     fn send(&mut self, v: u64) -> Res<()> {
         Sender::send(self, v).map_err(err)
     }
+    #[inline]
+    fn send_all(&mut self, vs: &[u64]) -> Res<()> {
+        self.send_slice(vs).map_err(err)
+    }
 }
 
 impl Rx for Receiver<u64> {
     #[inline]
     fn recv(&mut self) -> Res<u64> {
         Receiver::recv(self).map_err(err)
+    }
+    #[inline]
+    fn recv_some(&mut self, out: &mut [u64]) -> Res<usize> {
+        self.recv_slice(out).map_err(err)
     }
 }
 
@@ -67,7 +77,12 @@ impl Transport for ShmlaneMpmc {
         Family::Shmlane
     }
     fn patterns(&self) -> &'static [Pattern] {
-        &Pattern::SHAPES
+        &[
+            Pattern::Throughput,
+            Pattern::Batch,
+            Pattern::Throughput2P1C,
+            Pattern::Throughput1P2C,
+        ]
     }
     fn sizes(&self, _pattern: Pattern, _catalogue: &[usize]) -> Vec<usize> {
         vec![8]
