@@ -1,4 +1,20 @@
 //! The producer side: claim space, write in place, publish.
+//!
+//! # Held commits (batched hand-off)
+//! [`Grant::commit_held`] writes a record like [`Grant::commit`] but holds
+//! back its hand-off: SPSC does not store `tail` (the record stays
+//! invisible), the other kinds publish the record's stamp as usual (their
+//! per-record publication) but send no wake-up; the statistics words are
+//! not updated either. [`Producer::flush`] then hands every held record
+//! over at once: one Release store of `tail`, one update of the counters,
+//! one wake-up. A stream of small messages thus costs the consumer one
+//! wake-up per batch instead of one per message, while each message is
+//! still its own record. Held records are handed over (flushed) by a
+//! plain commit, by a claim that finds the ring full before it
+//! waits or fails (so a producer never waits for room held by its own
+//! records), and when the producer is dropped. A producer that dies with
+//! held SPSC records never published them: the consumer sees the death
+//! after the last flushed record, as if they had not been sent.
 
 use super::ring::Shared;
 use super::{
@@ -64,6 +80,8 @@ pub struct Producer {
     cached_head: u64,
     sent: u64,
     sent_bytes: u64,
+    /// Commits held back by `Grant::commit_held` since the last flush.
+    held: usize,
     wait: WaitConfig,
     next_check: Instant,
 }
@@ -191,6 +209,7 @@ impl Producer {
             // Relaxed: our own entry's counters (the claim CAS acquired them).
             sent: e.words[WORD_SENT].load(Ordering::Relaxed),
             sent_bytes: e.words[WORD_SENT_BYTES].load(Ordering::Relaxed),
+            held: 0,
             wait: WaitConfig::default(),
             next_check: Instant::now(),
         })
@@ -379,8 +398,9 @@ impl Producer {
         self.shared.entry(self.entry).words[WORD_CLAIM_POS].store(0, Ordering::Release);
     }
 
-    /// Publishes a claim as a message (`commit`) or as padding.
-    fn publish(&mut self, c: &Claim, ty: u32, commit: bool) {
+    /// Publishes a claim as a message (`commit`) or as padding; `hold`
+    /// (commits only) leaves the hand-off to [`Producer::flush`].
+    fn publish(&mut self, c: &Claim, ty: u32, commit: bool, hold: bool) {
         let s = &self.shared;
         if !s.multi && !commit {
             // SPSC: nothing of the claim is visible; the next claim reuses it.
@@ -410,22 +430,54 @@ impl Producer {
             s.write_meta(poff, (gap - RECORD_HEADER_LEN as u64) as u32, PADDING_TYPE);
             s.stamp(poff).store(super::stamp_of(c.pos), ord);
         }
-        let ctl = s.ctl();
         if !s.multi {
             self.tail = c.pos.wrapping_add(c.total);
-            // Release: pairs with the consumer's Acquire load of tail in
-            // `poll_record`; publishes the records written above.
-            ctl.tail.store(self.tail, Ordering::Release);
         }
         if commit {
             self.sent = self.sent.wrapping_add(1);
             self.sent_bytes = self.sent_bytes.wrapping_add(u64::from(c.len));
-            let words = &s.entry(self.entry).words;
-            // Relaxed: statistics, written only by this entry's holder.
-            words[WORD_SENT].store(self.sent, Ordering::Relaxed);
-            words[WORD_SENT_BYTES].store(self.sent_bytes, Ordering::Relaxed);
+            if hold {
+                self.held += 1;
+                return;
+            }
         }
+        self.hand_over();
+    }
+
+    /// Hands every record written so far to the consumer side: stores
+    /// `tail` (SPSC), the counters, and wakes a sleeping consumer.
+    #[inline]
+    fn hand_over(&mut self) {
+        let s = &self.shared;
+        let ctl = s.ctl();
+        if !s.multi {
+            // Release: pairs with the consumer's Acquire load of tail in
+            // `poll_record`; publishes the records written before it
+            // (held ones included).
+            ctl.tail.store(self.tail, Ordering::Release);
+        }
+        let words = &s.entry(self.entry).words;
+        // Relaxed: statistics, written only by this entry's holder.
+        words[WORD_SENT].store(self.sent, Ordering::Relaxed);
+        words[WORD_SENT_BYTES].store(self.sent_bytes, Ordering::Relaxed);
+        self.held = 0;
         ctl.not_empty.wake();
+    }
+
+    /// Hands the records committed with [`Grant::commit_held`] to the
+    /// consumer: one store of `tail` (SPSC), one wake-up. Does nothing
+    /// when none is held. See the module docs.
+    #[inline]
+    pub fn flush(&mut self) {
+        if self.held > 0 {
+            self.hand_over();
+        }
+    }
+
+    /// Number of messages committed with [`Grant::commit_held`] and not
+    /// yet flushed.
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Claims room for a `len`-byte message if there is some now.
@@ -439,6 +491,8 @@ impl Producer {
         }
         let c = match self.poll_claim(len, false) {
             Err(TrySendError::Full(())) => {
+                // Our own held records may be what fills the ring.
+                self.flush();
                 let exp = self.due();
                 self.poll_claim(len, exp)?
             }
@@ -472,6 +526,8 @@ impl Producer {
         let c = match self.poll_claim(len, false) {
             Ok(c) => c,
             Err(TrySendError::Full(())) => {
+                // Never wait for room that our own held records take.
+                self.flush();
                 let shared = self.shared.clone();
                 let cfg = self.wait;
                 let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
@@ -566,6 +622,7 @@ fn no_timeout(e: SendTimeoutError<()>) -> SendError<()> {
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        self.flush();
         endpoint::release(self.shared.entry(self.entry), self.token);
         self.shared.ctl().not_empty.wake_all();
     }
@@ -616,11 +673,37 @@ impl Grant<'_> {
         self.ty = ty;
     }
 
-    /// Publishes the message.
+    /// Publishes the message (and every held one before it).
     pub fn commit(self) {
         let mut me = std::mem::ManuallyDrop::new(self);
         let (c, ty) = (me.c, me.ty);
-        me.p.publish(&c, ty, true);
+        me.p.publish(&c, ty, true, false);
+    }
+
+    /// Commits the message but holds back its hand-off until
+    /// [`Producer::flush`] (or the next plain commit, a claim that finds
+    /// the ring full, or the producer's drop): SPSC consumers do not see
+    /// it before then; other kinds see it but are not woken for it. For
+    /// streams of small messages: one wake-up per batch, still one record
+    /// per message. See the module docs.
+    ///
+    /// ```
+    /// let ch = shmlane::bytes::Channel::in_process(1024)?;
+    /// let (mut tx, mut rx) = (ch.producer()?, ch.consumer()?);
+    /// for line in [&b"a"[..], b"b"] {
+    ///     let mut g = tx.try_claim(line.len()).unwrap();
+    ///     g.copy_from_slice(line);
+    ///     g.commit_held();
+    /// }
+    /// assert!(rx.try_read().is_err()); // SPSC: not handed over yet
+    /// tx.flush();
+    /// assert_eq!(rx.try_read_batch(8).unwrap().len(), 2);
+    /// # Ok::<(), shmlane::Error>(())
+    /// ```
+    pub fn commit_held(self) {
+        let mut me = std::mem::ManuallyDrop::new(self);
+        let (c, ty) = (me.c, me.ty);
+        me.p.publish(&c, ty, true, true);
     }
 
     /// Gives the space up; the same as dropping the grant.
@@ -675,6 +758,6 @@ impl DerefMut for Grant<'_> {
 impl Drop for Grant<'_> {
     fn drop(&mut self) {
         let (c, ty) = (self.c, self.ty);
-        self.p.publish(&c, ty, false);
+        self.p.publish(&c, ty, false, false);
     }
 }

@@ -766,3 +766,86 @@ fn mpmc_disconnect_survives_entry_reuse_by_another_role() {
     assert_eq!(c1.read().unwrap_err(), RecvError::Disconnected);
     drop(c2);
 }
+
+#[test]
+fn held_commits_are_handed_over_by_flush_commit_and_drop() {
+    for kind in KINDS {
+        let ch = b(kind).max_message(32).in_process(256).unwrap();
+        let (mut tx, mut rx) = (ch.producer().unwrap(), ch.consumer().unwrap());
+        for i in 0..3u8 {
+            let mut g = tx.try_claim(usize::from(i)).unwrap();
+            g.fill(i);
+            g.commit_held();
+        }
+        assert_eq!(tx.held(), 3);
+        // Counters move at the hand-over; SPSC records stay invisible.
+        assert_eq!(ch.stats().sent, 0);
+        if kind == Kind::Bytes {
+            assert_eq!(rx.try_read().unwrap_err(), TryRecvError::Empty);
+            assert_eq!(ch.stats().tail, 0);
+        }
+        tx.flush();
+        assert_eq!(tx.held(), 0);
+        let st = ch.stats();
+        assert_eq!((st.sent, st.sent_bytes), (3, 3));
+        let batch = rx.try_read_batch(10).unwrap();
+        let got: Vec<Vec<u8>> = batch.iter().map(|r| r.to_vec()).collect();
+        assert_eq!(got, [vec![], vec![1], vec![2, 2]], "{kind}: one record per message, in order");
+        drop(batch);
+
+        // A plain commit hands over the held records before it.
+        let mut g = tx.try_claim(1).unwrap();
+        g[0] = 7;
+        g.commit_held();
+        tx.send(&[8]).unwrap();
+        assert_eq!(tx.held(), 0);
+        let batch = rx.try_read_batch(10).unwrap();
+        assert_eq!(batch.iter().map(|r| r[0]).collect::<Vec<_>>(), [7, 8]);
+        drop(batch);
+
+        // Dropping the producer hands over, then the consumer sees the end.
+        let mut g = tx.try_claim(1).unwrap();
+        g[0] = 9;
+        g.commit_held();
+        drop(tx);
+        assert_eq!(&rx.try_read().unwrap()[..], [9]);
+        assert_eq!(rx.try_read().unwrap_err(), TryRecvError::Disconnected);
+        assert_eq!(ch.stats().sent, 6);
+    }
+}
+
+#[test]
+fn a_full_ring_of_held_records_is_flushed_before_waiting() {
+    for kind in KINDS {
+        let ch = b(kind).max_message(32).in_process(128).unwrap();
+        let (mut tx, mut rx) = (ch.producer().unwrap(), ch.consumer().unwrap());
+        // 48-byte records: two fit in 128 bytes, the third does not.
+        for i in 0..2u8 {
+            let mut g = tx.try_claim(32).unwrap();
+            g.fill(i);
+            g.commit_held();
+        }
+        assert!(matches!(tx.try_claim(32), Err(TrySendError::Full(()))));
+        assert_eq!(tx.held(), 0, "{kind}: the failed claim flushed");
+        assert_eq!(rx.try_read_batch(10).unwrap().len(), 2);
+        // The blocking claim's wait ends because the consumer was handed
+        // the held records and released them.
+        for i in 0..2u8 {
+            let mut g = tx.try_claim(32).unwrap();
+            g.fill(i);
+            g.commit_held();
+        }
+        let t = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Ok(r) = rx.read() {
+                got.push(r[0]);
+            }
+            got
+        });
+        let mut g = tx.claim_timeout(32, Duration::from_secs(30)).unwrap();
+        g.fill(2);
+        g.commit_held();
+        drop(tx);
+        assert_eq!(t.join().unwrap(), [0, 1, 2]);
+    }
+}
