@@ -285,6 +285,7 @@ impl Producer {
         TrySendError::Full(())
     }
 
+    #[inline]
     fn check_len(&self, len: usize) -> std::result::Result<(), (usize, usize)> {
         if len as u64 > self.shared.max_message {
             Err((len, self.shared.max_message as usize))
@@ -295,6 +296,9 @@ impl Producer {
 
     /// One attempt to claim room for a `len`-byte message.
     fn poll_claim(&mut self, len: usize, expensive: bool) -> std::result::Result<Claim, TrySendError<()>> {
+        if !self.shared.multi {
+            return self.poll_claim_spsc(len, expensive);
+        }
         // (MPMC: scanning the table for consumers is too slow for every
         // send; a ring without consumers reports it once full.)
         if !self.shared.mpmc {
@@ -306,30 +310,6 @@ impl Producer {
         let cap = self.shared.cap;
         let shared = &self.shared;
         let ctl = shared.ctl();
-        if !shared.multi {
-            let t = self.tail;
-            let (start, total) = self.layout(t, size);
-            if t.wrapping_sub(self.cached_head) + total > cap {
-                // Acquire: pairs with the consumer's Release store of head
-                // (`Consumer::release_to`): its reads of the space are done.
-                let h = ctl.head.load(Ordering::Acquire);
-                if t.wrapping_sub(h) > cap {
-                    return Err(self
-                        .corrupt(h, "head is ahead of tail or more than capacity behind")
-                        .try_send(()));
-                }
-                self.cached_head = h;
-                if t.wrapping_sub(h) + total > cap {
-                    return Err(self.full(expensive));
-                }
-            }
-            return Ok(Claim {
-                pos: t,
-                start,
-                total,
-                len: len as u32,
-            });
-        }
         let words = &shared.entry(self.entry).words;
         // Relaxed: only a starting guess for the CAS.
         let mut t = ctl.tail.load(Ordering::Relaxed);
@@ -392,6 +372,39 @@ impl Producer {
         Err(TrySendError::Full(()))
     }
 
+    /// [`poll_claim`](Producer::poll_claim) of an SPSC ring: inlined into
+    /// the callers' fast paths.
+    #[inline(always)]
+    fn poll_claim_spsc(&mut self, len: usize, expensive: bool) -> std::result::Result<Claim, TrySendError<()>> {
+        if let Some(c) = self.shared.consumer_gone(false, self.token) {
+            return Err(c.try_send(()));
+        }
+        let size = record_size(len) as u64;
+        let cap = self.shared.cap;
+        let t = self.tail;
+        let (start, total) = self.layout(t, size);
+        if t.wrapping_sub(self.cached_head) + total > cap {
+            // Acquire: pairs with the consumer's Release store of head
+            // (`Consumer::release_to`): its reads of the space are done.
+            let h = self.shared.ctl().head.load(Ordering::Acquire);
+            if t.wrapping_sub(h) > cap {
+                return Err(self
+                    .corrupt(h, "head is ahead of tail or more than capacity behind")
+                    .try_send(()));
+            }
+            self.cached_head = h;
+            if t.wrapping_sub(h) + total > cap {
+                return Err(self.full(expensive));
+            }
+        }
+        Ok(Claim {
+            pos: t,
+            start,
+            total,
+            len: len as u32,
+        })
+    }
+
     /// Withdraws an announced claim that was not made.
     fn clear_claim(&self) {
         // Release: as for the claim words in `poll_claim`.
@@ -400,6 +413,7 @@ impl Producer {
 
     /// Publishes a claim as a message (`commit`) or as padding; `hold`
     /// (commits only) leaves the hand-off to [`Producer::flush`].
+    #[inline]
     fn publish(&mut self, c: &Claim, ty: u32, commit: bool, hold: bool) {
         let s = &self.shared;
         if !s.multi && !commit {
@@ -446,7 +460,6 @@ impl Producer {
 
     /// Hands every record written so far to the consumer side: stores
     /// `tail` (SPSC), the counters, and wakes a sleeping consumer.
-    #[inline]
     fn hand_over(&mut self) {
         let s = &self.shared;
         let ctl = s.ctl();
@@ -502,7 +515,15 @@ impl Producer {
     }
 
     /// Claims room for a `len`-byte message, waiting as long as it takes.
+    #[inline]
     pub fn claim(&mut self, len: usize) -> std::result::Result<Grant<'_>, SendError<()>> {
+        // SPSC fast path (room known, consumer attached), inlined; anything
+        // else takes the general path, which polls again.
+        if !self.shared.multi && self.check_len(len).is_ok() {
+            if let Ok(c) = self.poll_claim_spsc(len, false) {
+                return Ok(Grant { p: self, c, ty: 0 });
+            }
+        }
         self.claim_until(len, None).map_err(no_timeout)
     }
 
@@ -700,6 +721,7 @@ impl Grant<'_> {
     /// assert_eq!(rx.try_read_batch(8).unwrap().len(), 2);
     /// # Ok::<(), shmlane::Error>(())
     /// ```
+    #[inline]
     pub fn commit_held(self) {
         let mut me = std::mem::ManuallyDrop::new(self);
         let (c, ty) = (me.c, me.ty);
@@ -709,6 +731,7 @@ impl Grant<'_> {
     /// Gives the space up; the same as dropping the grant.
     pub fn abort(self) {}
 
+    #[inline]
     fn payload(&self) -> (*mut u8, usize) {
         let off = self.p.shared.off(self.c.start) + RECORD_HEADER_LEN;
         (self.p.shared.byte_ptr(off), self.c.len as usize)
@@ -732,6 +755,7 @@ impl Grant<'_> {
 
 impl Deref for Grant<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         let (p, len) = self.payload();
         self.p
@@ -745,6 +769,7 @@ impl Deref for Grant<'_> {
 }
 
 impl DerefMut for Grant<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         let (p, len) = self.payload();
         self.p

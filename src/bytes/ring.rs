@@ -427,6 +427,7 @@ impl Shared {
     /// Why no consumer can take part: the consumer(s) detached cleanly, or
     /// (only when `expensive`) died. SPSC/MPSC look at one entry; MPMC
     /// scans the table.
+    #[inline]
     pub(super) fn consumer_gone(&self, expensive: bool, me: u64) -> Option<Closed> {
         if !self.mpmc {
             return match endpoint::holder(self.entry(CONSUMER_ENTRY)) {
