@@ -1,29 +1,66 @@
 #!/usr/bin/env bash
-# Moves N bytes of text lines through three pipes and prints MB/s for each:
-#   shmlane:  shmlane send NAME < input  &  shmlane recv NAME > /dev/null
-#   pipe:     cat input | cat > /dev/null
-#   fifo:     cat input > FIFO  &  cat FIFO > /dev/null   (mkfifo)
-# The input (lines of ~100 bytes) is generated once in a temporary file;
-# each transfer is timed from start to the reader's exit.
+# Moves SIZE bytes of text lines through three pipes and prints MB/s for each:
+#   shmlane:  shmlane send NAME < input  &  shmlane recv NAME | SINK
+#   pipe:     cat input | cat | SINK
+#   fifo:     cat input > FIFO  &  cat FIFO | SINK        (mkfifo)
+# The input (lines of ~100 bytes) is generated once in a temporary file and
+# read from the page cache; each transfer is timed from its start to the
+# sink's exit. Rounds run the three one after the other, so the ratios of a
+# round are measured under the same machine load; with several rounds the
+# median of each column is printed too.
 #
-# Usage: cli/bench/pipe_bench.sh [--full] [--bytes N] [--capacity SIZE] [--bin PATH]
-#   default 256 MiB, --full 1 GiB; builds the release binary unless --bin.
+# Every output is checked against the input: by default the sink is `wc -c`
+# (the cheapest reader: it only counts) and, after the timed rounds, each
+# transport moves the input once more into `cksum`, compared with the
+# input's. With --sink cksum the timed output itself goes through `cksum`
+# (which then costs about as much CPU as the transports).
+#
+# Usage: cli/bench/pipe_bench.sh [SIZE] [--runs N] [--capacity SIZE] [--sink wc|cksum] [--bin PATH]
+#   SIZE: bytes, or with a suffix KiB/MiB/GiB (default 256MiB; --full = 1GiB)
+#   --runs N: rounds (default 1)   --capacity: shmlane ring (default 4MiB)
+#   builds the release binary unless --bin.
 set -euo pipefail
 
-BYTES=$((256 << 20))
+SIZE_ARG=256MiB
 CAPACITY=4MiB
+RUNS=1
+SINK=wc
 BIN=""
 while [ $# -gt 0 ]; do
     case "$1" in
-        --full) BYTES=$((1 << 30)) ;;
-        --bytes) BYTES="$2"; shift ;;
+        --full) SIZE_ARG=1GiB ;;
+        --bytes) SIZE_ARG="$2"; shift ;;
+        --runs) RUNS="$2"; shift ;;
         --capacity) CAPACITY="$2"; shift ;;
+        --sink) SINK="$2"; shift ;;
         --bin) BIN="$2"; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-        *) echo "unknown option $1" >&2; exit 2 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -*) echo "unknown option $1" >&2; exit 2 ;;
+        *) SIZE_ARG="$1" ;;
     esac
     shift
 done
+
+bytes_of() {
+    local v="$1" n unit
+    n="${v%%[!0-9]*}"
+    unit="${v#"$n"}"
+    [ -n "$n" ] || { echo "bad size '$v'" >&2; exit 2; }
+    case "$unit" in
+        "") echo "$n" ;;
+        K|KiB) echo $((n << 10)) ;;
+        M|MiB) echo $((n << 20)) ;;
+        G|GiB) echo $((n << 30)) ;;
+        *) echo "bad size suffix in '$v' (use KiB, MiB or GiB)" >&2; exit 2 ;;
+    esac
+}
+BYTES=$(bytes_of "$SIZE_ARG")
+case "$SINK" in
+    wc) SINK_CMD=(wc -c) ;;
+    cksum) SINK_CMD=(cksum) ;;
+    *) echo "--sink is wc or cksum" >&2; exit 2 ;;
+esac
+[ "$RUNS" -ge 1 ] 2>/dev/null || { echo "--runs takes a positive count" >&2; exit 2; }
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 if [ -z "$BIN" ]; then
@@ -41,43 +78,77 @@ PAD=$(printf '%090d' 0)
 awk -v n="$BYTES" -v pad="$PAD" 'BEGIN { t = 0; i = 0; while (t < n) { s = sprintf("%09d %s", i++, pad); print s; t += length(s) + 1 } }' > "$TMP/input"
 SIZE=$(stat -c %s "$TMP/input")
 LINES=$(wc -l < "$TMP/input")
+mkfifo "$TMP/fifo"
 
 now() { date +%s.%N; }
 rate() { awk -v b="$SIZE" -v s="$1" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }
 
-# Warm the page cache.
-cat "$TMP/input" > /dev/null
+# Warm the page cache; the reference for every output.
+WANT_COUNT="$SIZE"
+WANT_CKSUM=$(cksum < "$TMP/input")
+if [ "$SINK" = wc ]; then WANT="$WANT_COUNT"; else WANT="$WANT_CKSUM"; fi
 
-"$BIN" create "$NAME" --capacity "$CAPACITY"
-t0=$(now)
-"$BIN" send "$NAME" < "$TMP/input" &
-SP=$!
-OUT=$("$BIN" recv "$NAME" | wc -c)
-wait $SP
-t1=$(now)
-"$BIN" rm "$NAME"
-[ "$OUT" -eq "$SIZE" ] || { echo "shmlane moved $OUT of $SIZE bytes" >&2; exit 1; }
-S_SHM=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+# The three transfers: each prints what its sink printed.
+run_shmlane() {
+    "$BIN" create "$NAME" --capacity "$CAPACITY"
+    "$BIN" send "$NAME" < "$TMP/input" &
+    local sp=$!
+    "$BIN" recv "$NAME" | "$@"
+    wait $sp
+    "$BIN" rm "$NAME"
+}
+run_pipe() { cat "$TMP/input" | cat | "$@"; }
+run_fifo() {
+    cat "$TMP/input" > "$TMP/fifo" &
+    local fp=$!
+    cat "$TMP/fifo" | "$@"
+    wait $fp
+}
 
-t0=$(now)
-OUT=$(cat "$TMP/input" | cat | wc -c)
-t1=$(now)
-[ "$OUT" -eq "$SIZE" ] || exit 1
-S_PIPE=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+# Times one transfer; sets T (seconds) and checks the sink's output.
+timed() {
+    local what="$1" t0 t1 got
+    t0=$(now)
+    got=$("run_$what" "${SINK_CMD[@]}")
+    t1=$(now)
+    [ "$got" = "$WANT" ] || { echo "$what: the sink printed '$got', expected '$WANT'" >&2; exit 1; }
+    T=$(secs "$t0" "$t1")
+}
 
-mkfifo "$TMP/fifo"
-t0=$(now)
-cat "$TMP/input" > "$TMP/fifo" &
-FP=$!
-OUT=$(cat "$TMP/fifo" | wc -c)
-wait $FP
-t1=$(now)
-[ "$OUT" -eq "$SIZE" ] || exit 1
-S_FIFO=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "moved $SIZE bytes in $LINES lines (shmlane ring $CAPACITY)"
-printf '%-8s %8s s %8s MB/s\n' shmlane "$S_SHM" "$(rate "$S_SHM")"
-printf '%-8s %8s s %8s MB/s\n' pipe "$S_PIPE" "$(rate "$S_PIPE")"
-printf '%-8s %8s s %8s MB/s\n' fifo "$S_FIFO" "$(rate "$S_FIFO")"
-awk -v a="$S_SHM" -v p="$S_PIPE" -v f="$S_FIFO" \
-    'BEGIN { printf "shmlane / pipe = %.2fx, shmlane / fifo = %.2fx (throughput ratio)\n", p / a, f / a }'
+echo "moved $SIZE bytes in $LINES lines (shmlane ring $CAPACITY, sink: ${SINK_CMD[*]}), $RUNS round(s)"
+echo "machine: $(nproc) CPUs, $(uname -r); load before:$(uptime | sed 's/.*load average://')"
+printf '%-6s %10s %10s %10s %14s %14s\n' round shmlane pipe fifo shmlane/pipe shmlane/fifo
+: > "$TMP/rows"
+for r in $(seq 1 "$RUNS"); do
+    timed shmlane; S_SHM=$T
+    timed pipe; S_PIPE=$T
+    timed fifo; S_FIFO=$T
+    R_SHM=$(rate "$S_SHM"); R_PIPE=$(rate "$S_PIPE"); R_FIFO=$(rate "$S_FIFO")
+    echo "$R_SHM $R_PIPE $R_FIFO" >> "$TMP/rows"
+    awk -v r="$r" -v a="$R_SHM" -v p="$R_PIPE" -v f="$R_FIFO" \
+        'BEGIN { printf "%-6s %5d MB/s %5d MB/s %5d MB/s %13.2fx %13.2fx\n", r, a, p, f, a / p, a / f }'
+done
+if [ "$RUNS" -gt 1 ]; then
+    M_SHM=$(cut -d' ' -f1 "$TMP/rows" | median)
+    M_PIPE=$(cut -d' ' -f2 "$TMP/rows" | median)
+    M_FIFO=$(cut -d' ' -f3 "$TMP/rows" | median)
+    awk -v a="$M_SHM" -v p="$M_PIPE" -v f="$M_FIFO" \
+        'BEGIN { printf "%-6s %5d MB/s %5d MB/s %5d MB/s %13.2fx %13.2fx\n", "median", a, p, f, a / p, a / f }'
+    # The median of each round's own ratio (the figure least sensitive to
+    # load changes between rounds).
+    awk '{ print $1 / $2 }' "$TMP/rows" | median | xargs printf 'median of the per-round ratios: shmlane/pipe %.2fx'
+    awk '{ print $1 / $3 }' "$TMP/rows" | median | xargs printf ', shmlane/fifo %.2fx\n'
+fi
+echo "load after:$(uptime | sed 's/.*load average://')"
+
+if [ "$SINK" = wc ]; then
+    # Content check, untimed: each transport once more into cksum.
+    for what in shmlane pipe fifo; do
+        got=$("run_$what" cksum)
+        [ "$got" = "$WANT_CKSUM" ] || { echo "$what: cksum '$got', input '$WANT_CKSUM'" >&2; exit 1; }
+    done
+fi
+echo "outputs identical to the input (cksum $WANT_CKSUM)"
