@@ -157,19 +157,19 @@ fn too_large(name: &str, len: usize, max: usize) -> Fail {
     )
 }
 
-/// A positive size from the environment (tuning knobs for benchmarks).
-fn env_usize(var: &str) -> Option<usize> {
-    std::env::var(var).ok()?.parse().ok().filter(|&n| n > 0)
-}
 
 /// Writes one message into its own record; the hand-off is left to
 /// `Producer::flush` (see the module docs).
 #[inline]
 fn put(tx: &mut bytes::Producer, name: &str, msg: &[u8]) -> Res<()> {
-    let mut g = tx.claim(msg.len()).map_err(|e| send_fail(name, e))?;
-    g.copy_from_slice(msg);
-    g.commit_held();
-    Ok(())
+    match tx.claim(msg.len()) {
+        Ok(mut g) => {
+            g.copy_from_slice(msg);
+            g.commit_held();
+            Ok(())
+        }
+        Err(e) => Err(send_fail(name, e)),
+    }
 }
 
 /// `shmlane send`.
@@ -184,10 +184,7 @@ pub fn send(name: &str, create_args: Option<&CreateArgs>, framing: Framing) -> R
     };
     let mut tx = ch.producer()?;
     let max = tx.max_message();
-    let handoff = env_usize("SHMLANE_HANDOFF")
-        .unwrap_or(HANDOFF)
-        .min(tx.capacity() / 8)
-        .max(1);
+    let handoff = HANDOFF.min(tx.capacity() / 8);
     let mut input = stdin_file()?;
     // buf[start..end] holds input not yet sent.
     let mut buf = vec![0u8; CHUNK];

@@ -142,6 +142,46 @@ fn a_million_lines_arrive_intact() {
 }
 
 #[test]
+fn each_line_is_one_message_as_sent_crlf_and_empty_lines_kept() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("records");
+    create(&name, &["--capacity", "64KiB"]);
+    // Empty lines, a CRLF line (the \r stays), a last line without newline.
+    send_lines(&name, b"a\r\n\n\nb c\n\r\nlast");
+    // Read the ring with the library, as any other consumer would.
+    let ch = shmlane::bytes::Channel::open(&name).unwrap();
+    let mut rx = ch.consumer().unwrap();
+    let mut got = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        match rx.recv_timeout(&mut buf, LIMIT) {
+            Ok(()) => got.push(buf.clone()),
+            Err(shmlane::RecvTimeoutError::Disconnected) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    let want: Vec<&[u8]> = vec![b"a\r", b"", b"", b"b c", b"\r", b"last"];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn lines_longer_than_the_read_block_and_no_final_newline() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("long");
+    create(&name, &["--capacity", "16MiB", "--max-message", "3MiB"]);
+    // send reads 1 MiB at a time; a 2.5 MiB line spans several reads.
+    let mut input = b"first\n\n".to_vec();
+    input.extend((0..(5usize << 19)).map(|i| b'a' + (i % 26) as u8));
+    input.extend_from_slice(b"\r\nshort\n\nno newline at the end");
+    let (out, ss, rs) = pipe_through(&name, &[], &[], input.clone());
+    assert_eq!((ss.code(), rs.code()), (Some(0), Some(0)));
+    // recv ends every message with a newline.
+    input.push(b'\n');
+    assert_eq!(out.len(), input.len());
+    assert!(out == input, "output differs from input");
+}
+
+#[test]
 fn binary_frames_round_trip() {
     let mut cl = Cleanup::default();
     let name = cl.name("frames");
