@@ -157,7 +157,6 @@ fn too_large(name: &str, len: usize, max: usize) -> Fail {
     )
 }
 
-
 /// Writes one message into its own record; the hand-off is left to
 /// `Producer::flush` (see the module docs).
 #[inline]

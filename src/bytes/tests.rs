@@ -790,7 +790,11 @@ fn held_commits_are_handed_over_by_flush_commit_and_drop() {
         assert_eq!((st.sent, st.sent_bytes), (3, 3));
         let batch = rx.try_read_batch(10).unwrap();
         let got: Vec<Vec<u8>> = batch.iter().map(|r| r.to_vec()).collect();
-        assert_eq!(got, [vec![], vec![1], vec![2, 2]], "{kind}: one record per message, in order");
+        assert_eq!(
+            got,
+            [vec![], vec![1], vec![2, 2]],
+            "{kind}: one record per message, in order"
+        );
         drop(batch);
 
         // A plain commit hands over the held records before it.
