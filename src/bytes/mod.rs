@@ -52,7 +52,10 @@
 //!   `tail` is stored only by the producer, with Release, after the record
 //!   and any padding are written; the consumer's Acquire load of `tail`
 //!   makes all of `[head, tail)` readable. Stamps are written but only
-//!   checked (a stamp that does not match is [`Corruption`]).
+//!   checked (a stamp that does not match is [`Corruption`]). A producer
+//!   may write several records before one store of `tail` (held commits,
+//!   [`Grant::commit_held`] and [`Producer::flush`]: one hand-off and at
+//!   most one wake-up per batch, each message still its own record).
 //! - **MPSC** (claim then publish, as Agrona's `ManyToOneRingBuffer`):
 //!   `tail` is the *claim* index, advanced by compare-and-swap. A record is
 //!   published by a Release store of its own stamp; the consumer reads the
