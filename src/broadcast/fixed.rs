@@ -964,6 +964,10 @@ impl<T: Pod + Send> Channel<T> {
         if start != first {
             // Release: pairs with the Acquire load in `Publisher::rescan`.
             e.words[W_CURSOR].store(start + 1, Ordering::Release);
+            // The publisher may be waiting for our first cursor.
+            if sh.policy == Policy::Block {
+                sh.ctl().not_full.wake();
+            }
         }
         // Relaxed: statistics.
         e.words[W_START].store(start, Ordering::Relaxed);
