@@ -75,7 +75,9 @@ impl Model {
             return want.min(self.cap);
         }
         let t = self.tail();
-        let limit = self.subs.iter().flatten().map(|s| s.cursor).min().unwrap_or(t) + self.cap;
+        // A subscriber gates from its join position on.
+        let gate = |s: &SubModel| s.cursor.max(s.counted_from);
+        let limit = self.subs.iter().flatten().map(gate).min().unwrap_or(t) + self.cap;
         want.min(limit - t)
     }
 
@@ -178,7 +180,7 @@ fn run(cap: usize, policy: Policy, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         });
                         r.subs[i] = Some(got.unwrap());
                     }
-                    _ => prop_assert!(matches!(got, Err(Error::EndpointTableFull { .. }))),
+                    _ => prop_assert!(matches!(got, Err(Error::EndpointTableFull { .. })), "expected a full table"),
                 }
             }
             Op::Leave(i) => {
@@ -209,7 +211,7 @@ fn run(cap: usize, policy: Policy, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::AttachPublisher => {
                 let got = r.ch.publisher();
                 if m.publisher {
-                    prop_assert!(matches!(got, Err(Error::EndpointBusy { .. })));
+                    prop_assert!(matches!(got, Err(Error::EndpointBusy { .. })), "expected busy");
                 } else {
                     r.tx = Some(got.unwrap());
                     m.publisher = true;

@@ -572,7 +572,8 @@ pub struct SubscriberStats {
     pub pid: u32,
     /// Whether that process is alive.
     pub alive: bool,
-    /// Next position it reads.
+    /// Next position it reads (its join position while it still reads
+    /// messages published before it joined).
     pub cursor: u64,
     /// Messages published it has not read yet (`published - cursor`).
     pub lag: u64,
@@ -951,19 +952,21 @@ impl<T: Pod + Send> Channel<T> {
                 _ => unreachable!("load_tail only reports corruption"),
             }
         };
+        // The gate word we publish is max(cursor, join tail): messages
+        // published before we joined are not protected (a subscriber from
+        // the oldest reads them if they are still intact).
         let t = sh.load_tail().map_err(fail)?;
-        let first = if oldest { t.saturating_sub(sh.cap) } else { t };
         // Relaxed: ordered by the fence below.
-        e.words[W_CURSOR].store(first + 1, Ordering::Relaxed);
+        e.words[W_CURSOR].store(t + 1, Ordering::Relaxed);
         // SeqCst: pairs with the fence in `Publisher::rescan` (Dekker):
         // either its scan sees our cursor, or our re-read below sees the
         // tail stored before that scan.
         fence(Ordering::SeqCst);
         let t2 = sh.load_tail().map_err(fail)?.max(t);
-        let start = if oldest { first } else { t2 };
-        if start != first {
+        let start = if oldest { t2.saturating_sub(sh.cap) } else { t2 };
+        if t2 != t {
             // Release: pairs with the Acquire load in `Publisher::rescan`.
-            e.words[W_CURSOR].store(start + 1, Ordering::Release);
+            e.words[W_CURSOR].store(t2 + 1, Ordering::Release);
             // The publisher may be waiting for our first cursor.
             if sh.policy == Policy::Block {
                 sh.ctl().not_full.wake();
@@ -1359,9 +1362,11 @@ impl<T: Pod> Subscriber<T> {
     #[inline(always)]
     fn advance(&mut self, p: u64) {
         self.cursor = p + 1;
+        // The gate: positions from before we joined are not protected.
+        let gate = self.cursor.max(self.counted_from);
         // Release: pairs with the Acquire load in `Publisher::rescan`: our
         // reads of slot `p` happen before its overwrite.
-        self.entry().words[W_CURSOR].store(p + 2, Ordering::Release);
+        self.entry().words[W_CURSOR].store(gate + 1, Ordering::Release);
         if self.sh.policy == Policy::Block {
             self.sh.ctl().not_full.wake();
         }

@@ -73,10 +73,12 @@
 //! rescan. Either the rescan sees the cursor, or the subscriber's re-read
 //! sees the `tail` stored before that rescan, and the limit computed there
 //! only lets the publisher overwrite positions below that `tail`. A
-//! newest-first subscriber therefore starts at the re-read `tail`, which no
-//! cached limit can reach; a subscriber from the oldest may find some of
-//! the older positions overwritten during its join: those were never
-//! promised to it and are skipped silently (not counted as lost).
+//! subscriber therefore gates from the re-read `tail` (its *join
+//! position*), which no cached limit can reach. The word it publishes is
+//! `max(cursor, join position)`: a subscriber from the oldest reads the
+//! messages published before it joined while they are intact, but does
+//! not hold the publisher back for them; those it finds overwritten were
+//! never promised to it and are skipped silently (not counted as lost).
 //!
 //! Subscribers check the sequence after every read under Block too: a
 //! mismatch (a scribbling peer, or a subscriber wrongly judged dead) is
