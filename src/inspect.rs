@@ -228,7 +228,10 @@ mod tests {
         subs.sort_by_key(|s| s.cursor);
         assert_eq!(subs.len(), 2);
         assert_eq!((subs[0].cursor, subs[0].lag, subs[0].lost), (0, 6, 0));
-        assert_eq!((subs[1].cursor, subs[1].lag, subs[1].lost, subs[1].received), (3, 3, 2, 1));
+        assert_eq!(
+            (subs[1].cursor, subs[1].lag, subs[1].lost, subs[1].received),
+            (3, 3, 2, 1)
+        );
         assert!(subs.iter().all(|s| s.alive && s.pid == std::process::id()));
         assert!(matches!(l.unwrap().counters, Counters::Unsupported(Kind::Broadcast)));
     }

@@ -180,7 +180,10 @@ fn run(cap: usize, policy: Policy, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         });
                         r.subs[i] = Some(got.unwrap());
                     }
-                    _ => prop_assert!(matches!(got, Err(Error::EndpointTableFull { .. })), "expected a full table"),
+                    _ => prop_assert!(
+                        matches!(got, Err(Error::EndpointTableFull { .. })),
+                        "expected a full table"
+                    ),
                 }
             }
             Op::Leave(i) => {

@@ -877,12 +877,11 @@ impl<T: Pod + Send> Channel<T> {
     pub fn publisher(&self) -> Result<Publisher<T>> {
         let sh = &self.sh;
         let me = endpoint::self_token();
-        let claimed =
-            endpoint::claim(sh.entry(PUBLISHER), Role::Producer, me).map_err(|pid| Error::EndpointBusy {
-                name: sh.name.to_string(),
-                role: Role::Producer,
-                pid,
-            })?;
+        let claimed = endpoint::claim(sh.entry(PUBLISHER), Role::Producer, me).map_err(|pid| Error::EndpointBusy {
+            name: sh.name.to_string(),
+            role: Role::Producer,
+            pid,
+        })?;
         let e = sh.entry(PUBLISHER);
         let c = &sh.counters().publishers;
         sh.uncount_predecessor(e, c, claimed.took_over_from.is_some());
@@ -929,8 +928,8 @@ impl<T: Pod + Send> Channel<T> {
     fn join(&self, oldest: bool) -> Result<Subscriber<T>> {
         let sh = &self.sh;
         let me = endpoint::self_token();
-        let (i, claimed) = endpoint::claim_any(&sh.entries()[1..], Role::Subscriber, me)
-            .ok_or_else(|| Error::EndpointTableFull {
+        let (i, claimed) =
+            endpoint::claim_any(&sh.entries()[1..], Role::Subscriber, me).ok_or_else(|| Error::EndpointTableFull {
                 name: sh.name.to_string(),
                 capacity: sh.n_entries as u32,
             })?;
@@ -1422,7 +1421,11 @@ impl<T: Pod> Subscriber<T> {
         }
         self.cursor = new - 1;
         self.advance(new - 1);
-        Err(if n == 0 { TryRecvError::Empty } else { TryRecvError::Lagged(n) })
+        Err(if n == 0 {
+            TryRecvError::Empty
+        } else {
+            TryRecvError::Lagged(n)
+        })
     }
 
     /// Whether the publisher is gone (after an empty look).
@@ -1873,7 +1876,12 @@ mod tests {
         tx.__crash();
         assert_eq!(s.try_recv(), Ok(1));
         s.set_wait_config(fast());
-        assert_eq!(s.recv(), Err(RecvError::PeerDied { pid: std::process::id() }));
+        assert_eq!(
+            s.recv(),
+            Err(RecvError::PeerDied {
+                pid: std::process::id()
+            })
+        );
         // A new publisher continues from the dead one's tail.
         let mut tx = ch.publisher().unwrap();
         assert_eq!(tx.published(), 1);
@@ -2036,10 +2044,8 @@ mod tests {
         let mut s = other.subscribe().unwrap();
         tx.send(5).unwrap();
         assert_eq!(s.try_recv(), Ok(5));
-        let (st, subs) = stats_of_segment(Arc::new(
-            Segment::open_any(&name, &OpenOptions::default()).unwrap(),
-        ))
-        .unwrap();
+        let (st, subs) =
+            stats_of_segment(Arc::new(Segment::open_any(&name, &OpenOptions::default()).unwrap())).unwrap();
         crate::segment::unlink(&name).unwrap();
         assert_eq!((st.published, st.subscribers), (1, 1));
         assert_eq!(subs[0].received, 1);

@@ -157,11 +157,11 @@
 
 mod fixed;
 
+pub(crate) use fixed::stats_of_segment;
 pub use fixed::{
-    Builder, Channel, Publisher, ReadGuard, Stats, SubscriberStats, Subscriber, BROADCAST_CONTROL_LEN,
+    Builder, Channel, Publisher, ReadGuard, Stats, Subscriber, SubscriberStats, BROADCAST_CONTROL_LEN,
     BROADCAST_COUNTERS_OFFSET, BROADCAST_NOT_EMPTY_OFFSET, BROADCAST_NOT_FULL_OFFSET, BROADCAST_TAIL_OFFSET,
 };
-pub(crate) use fixed::stats_of_segment;
 
 use crate::error::{Closed, Corruption};
 #[allow(unused_imports)] // doc links
