@@ -299,7 +299,13 @@ impl Shared {
     /// Pointer to the element of position `p`.
     #[inline(always)]
     fn elem_ptr<T>(&self, p: u64) -> *const T {
-        (self.word(p, self.lay.payload_w) as *const AtomicU64).cast()
+        let slot = (p & (self.cap - 1)) as usize;
+        // SAFETY: as in `word`: inside the data area. Computed from the
+        // area's base pointer, not from a reference to one word, so that
+        // the pointer may cover the whole element.
+        unsafe { self.words.as_ptr().add(slot * self.lay.stride_w + self.lay.payload_w) }
+            .cast::<T>()
+            .cast_const()
     }
 
     /// Stores `value`'s bytes into the slot of `p` as relaxed word stores.
@@ -1254,8 +1260,11 @@ impl<T: Pod> Publisher<T> {
     #[cfg(any(test, loom))]
     #[doc(hidden)]
     pub fn __crash(self) {
-        self.sh.mark_dead(PUBLISHER, self.token);
-        std::mem::forget(self);
+        let me = std::mem::ManuallyDrop::new(self);
+        me.sh.mark_dead(PUBLISHER, me.token);
+        // SAFETY: `me` is not used again and its Drop (the clean detach)
+        // never runs; the only field owning resources is `sh`, read out once.
+        drop(unsafe { std::ptr::read(&me.sh) });
     }
 }
 
@@ -1604,8 +1613,11 @@ impl<T: Pod> Subscriber<T> {
     #[cfg(any(test, loom))]
     #[doc(hidden)]
     pub fn __crash(self) {
-        self.sh.mark_dead(self.index, self.token);
-        std::mem::forget(self);
+        let me = std::mem::ManuallyDrop::new(self);
+        me.sh.mark_dead(me.index, me.token);
+        // SAFETY: `me` is not used again and its Drop (the clean detach)
+        // never runs; the only field owning resources is `sh`, read out once.
+        drop(unsafe { std::ptr::read(&me.sh) });
     }
 }
 
