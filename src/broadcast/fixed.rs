@@ -1071,7 +1071,7 @@ impl<T: Pod> Publisher<T> {
             // `Subscriber::advance` / `Channel::join`: the subscriber's reads
             // of the slots below its cursor happen before we overwrite them.
             let w = e.words[W_CURSOR].load(Ordering::Acquire);
-            if w == 0 || w - 1 >= p {
+            if w == 0 || w > p {
                 continue;
             }
             let c = (w - 1).max(floor);
