@@ -10,9 +10,15 @@
 //! - MPMC: the [`MpmcControl`] words, combined as [`mpmc::Channel::stats`]
 //!   combines them (that method needs the element type, this does not).
 //!
+//! - broadcast: [`broadcast`] gives the channel's [`broadcast::Stats`] and
+//!   every subscriber's cursor, lag and losses
+//!   ([`broadcast::SubscriberStats`]); [`live`] reports the kind as
+//!   `Unsupported` so that existing matches on [`Counters`] stay valid.
+//!
 //! Nothing is written. The words may be garbage written by a broken peer:
 //! they are only reported, never used as indices or lengths.
 
+use crate::broadcast;
 use crate::bytes;
 use crate::error::{Error, Result};
 use crate::layout::Kind;
@@ -73,6 +79,33 @@ pub fn live(name: &str) -> Result<Live> {
         k => Counters::Unsupported(k),
     };
     Ok(Live { info, counters })
+}
+
+/// Counters and subscribers of the named broadcast channel, whatever its
+/// element type: the channel's [`broadcast::Stats`] and, for every attached
+/// subscriber, its cursor, lag, received and lost counts (with a liveness
+/// check of each holder). [`Error::KindMismatch`] for another kind.
+pub fn broadcast(name: &str) -> Result<(broadcast::Stats, Vec<broadcast::SubscriberStats>)> {
+    let seg = Segment::open_any(name, &OpenOptions::default())?;
+    let kind = seg.header().geometry.kind;
+    if kind != Kind::Broadcast {
+        return Err(Error::KindMismatch {
+            name: name.to_owned(),
+            found: kind,
+            expected: Kind::Broadcast,
+        });
+    }
+    if seg.header().geometry.control_len != broadcast::BROADCAST_CONTROL_LEN as u64 {
+        return Err(Error::Corrupt {
+            name: name.to_owned(),
+            detail: format!(
+                "control block is {} bytes, a broadcast channel's is {}",
+                seg.header().geometry.control_len,
+                broadcast::BROADCAST_CONTROL_LEN
+            ),
+        });
+    }
+    broadcast::stats_of_segment(std::sync::Arc::new(seg))
 }
 
 fn mpmc_stats(name: &str) -> Result<mpmc::Stats> {
@@ -167,5 +200,39 @@ mod tests {
         let lm = lm.unwrap();
         assert!(matches!(lm.counters, Counters::Mpmc(s) if s.sent == 3 && s.senders == 1));
         assert_eq!(lm.counters.depth(), Some(3));
+    }
+
+    #[test]
+    fn broadcast_subscribers_from_outside() {
+        let name = format!("/shmlane-inspect-bc-{}", std::process::id());
+        let ch = broadcast::Builder::new()
+            .capacity(4)
+            .policy(broadcast::Policy::Overwrite)
+            .create::<[u32; 3]>(&name)
+            .unwrap();
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        let _b = ch.subscribe().unwrap();
+        for i in 0..6 {
+            tx.send([i; 3]).unwrap();
+        }
+        assert_eq!(a.try_recv(), Err(broadcast::TryRecvError::Lagged(2)));
+        assert_eq!(a.try_recv(), Ok([2; 3]));
+        let r = broadcast(&name);
+        let other = broadcast(&format!("{name}-none"));
+        let l = live(&name);
+        segment::unlink(&name).unwrap();
+        let (st, mut subs) = r.unwrap();
+        assert!(other.is_err());
+        assert_eq!((st.published, st.subscribers, st.lost, st.max_lag), (6, 2, 2, 6));
+        subs.sort_by_key(|s| s.cursor);
+        assert_eq!(subs.len(), 2);
+        assert_eq!((subs[0].cursor, subs[0].lag, subs[0].lost), (0, 6, 0));
+        assert_eq!(
+            (subs[1].cursor, subs[1].lag, subs[1].lost, subs[1].received),
+            (3, 3, 2, 1)
+        );
+        assert!(subs.iter().all(|s| s.alive && s.pid == std::process::id()));
+        assert!(matches!(l.unwrap().counters, Counters::Unsupported(Kind::Broadcast)));
     }
 }

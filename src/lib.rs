@@ -10,6 +10,9 @@
 //! - [`mpmc`]: multi-producer multi-consumer ring of fixed-size `Pod`
 //!   elements (Vyukov's per-slot sequence numbers), any number of endpoints
 //!   in any processes, dead claimants skipped after a stall timeout.
+//! - [`broadcast`]: one publisher, any number of subscribers that each see
+//!   every message; lossless (the publisher waits) or lossy (lapped
+//!   subscribers learn how many they missed).
 //! - Blocking through futex words inside the segment ([`wait`]): spin, then
 //!   sleep; no system call when the ring is neither full nor empty.
 //! - Named segments in /dev/shm or anonymous memfd segments ([`segment`]),
@@ -47,6 +50,7 @@
 
 pub(crate) mod sync;
 
+pub mod broadcast;
 pub mod bytes;
 pub mod endpoint;
 pub mod error;

@@ -1,0 +1,2065 @@
+//! Broadcast of fixed-size `Pod` elements: the ring, the handles and the
+//! builder. The algorithm, its provenance and invariants are in the parent
+//! module's docs.
+
+use super::{Policy, RecvError, RecvTimeoutError, TryRecvError};
+use crate::endpoint::{self, Holder};
+use crate::error::{Closed, Corruption, Error, Result, SendError, SendTimeoutError, TrySendError};
+use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint, DEFAULT_ENDPOINTS, MAX_ENDPOINTS};
+use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
+use crate::sync::{fence, AtomicU64, Ordering};
+use crate::wait::{self, WaitConfig, WaitWord};
+use bytemuck::Pod;
+use crossbeam_utils::CachePadded;
+use std::marker::PhantomData;
+use std::os::fd::OwnedFd;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The shared control block of a broadcast channel.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct BroadcastControl {
+    /// Next position the publisher writes (= messages published).
+    pub(crate) tail: CachePadded<AtomicU64>,
+    /// Subscribers sleep here when they have read everything.
+    pub(crate) not_empty: CachePadded<WaitWord>,
+    /// The publisher sleeps here when a subscriber holds it back (Block).
+    pub(crate) not_full: CachePadded<WaitWord>,
+    /// Attachment counts and loss counters (slow paths only).
+    pub(crate) counters: CachePadded<BroadcastCounters>,
+}
+
+/// Counters of a broadcast channel, on their own line.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct BroadcastCounters {
+    /// Publishers attached now (low 32 bits) and attaches ever (high 32).
+    pub(crate) publishers: AtomicU64,
+    /// Subscribers, packed like `publishers`.
+    pub(crate) subscribers: AtomicU64,
+    /// Subscribers evicted as dead (Block).
+    pub(crate) evicted: AtomicU64,
+    /// Messages reported lost (`Lagged`) to all subscribers, ever.
+    pub(crate) lost: AtomicU64,
+}
+
+#[cfg(not(loom))]
+mod asserts {
+    use super::*;
+    use memoffset::offset_of;
+    const _: () = assert!(offset_of!(BroadcastControl, tail) == BROADCAST_TAIL_OFFSET);
+    const _: () = assert!(offset_of!(BroadcastControl, not_empty) == BROADCAST_NOT_EMPTY_OFFSET);
+    const _: () = assert!(offset_of!(BroadcastControl, not_full) == BROADCAST_NOT_FULL_OFFSET);
+    const _: () = assert!(offset_of!(BroadcastControl, counters) == BROADCAST_COUNTERS_OFFSET);
+    const _: () = assert!(offset_of!(BroadcastCounters, publishers) == 0);
+    const _: () = assert!(offset_of!(BroadcastCounters, subscribers) == 8);
+    const _: () = assert!(offset_of!(BroadcastCounters, evicted) == 16);
+    const _: () = assert!(offset_of!(BroadcastCounters, lost) == 24);
+    const _: () = assert!(core::mem::size_of::<BroadcastControl>() == BROADCAST_CONTROL_LEN);
+}
+
+/// Offset of `tail` in the control block.
+pub const BROADCAST_TAIL_OFFSET: usize = 0;
+/// Offset of the `not_empty` futex word (then its waiters count).
+pub const BROADCAST_NOT_EMPTY_OFFSET: usize = 128;
+/// Offset of the `not_full` futex word (then its waiters count).
+pub const BROADCAST_NOT_FULL_OFFSET: usize = 256;
+/// Offset of the counters (publishers, subscribers, evicted, lost).
+pub const BROADCAST_COUNTERS_OFFSET: usize = 384;
+/// Size of the control block.
+pub const BROADCAST_CONTROL_LEN: usize = 512;
+
+/// Positions stay below this (so `2p + 2` never overflows).
+const MAX_POS: u64 = 1 << 62;
+/// Endpoint words of a subscriber: cursor + 1 (0 = not gating).
+const W_CURSOR: usize = 0;
+/// Messages this subscriber was told it lost.
+const W_LOST: usize = 1;
+/// Flags ([`FLAG_EVICTED`]).
+const W_FLAGS: usize = 2;
+/// Which attachment counter the holder incremented.
+const W_COUNTED: usize = 3;
+/// Position this subscriber started from (plus positions skipped while
+/// joining): `received = cursor - start - lost`.
+const W_START: usize = 4;
+const FLAG_EVICTED: u64 = 1;
+const COUNTED: u64 = 1;
+const ATTACH_ONE: u64 = 1 | (1 << 32);
+const ATTACHED_MASK: u64 = 0xffff_ffff;
+/// The publisher's endpoint entry.
+const PUBLISHER: usize = 0;
+
+/// Where the words of a slot are, in units of 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SlotLayout {
+    stride_w: usize,
+    payload_w: usize,
+    n_words: usize,
+}
+
+impl SlotLayout {
+    fn of(size: usize, align: usize) -> SlotLayout {
+        let a = align.max(8);
+        let n_words = size.div_ceil(8);
+        let stride = (a + n_words * 8).next_multiple_of(a);
+        SlotLayout {
+            stride_w: stride / 8,
+            payload_w: a / 8,
+            n_words,
+        }
+    }
+
+    fn slot_size(&self) -> usize {
+        self.stride_w * 8
+    }
+}
+
+/// Heap storage for an in-process channel (tests, loom, miri, threads).
+struct HeapRing {
+    ctl: BroadcastControl,
+    /// The slots, with up to 15 words of slack to align them to 128 bytes.
+    words: Box<[AtomicU64]>,
+    entries: Box<[EndpointEntry]>,
+}
+
+/// The memory a channel lives in: raw pointers plus whatever keeps them
+/// alive. Not generic: the element size is in `lay`.
+#[derive(Clone)]
+struct Shared {
+    ctl: NonNull<BroadcastControl>,
+    words: NonNull<AtomicU64>,
+    cap: u64,
+    lay: SlotLayout,
+    entries: NonNull<EndpointEntry>,
+    n_entries: usize,
+    policy: Policy,
+    stall: Duration,
+    /// Liveness and stall checks on every poll of a blocking call (loom
+    /// models of dead peers, where time does not pass).
+    check_every_poll: bool,
+    seg: Option<Arc<Segment>>,
+    /// Keeps the memory behind the pointers alive (never read).
+    #[allow(dead_code)]
+    keep: Arc<dyn Send + Sync>,
+    name: Arc<str>,
+}
+
+// SAFETY: the pointers target memory kept alive by `keep`, accessed only
+// through atomics (slots are atomic words), or through shared references to
+// slots that the gating protocol keeps unwritten (Block, see `ReadGuard`).
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+/// Is the holder of an owner token alive? Tokens of this process are
+/// judged without a system call: alive only if equal to our own token, so
+/// a token with our pid and another start time (a test's simulated crash)
+/// is dead.
+struct Liveness {
+    me: u64,
+}
+
+impl Liveness {
+    fn new() -> Liveness {
+        Liveness {
+            me: endpoint::self_token(),
+        }
+    }
+
+    fn alive(&self, token: u64) -> bool {
+        if endpoint::token_pid(token) == endpoint::token_pid(self.me) {
+            token == self.me
+        } else {
+            endpoint::token_alive(token)
+        }
+    }
+
+    /// Whether entry `e` has a live holder.
+    fn holder_alive(&self, e: &EndpointEntry) -> bool {
+        match endpoint::holder(e) {
+            Holder::Held(t) => self.alive(t),
+            _ => false,
+        }
+    }
+}
+
+/// Time on the slow paths of one handle: when the next liveness check is
+/// due, and since when the publisher has been held back. Under loom there
+/// is no time: every check is due and every stall has expired.
+#[derive(Debug)]
+struct Pacer {
+    #[cfg(not(loom))]
+    next_check: Instant,
+    #[cfg(not(loom))]
+    stuck_since: Option<Instant>,
+}
+
+impl Pacer {
+    fn new() -> Pacer {
+        Pacer {
+            #[cfg(not(loom))]
+            next_check: Instant::now(),
+            #[cfg(not(loom))]
+            stuck_since: None,
+        }
+    }
+
+    fn due(&mut self, interval: Duration) -> bool {
+        #[cfg(loom)]
+        {
+            let _ = interval;
+            true
+        }
+        #[cfg(not(loom))]
+        {
+            let now = Instant::now();
+            if now >= self.next_check {
+                self.next_check = now + interval;
+                true
+            } else {
+                false
+            }
+        }
+    }
+
+    #[inline]
+    fn stuck(&mut self) {
+        #[cfg(not(loom))]
+        if self.stuck_since.is_none() {
+            self.stuck_since = Some(Instant::now());
+        }
+    }
+
+    #[inline]
+    fn progressed(&mut self) {
+        #[cfg(not(loom))]
+        {
+            self.stuck_since = None;
+        }
+    }
+
+    fn stall_expired(&self, timeout: Duration) -> bool {
+        #[cfg(loom)]
+        {
+            let _ = timeout;
+            true
+        }
+        #[cfg(not(loom))]
+        self.stuck_since.is_some_and(|s| s.elapsed() >= timeout)
+    }
+}
+
+fn corrupt(index: u64, what: &'static str) -> Closed {
+    Closed::Corrupt(Corruption { offset: index, what })
+}
+
+fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+impl Shared {
+    fn ctl(&self) -> &BroadcastControl {
+        // SAFETY: points to a control block that `keep` keeps alive; it
+        // contains only atomics, valid for any bit pattern.
+        unsafe { self.ctl.as_ref() }
+    }
+
+    fn counters(&self) -> &BroadcastCounters {
+        &self.ctl().counters
+    }
+
+    fn entries(&self) -> &[EndpointEntry] {
+        // SAFETY: `n_entries` entries (validated at open, or the heap box)
+        // kept alive by `keep`; atomics only.
+        unsafe { std::slice::from_raw_parts(self.entries.as_ptr(), self.n_entries) }
+    }
+
+    fn entry(&self, i: usize) -> &EndpointEntry {
+        &self.entries()[i]
+    }
+
+    /// Word `w` of the slot of position `p` (`w < stride_w`).
+    #[inline(always)]
+    fn word(&self, p: u64, w: usize) -> &AtomicU64 {
+        debug_assert!(w < self.lay.stride_w);
+        let slot = (p & (self.cap - 1)) as usize;
+        // SAFETY: `slot < cap` and `w < stride_w`, and the data area holds
+        // `cap * stride_w` words (validated against the header, or the heap
+        // box), kept alive by `keep`; atomics are valid for any bits.
+        unsafe { &*self.words.as_ptr().add(slot * self.lay.stride_w + w) }
+    }
+
+    #[inline(always)]
+    fn seq(&self, p: u64) -> &AtomicU64 {
+        self.word(p, 0)
+    }
+
+    /// Pointer to the element of position `p`.
+    #[inline(always)]
+    fn elem_ptr<T>(&self, p: u64) -> *const T {
+        let slot = (p & (self.cap - 1)) as usize;
+        // SAFETY: as in `word`: inside the data area. Computed from the
+        // area's base pointer, not from a reference to one word, so that
+        // the pointer may cover the whole element.
+        unsafe { self.words.as_ptr().add(slot * self.lay.stride_w + self.lay.payload_w) }
+            .cast::<T>()
+            .cast_const()
+    }
+
+    /// Stores `value`'s bytes into the slot of `p` as relaxed word stores.
+    #[inline(always)]
+    fn store_elem<T: Pod>(&self, p: u64, value: &T) {
+        let bytes = bytemuck::bytes_of(value);
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            // Relaxed: ordered by the seqlock's fences (see `Publisher::write`).
+            self.word(p, self.lay.payload_w + i)
+                .store(u64::from_ne_bytes(w), Ordering::Relaxed);
+        }
+    }
+
+    /// Copies the element of position `p` with relaxed word loads.
+    #[inline(always)]
+    fn load_elem<T: Pod>(&self, p: u64) -> T {
+        let mut v = T::zeroed();
+        let bytes = bytemuck::bytes_of_mut(&mut v);
+        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+            // Relaxed: validated by the seqlock's second check.
+            let w = self.word(p, self.lay.payload_w + i).load(Ordering::Relaxed);
+            chunk.copy_from_slice(&w.to_ne_bytes()[..chunk.len()]);
+        }
+        v
+    }
+
+    fn load_tail(&self) -> std::result::Result<u64, Closed> {
+        // Acquire: pairs with the Release store of `tail` in
+        // `Publisher::publish`: slots below it are published.
+        let t = self.ctl().tail.load(Ordering::Acquire);
+        if t >= MAX_POS {
+            return Err(corrupt(t, "broadcast tail is out of range"));
+        }
+        Ok(t)
+    }
+
+    /// Slow-path check: was the segment's file truncated under us?
+    fn truncated(&self) -> std::result::Result<(), Closed> {
+        if self.seg.as_ref().is_some_and(|s| s.truncated()) {
+            return Err(corrupt(0, "the segment file was truncated by another process"));
+        }
+        Ok(())
+    }
+
+    /// Uncounts a dead predecessor of entry `e` that we just took over.
+    fn uncount_predecessor(&self, e: &EndpointEntry, counter: &AtomicU64, took_over: bool) {
+        // Relaxed: we own the entry (claimed by CAS, which acquired the
+        // predecessor's last stores).
+        let marker = e.words[W_COUNTED].swap(0, Ordering::Relaxed);
+        if took_over && marker == COUNTED {
+            // AcqRel: the counts are read with Acquire in `publisher_gone`.
+            counter.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn count_in(&self, e: &EndpointEntry, counter: &AtomicU64) {
+        // AcqRel: pairs with the Acquire load in `publisher_gone`.
+        counter.fetch_add(ATTACH_ONE, Ordering::AcqRel);
+        // Relaxed: read only by whoever takes the entry over, after its CAS.
+        e.words[W_COUNTED].store(COUNTED, Ordering::Relaxed);
+    }
+
+    fn detach(&self, i: usize, token: u64, counter: &AtomicU64) {
+        let e = self.entry(i);
+        if endpoint::release(e, token) {
+            // Release: pairs with the Acquire load in `publisher_gone`; what
+            // we did happens before a peer sees the count drop.
+            counter.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    /// Simulates a SIGKILL of entry `i`'s holder (tests and loom): its token
+    /// becomes that of a dead process with our pid, nothing is released.
+    #[cfg(any(test, loom))]
+    fn mark_dead(&self, i: usize, token: u64) {
+        // Release: pairs with the Acquire load in `endpoint::holder`.
+        let _ = self
+            .entry(i)
+            .owner
+            .compare_exchange(token, token ^ 1, Ordering::Release, Ordering::Relaxed);
+    }
+
+    fn heap(cap: u64, lay: SlotLayout, endpoints: u32, policy: Policy, stall: Duration) -> Shared {
+        let n = cap as usize * lay.stride_w + 15;
+        let ring = Arc::new(HeapRing {
+            ctl: BroadcastControl {
+                tail: CachePadded::new(AtomicU64::new(0)),
+                not_empty: CachePadded::new(WaitWord::new()),
+                not_full: CachePadded::new(WaitWord::new()),
+                counters: CachePadded::new(BroadcastCounters {
+                    publishers: AtomicU64::new(0),
+                    subscribers: AtomicU64::new(0),
+                    evicted: AtomicU64::new(0),
+                    lost: AtomicU64::new(0),
+                }),
+            },
+            words: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            entries: (0..endpoints).map(|_| EndpointEntry::new()).collect(),
+        });
+        // Align the slots to 128 bytes (elements of large alignment are
+        // referenced in place).
+        let base = ring.words.as_ptr();
+        let skip = if core::mem::size_of::<AtomicU64>() == 8 {
+            ((128 - (base as usize % 128)) % 128) / 8
+        } else {
+            0
+        };
+        Shared {
+            ctl: NonNull::from(&ring.ctl),
+            // SAFETY: `skip <= 15`, within the box of `n` words.
+            words: NonNull::new(unsafe { base.add(skip) } as *mut AtomicU64).expect("non-null"),
+            cap,
+            lay,
+            entries: NonNull::new(ring.entries.as_ptr() as *mut EndpointEntry).expect("non-null"),
+            n_entries: endpoints as usize,
+            policy,
+            stall,
+            check_every_poll: false,
+            seg: None,
+            keep: ring,
+            name: Arc::from("heap"),
+        }
+    }
+
+    /// The channel in a validated segment whose element has `size` bytes
+    /// and alignment `align`.
+    fn from_segment(seg: Arc<Segment>, size: usize, align: usize) -> Result<Shared> {
+        let h = *seg.header();
+        let g = h.geometry;
+        let bad = |detail: String| {
+            Err(Error::Corrupt {
+                name: seg.name().to_owned(),
+                detail,
+            })
+        };
+        if g.capacity < 2 || g.capacity >= MAX_POS {
+            return bad(format!("broadcast capacity {} is out of range", g.capacity));
+        }
+        if size == 0 || align == 0 || !align.is_power_of_two() || align > crate::layout::REGION_ALIGN {
+            return bad(format!("broadcast element size {size} / align {align} is invalid"));
+        }
+        let lay = SlotLayout::of(size, align);
+        if g.slot_size as usize != lay.slot_size() || g.slot_align as usize != align.max(8) {
+            return bad(format!(
+                "broadcast slot size {} / align {} differs from the {} / {} of this element type",
+                g.slot_size,
+                g.slot_align,
+                lay.slot_size(),
+                align.max(8)
+            ));
+        }
+        let Some(policy) = Policy::from_flags(h.flags) else {
+            return bad(format!("broadcast policy flags {} are unknown", h.flags));
+        };
+        if g.endpoint_count < 2 {
+            return bad(format!("broadcast endpoint table of {} entries", g.endpoint_count));
+        }
+        let stall = match h.stall_timeout_ns {
+            0 => CreateOptions::default().stall_timeout,
+            ns => Duration::from_nanos(ns),
+        };
+        let entries = seg.endpoints();
+        Ok(Shared {
+            ctl: NonNull::new(seg.control_ptr() as *mut BroadcastControl).expect("non-null"),
+            words: NonNull::new(seg.data_ptr() as *mut AtomicU64).expect("non-null"),
+            cap: g.capacity,
+            lay,
+            entries: NonNull::from(&entries[0]),
+            n_entries: entries.len(),
+            policy,
+            stall,
+            check_every_poll: false,
+            name: Arc::from(seg.name()),
+            seg: Some(seg.clone()),
+            keep: seg,
+        })
+    }
+
+    fn stats(&self) -> Stats {
+        let c = self.counters();
+        // Relaxed (all loads): statistics only.
+        let tail = self.ctl().tail.load(Ordering::Relaxed);
+        let mut max_lag = 0;
+        for e in self.entries().iter().skip(1) {
+            let w = e.words[W_CURSOR].load(Ordering::Relaxed);
+            if w != 0 {
+                max_lag = max_lag.max(tail.saturating_sub(w - 1));
+            }
+        }
+        Stats {
+            capacity: self.cap,
+            policy: self.policy,
+            published: tail,
+            publisher_attached: c.publishers.load(Ordering::Relaxed) & ATTACHED_MASK != 0,
+            subscribers: (c.subscribers.load(Ordering::Relaxed) & ATTACHED_MASK) as u32,
+            evicted: c.evicted.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
+            max_lag,
+            endpoint_capacity: self.n_entries as u32,
+            stall_timeout: self.stall,
+        }
+    }
+
+    fn subscribers(&self) -> Vec<SubscriberStats> {
+        // Relaxed (all loads): statistics only.
+        let tail = self.ctl().tail.load(Ordering::Relaxed);
+        let live = Liveness::new();
+        let mut out = Vec::new();
+        for (i, e) in self.entries().iter().enumerate().skip(1) {
+            let Holder::Held(t) = endpoint::holder(e) else {
+                continue;
+            };
+            let w = e.words[W_CURSOR].load(Ordering::Relaxed);
+            let lost = e.words[W_LOST].load(Ordering::Relaxed);
+            let start = e.words[W_START].load(Ordering::Relaxed);
+            let flags = e.words[W_FLAGS].load(Ordering::Relaxed);
+            let cursor = w.saturating_sub(1);
+            out.push(SubscriberStats {
+                entry: i as u32,
+                pid: endpoint::token_pid(t),
+                alive: live.alive(t),
+                cursor,
+                lag: tail.saturating_sub(cursor),
+                received: cursor.saturating_sub(start).saturating_sub(lost),
+                lost,
+                evicted: flags & FLAG_EVICTED != 0,
+            });
+        }
+        out
+    }
+}
+
+/// Counters of a broadcast channel; see [`Channel::stats`]. Readable from
+/// any process without attaching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Number of slots.
+    pub capacity: u64,
+    /// The channel's policy.
+    pub policy: Policy,
+    /// Messages published since creation (`tail`).
+    pub published: u64,
+    /// Whether a publisher is attached (possibly a dead one not yet
+    /// replaced).
+    pub publisher_attached: bool,
+    /// Subscribers attached now (including dead ones not yet replaced or
+    /// evicted).
+    pub subscribers: u32,
+    /// Subscribers evicted as dead after holding the publisher back for
+    /// the stall timeout (Block).
+    pub evicted: u64,
+    /// Messages reported lost (`Lagged`) to all subscribers since creation.
+    pub lost: u64,
+    /// Largest `published - cursor` over the subscribers attached now.
+    pub max_lag: u64,
+    /// Size of the endpoint table (publisher included).
+    pub endpoint_capacity: u32,
+    /// The segment's stall timeout.
+    pub stall_timeout: Duration,
+}
+
+/// One subscriber's position; see [`Channel::subscribers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriberStats {
+    /// Index in the endpoint table.
+    pub entry: u32,
+    /// Process holding it.
+    pub pid: u32,
+    /// Whether that process is alive.
+    pub alive: bool,
+    /// Next position it reads (its join position while it still reads
+    /// messages published before it joined).
+    pub cursor: u64,
+    /// Messages published it has not read yet (`published - cursor`).
+    pub lag: u64,
+    /// Messages it received.
+    pub received: u64,
+    /// Messages it was told it lost (`Lagged`).
+    pub lost: u64,
+    /// Whether the publisher evicted it as dead.
+    pub evicted: bool,
+}
+
+/// Counters of a broadcast segment opened without its element type (for
+/// [`crate::inspect`]).
+pub(crate) fn stats_of_segment(seg: Arc<Segment>) -> Result<(Stats, Vec<SubscriberStats>)> {
+    let h = *seg.header();
+    let (size, align) = (h.elem_size as usize, h.elem_align as usize);
+    let sh = Shared::from_segment(seg, size, align)?;
+    Ok((sh.stats(), sh.subscribers()))
+}
+
+/// Segment geometry of a broadcast channel of `T`.
+fn geometry<T>(cap: u64, endpoints: u32) -> Geometry {
+    let lay = SlotLayout::of(core::mem::size_of::<T>(), core::mem::align_of::<T>());
+    Geometry {
+        kind: Kind::Broadcast,
+        capacity: cap,
+        slot_size: lay.slot_size() as u32,
+        slot_align: core::mem::align_of::<T>().max(8) as u32,
+        max_message: 0,
+        endpoint_count: endpoints,
+        control_len: BROADCAST_CONTROL_LEN as u64,
+    }
+}
+
+fn expect<T>() -> Expect {
+    Expect {
+        kind: Some(Kind::Broadcast),
+        control_len: Some(BROADCAST_CONTROL_LEN as u64),
+        fingerprint: Some(TypeFingerprint::of::<T>()),
+        endpoints: None,
+    }
+}
+
+fn check_capacity<T>(capacity: usize) -> Result<u64> {
+    if capacity < 2 || !capacity.is_power_of_two() || capacity as u64 >= MAX_POS {
+        return Err(Error::InvalidArgument(format!(
+            "capacity {capacity} must be a power of two of at least 2 (for example {})",
+            capacity.max(2).next_power_of_two()
+        )));
+    }
+    if core::mem::size_of::<T>() == 0 {
+        return Err(Error::InvalidArgument("zero-sized element types cannot be sent".into()));
+    }
+    if core::mem::align_of::<T>() > crate::layout::REGION_ALIGN {
+        return Err(Error::InvalidArgument(format!(
+            "element alignment {} exceeds the supported {}",
+            core::mem::align_of::<T>(),
+            crate::layout::REGION_ALIGN
+        )));
+    }
+    let lay = SlotLayout::of(core::mem::size_of::<T>(), core::mem::align_of::<T>());
+    if u32::try_from(lay.slot_size()).is_err() {
+        return Err(Error::InvalidArgument("element type is larger than 4 GiB".into()));
+    }
+    Ok(capacity as u64)
+}
+
+/// Options for creating or opening a broadcast channel.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    capacity: usize,
+    policy: Policy,
+    create: CreateOptions,
+    open: OpenOptions,
+    check_every_poll: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            capacity: 1024,
+            policy: Policy::Block,
+            create: CreateOptions::default(),
+            open: OpenOptions::default(),
+            check_every_poll: false,
+        }
+    }
+}
+
+impl Builder {
+    /// Default options: 1024 slots, [`Policy::Block`], mode 0600,
+    /// [`DEFAULT_ENDPOINTS`] endpoint entries (one publisher and the rest
+    /// subscribers), 3 s stall timeout, no stale reclaim, 1 s init wait.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Number of slots (a power of two, at least 2).
+    pub fn capacity(mut self, capacity: usize) -> Builder {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Block (lossless) or Overwrite (lossy); stored in the segment.
+    pub fn policy(mut self, policy: Policy) -> Builder {
+        self.policy = policy;
+        self
+    }
+
+    /// File mode of a named segment (default 0o600).
+    pub fn mode(mut self, mode: u32) -> Builder {
+        self.create.mode = mode;
+        self
+    }
+
+    /// Size of the endpoint table: the publisher's entry plus one per
+    /// subscriber attached at once (default [`DEFAULT_ENDPOINTS`], between
+    /// 2 and [`MAX_ENDPOINTS`]).
+    pub fn endpoints(mut self, n: u32) -> Builder {
+        self.create.endpoints = Some(n);
+        self
+    }
+
+    /// How long a dead subscriber may hold a Block publisher back before it
+    /// is evicted (default 3 s). Stored in the segment.
+    pub fn stall_timeout(mut self, d: Duration) -> Builder {
+        self.create.stall_timeout = d;
+        self
+    }
+
+    /// Remove a same-named segment whose endpoints are all dead instead of
+    /// failing with [`Error::AlreadyExists`].
+    pub fn reclaim_stale(mut self, yes: bool) -> Builder {
+        self.create.reclaim_stale = yes;
+        self
+    }
+
+    /// How long `open` waits for a creator still initialising the segment.
+    pub fn init_timeout(mut self, d: Duration) -> Builder {
+        self.open.init_timeout = d;
+        self
+    }
+
+    fn endpoint_count(&self) -> Result<u32> {
+        let n = self.create.endpoints.unwrap_or(DEFAULT_ENDPOINTS);
+        if !(2..=MAX_ENDPOINTS).contains(&n) {
+            return Err(Error::InvalidArgument(format!(
+                "endpoint table size {n} must be between 2 and {MAX_ENDPOINTS} (one publisher, at least one subscriber)"
+            )));
+        }
+        Ok(n)
+    }
+
+    fn spec<T: Pod>(&self) -> Result<Spec> {
+        let cap = check_capacity::<T>(self.capacity)?;
+        Ok(Spec {
+            geometry: geometry::<T>(cap, self.endpoint_count()?),
+            fingerprint: TypeFingerprint::of::<T>(),
+            flags: self.policy.flags(),
+        })
+    }
+
+    /// Creates a named channel of `T`.
+    pub fn create<T: Pod + Send>(&self, name: &str) -> Result<Channel<T>> {
+        let seg = Segment::create(name, &self.spec::<T>()?, &self.create, |_| {})?;
+        Channel::from_segment(seg)
+    }
+
+    /// Creates an anonymous channel in a sealed memfd (share the fd; the
+    /// other process calls [`Builder::from_fd`]).
+    pub fn anonymous<T: Pod + Send>(&self) -> Result<Channel<T>> {
+        let seg = Segment::create_anonymous_with("broadcast", &self.spec::<T>()?, &self.create, |_| {})?;
+        Channel::from_segment(seg)
+    }
+
+    /// An in-process channel on the heap: same algorithm and API, no
+    /// segment (tests, threads, loom, miri).
+    pub fn in_process<T: Pod + Send>(&self) -> Result<Channel<T>> {
+        let cap = check_capacity::<T>(self.capacity)?;
+        let lay = SlotLayout::of(core::mem::size_of::<T>(), core::mem::align_of::<T>());
+        let mut sh = Shared::heap(
+            cap,
+            lay,
+            self.endpoint_count()?,
+            self.policy,
+            self.create.stall_timeout.max(Duration::from_nanos(1)),
+        );
+        sh.check_every_poll = self.check_every_poll;
+        Ok(Channel {
+            sh,
+            segment: None,
+            _t: PhantomData,
+        })
+    }
+
+    /// loom models of dead peers: blocking calls check liveness and stalls
+    /// on every poll (time does not pass in a model). In-process only.
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn __check_every_poll(mut self) -> Builder {
+        self.check_every_poll = true;
+        self
+    }
+
+    /// Opens an existing named channel of `T` (the policy is the creator's).
+    pub fn open<T: Pod + Send>(&self, name: &str) -> Result<Channel<T>> {
+        let seg = Segment::open(name, &expect::<T>(), &self.open)?;
+        Channel::from_segment(seg)
+    }
+
+    /// Opens an anonymous channel from its file descriptor.
+    pub fn from_fd<T: Pod + Send>(&self, fd: OwnedFd) -> Result<Channel<T>> {
+        let seg = Segment::open_fd(fd, &expect::<T>(), &self.open)?;
+        Channel::from_segment(seg)
+    }
+}
+
+/// A broadcast channel: the shared ring, not attached as any endpoint.
+/// Cloning is cheap. Attach with [`publisher`](Channel::publisher) and
+/// [`subscribe`](Channel::subscribe).
+pub struct Channel<T> {
+    sh: Shared,
+    segment: Option<Arc<Segment>>,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Clone for Channel<T> {
+    fn clone(&self) -> Self {
+        Channel {
+            sh: self.sh.clone(),
+            segment: self.segment.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Channel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("broadcast::Channel")
+            .field("name", &self.sh.name)
+            .field("capacity", &self.sh.cap)
+            .field("policy", &self.sh.policy)
+            .field("endpoints", &self.sh.n_entries)
+            .finish()
+    }
+}
+
+impl<T: Pod + Send> Channel<T> {
+    /// Creates a named Block channel with default options; see [`Builder`].
+    pub fn create(name: &str, capacity: usize) -> Result<Channel<T>> {
+        Builder::new().capacity(capacity).create(name)
+    }
+
+    /// Opens a named channel with default options.
+    pub fn open(name: &str) -> Result<Channel<T>> {
+        Builder::new().open(name)
+    }
+
+    /// An in-process Block channel on the heap.
+    pub fn in_process(capacity: usize) -> Result<Channel<T>> {
+        Builder::new().capacity(capacity).in_process()
+    }
+
+    fn from_segment(seg: Segment) -> Result<Channel<T>> {
+        let seg = Arc::new(seg);
+        Ok(Channel {
+            sh: Shared::from_segment(seg.clone(), core::mem::size_of::<T>(), core::mem::align_of::<T>())?,
+            segment: Some(seg),
+            _t: PhantomData,
+        })
+    }
+
+    /// The segment, unless in-process.
+    pub fn segment(&self) -> Option<&Segment> {
+        self.segment.as_deref()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.sh.cap as usize
+    }
+
+    /// The policy chosen at creation.
+    pub fn policy(&self) -> Policy {
+        self.sh.policy
+    }
+
+    /// Size of the endpoint table (publisher included).
+    pub fn endpoint_capacity(&self) -> usize {
+        self.sh.n_entries
+    }
+
+    /// The segment's stall timeout.
+    pub fn stall_timeout(&self) -> Duration {
+        self.sh.stall
+    }
+
+    /// Attaches the publisher. [`Error::EndpointBusy`] while another live
+    /// publisher is attached; after a dead one, continues from its last
+    /// published message.
+    pub fn publisher(&self) -> Result<Publisher<T>> {
+        let sh = &self.sh;
+        let me = endpoint::self_token();
+        let claimed = endpoint::claim(sh.entry(PUBLISHER), Role::Producer, me).map_err(|pid| Error::EndpointBusy {
+            name: sh.name.to_string(),
+            role: Role::Producer,
+            pid,
+        })?;
+        let e = sh.entry(PUBLISHER);
+        let c = &sh.counters().publishers;
+        sh.uncount_predecessor(e, c, claimed.took_over_from.is_some());
+        let bad = |cl: Closed| match cl {
+            Closed::Corrupt(x) => Error::Corrupt {
+                name: sh.name.to_string(),
+                detail: x.to_string(),
+            },
+            _ => unreachable!("load_tail only reports corruption"),
+        };
+        let mut t = sh.load_tail().map_err(bad)?;
+        // A dead predecessor may have published slot `t` but not `tail`.
+        // Acquire: pairs with its Release store of the slot's seq.
+        if t + 1 < MAX_POS && sh.seq(t).load(Ordering::Acquire) == 2 * t + 2 {
+            t += 1;
+            // Release: pairs with the Acquire load of `tail` in `load_tail`.
+            sh.ctl().tail.store(t, Ordering::Release);
+        }
+        sh.count_in(e, c);
+        Ok(Publisher {
+            sh: sh.clone(),
+            token: me,
+            next: t,
+            limit: 0,
+            wait: WaitConfig::default(),
+            pacer: Pacer::new(),
+            _t: PhantomData,
+        })
+    }
+
+    /// Attaches a subscriber that receives the messages published from now
+    /// on. [`Error::EndpointTableFull`] when every entry is held by a live
+    /// endpoint.
+    pub fn subscribe(&self) -> Result<Subscriber<T>> {
+        self.join(false)
+    }
+
+    /// Attaches a subscriber that starts with the oldest message still in
+    /// the ring.
+    pub fn subscribe_from_oldest(&self) -> Result<Subscriber<T>> {
+        self.join(true)
+    }
+
+    fn join(&self, oldest: bool) -> Result<Subscriber<T>> {
+        let sh = &self.sh;
+        let me = endpoint::self_token();
+        let (i, claimed) =
+            endpoint::claim_any(&sh.entries()[1..], Role::Subscriber, me).ok_or_else(|| Error::EndpointTableFull {
+                name: sh.name.to_string(),
+                capacity: sh.n_entries as u32,
+            })?;
+        let i = i + 1;
+        let e = sh.entry(i);
+        let c = &sh.counters().subscribers;
+        sh.uncount_predecessor(e, c, claimed.took_over_from.is_some());
+        // Relaxed: our own entry's words, read for statistics only.
+        e.words[W_LOST].store(0, Ordering::Relaxed);
+        e.words[W_FLAGS].store(0, Ordering::Relaxed);
+        let fail = |cl: Closed| {
+            e.words[W_CURSOR].store(0, Ordering::Relaxed);
+            endpoint::release(e, me);
+            match cl {
+                Closed::Corrupt(x) => Error::Corrupt {
+                    name: sh.name.to_string(),
+                    detail: x.to_string(),
+                },
+                _ => unreachable!("load_tail only reports corruption"),
+            }
+        };
+        // The gate word we publish is max(cursor, join tail): messages
+        // published before we joined are not protected (a subscriber from
+        // the oldest reads them if they are still intact).
+        let t = sh.load_tail().map_err(fail)?;
+        // Relaxed: ordered by the fence below.
+        e.words[W_CURSOR].store(t + 1, Ordering::Relaxed);
+        // SeqCst: pairs with the fence in `Publisher::rescan` (Dekker):
+        // either its scan sees our cursor, or our re-read below sees the
+        // tail stored before that scan.
+        fence(Ordering::SeqCst);
+        let t2 = sh.load_tail().map_err(fail)?.max(t);
+        let start = if oldest { t2.saturating_sub(sh.cap) } else { t2 };
+        if t2 != t {
+            // Release: pairs with the Acquire load in `Publisher::rescan`.
+            e.words[W_CURSOR].store(t2 + 1, Ordering::Release);
+            // The publisher may be waiting for our first cursor.
+            if sh.policy == Policy::Block {
+                sh.ctl().not_full.wake();
+            }
+        }
+        // Relaxed: statistics.
+        e.words[W_START].store(start, Ordering::Relaxed);
+        sh.count_in(e, c);
+        Ok(Subscriber {
+            sh: sh.clone(),
+            index: i,
+            token: me,
+            cursor: start,
+            counted_from: t2,
+            start,
+            lost: 0,
+            wait: WaitConfig::default(),
+            pacer: Pacer::new(),
+            _t: PhantomData,
+        })
+    }
+
+    /// A snapshot of the channel's counters (no attach, no system call).
+    pub fn stats(&self) -> Stats {
+        self.sh.stats()
+    }
+
+    /// Position, lag and losses of every attached subscriber (checks each
+    /// holder's liveness: a few system calls per subscriber).
+    pub fn subscribers(&self) -> Vec<SubscriberStats> {
+        self.sh.subscribers()
+    }
+}
+
+/// Why a publish could not be made now.
+enum Stop {
+    /// A subscriber holds the publisher back (Block).
+    Wait,
+    Closed(Closed),
+}
+
+impl From<Closed> for Stop {
+    fn from(c: Closed) -> Stop {
+        Stop::Closed(c)
+    }
+}
+
+/// The publishing endpoint. `Send`, not `Clone`; one per channel.
+pub struct Publisher<T> {
+    sh: Shared,
+    token: u64,
+    /// Next position to write (only we store `tail`).
+    next: u64,
+    /// Positions below this may be written without a rescan (Block).
+    limit: u64,
+    wait: WaitConfig,
+    pacer: Pacer,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> std::fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("broadcast::Publisher")
+            .field("name", &self.sh.name)
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl<T: Pod> Publisher<T> {
+    /// Sets how blocking calls wait (default: spin ~50 µs, then sleep;
+    /// check subscribers' liveness every 100 ms).
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.wait = cfg;
+    }
+
+    /// Messages published so far (the next message's position).
+    pub fn published(&self) -> u64 {
+        self.next
+    }
+
+    /// Recomputes the gating limit: `min(live cursors) + capacity`. With
+    /// `expensive` and the stall expired, evicts the dead subscribers that
+    /// hold us back.
+    #[cold]
+    fn rescan(&mut self, p: u64, expensive: bool) -> u64 {
+        let sh = &self.sh;
+        // SeqCst: pairs with the fence in `Channel::join` (Dekker); also
+        // orders our earlier `tail` stores before the cursor loads.
+        fence(Ordering::SeqCst);
+        let cap = sh.cap;
+        let floor = p.saturating_sub(cap);
+        let live = (expensive && self.pacer.stall_expired(sh.stall)).then(Liveness::new);
+        let mut min = p;
+        for e in sh.entries().iter().skip(1) {
+            // Acquire: pairs with the Release cursor stores in
+            // `Subscriber::advance` / `Channel::join`: the subscriber's reads
+            // of the slots below its cursor happen before we overwrite them.
+            let w = e.words[W_CURSOR].load(Ordering::Acquire);
+            if w == 0 || w > p {
+                continue;
+            }
+            let c = (w - 1).max(floor);
+            if c + cap <= p {
+                if let Some(live) = &live {
+                    if !live.holder_alive(e) {
+                        // AcqRel: fails if the subscriber moved (then it lives).
+                        if e.words[W_CURSOR]
+                            .compare_exchange(w, 0, Ordering::AcqRel, Ordering::Relaxed)
+                            .is_ok()
+                        {
+                            // Relaxed: informational.
+                            e.words[W_FLAGS].fetch_or(FLAG_EVICTED, Ordering::Relaxed);
+                            sh.counters().evicted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                }
+            }
+            min = min.min(c);
+        }
+        min + cap
+    }
+
+    /// Writes position `p` (the seqlock's write side).
+    #[inline(always)]
+    fn write(&self, p: u64, value: &T) {
+        let seq = self.sh.seq(p);
+        // Relaxed: ordered before the element stores by the fence below.
+        seq.store(2 * p + 1, Ordering::Relaxed);
+        // Release: pairs with the Acquire fence in `Subscriber::attempt`: a
+        // subscriber whose copy reads any word stored below sees the odd
+        // sequence in its second check.
+        fence(Ordering::Release);
+        self.sh.store_elem(p, value);
+        // Release: pairs with the Acquire load of seq in
+        // `Subscriber::attempt`: the element stores are visible with it.
+        seq.store(2 * p + 2, Ordering::Release);
+    }
+
+    /// Makes positions below `n` public and wakes sleeping subscribers.
+    #[inline(always)]
+    fn publish(&mut self, n: u64) {
+        self.next = n;
+        // Release: pairs with the Acquire load of `tail` in `load_tail`.
+        self.sh.ctl().tail.store(n, Ordering::Release);
+        self.sh.ctl().not_empty.wake();
+    }
+
+    /// Room for up to `want` positions from `next`: 0 when held back.
+    #[inline(always)]
+    fn room(&mut self, want: u64, expensive: bool) -> std::result::Result<u64, Stop> {
+        let p = self.next;
+        if p + want >= MAX_POS {
+            return Err(corrupt(p, "broadcast positions exhausted").into());
+        }
+        if self.sh.policy == Policy::Overwrite {
+            return Ok(want.min(self.sh.cap));
+        }
+        if p + want > self.limit {
+            if expensive {
+                self.sh.truncated()?;
+            }
+            self.limit = self.rescan(p, expensive);
+            if p >= self.limit {
+                self.pacer.stuck();
+                return Err(Stop::Wait);
+            }
+            self.pacer.progressed();
+        }
+        Ok(want.min(self.limit - p))
+    }
+
+    fn try_send_inner(&mut self, value: T, expensive: bool) -> std::result::Result<(), TrySendError<T>> {
+        match self.room(1, expensive) {
+            Ok(_) => {
+                let p = self.next;
+                self.write(p, &value);
+                self.publish(p + 1);
+                Ok(())
+            }
+            Err(Stop::Wait) => Err(TrySendError::Full(value)),
+            Err(Stop::Closed(c)) => Err(c.try_send(value)),
+        }
+    }
+
+    /// Publishes `value` if no live subscriber is a ring behind (always,
+    /// under Overwrite). `Full` (Block) when one is; `Corrupt` when the
+    /// shared state is inconsistent.
+    #[inline]
+    pub fn try_send(&mut self, value: T) -> std::result::Result<(), TrySendError<T>> {
+        match self.try_send_inner(value, false) {
+            Err(TrySendError::Full(v)) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.try_send_inner(v, exp)
+            }
+            r => r,
+        }
+    }
+
+    /// Publishes `value`, waiting (Block) until the slowest live subscriber
+    /// leaves room; a dead one is evicted after the stall timeout.
+    #[inline]
+    pub fn send(&mut self, value: T) -> std::result::Result<(), SendError<T>> {
+        let value = match self.try_send_inner(value, false) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(v)) => v,
+            Err(e) => return Err(send_err(e.into_send_timeout())),
+        };
+        self.send_until(value, None).map_err(send_err)
+    }
+
+    /// Publishes `value`, waiting at most `timeout` for room.
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> std::result::Result<(), SendTimeoutError<T>> {
+        self.send_until(value, deadline(timeout))
+    }
+
+    #[cold]
+    fn send_until(&mut self, value: T, deadline: Option<Instant>) -> std::result::Result<(), SendTimeoutError<T>> {
+        let sh = self.sh.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(&sh.ctl().not_full, &cfg, deadline, |exp| {
+            match self.try_send_inner(value, exp || sh.check_every_poll) {
+                Ok(()) => Some(Ok(())),
+                Err(TrySendError::Full(_)) => None,
+                Err(e) => Some(Err(e.into_send_timeout())),
+            }
+        });
+        r.unwrap_or(Err(SendTimeoutError::Timeout(value)))
+    }
+
+    fn send_slice_inner(&mut self, items: &[T], expensive: bool) -> std::result::Result<usize, Stop> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let n = self.room(items.len() as u64, expensive)? as usize;
+        let p = self.next;
+        for (k, v) in items[..n].iter().enumerate() {
+            self.write(p + k as u64, v);
+        }
+        self.publish(p + n as u64);
+        Ok(n)
+    }
+
+    /// Publishes as many of `items` as there is room for (at most a
+    /// ring's worth) with one `tail` update and one wake; returns how many.
+    pub fn try_send_slice(&mut self, items: &[T]) -> std::result::Result<usize, TrySendError<()>> {
+        let r = match self.send_slice_inner(items, false) {
+            Err(Stop::Wait) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.send_slice_inner(items, exp)
+            }
+            r => r,
+        };
+        match r {
+            Ok(n) => Ok(n),
+            Err(Stop::Wait) => Err(TrySendError::Full(())),
+            Err(Stop::Closed(c)) => Err(c.try_send(())),
+        }
+    }
+
+    /// Publishes all of `items`, in batches, waiting for room as needed.
+    /// On error, the value is how many were published.
+    pub fn send_slice(&mut self, items: &[T]) -> std::result::Result<(), SendError<usize>> {
+        let mut done = 0;
+        while done < items.len() {
+            let sh = self.sh.clone();
+            let cfg = self.wait;
+            let r = wait::block_on(&sh.ctl().not_full, &cfg, None, |exp| {
+                match self.send_slice_inner(&items[done..], exp || sh.check_every_poll) {
+                    Ok(n) => Some(Ok(n)),
+                    Err(Stop::Wait) => None,
+                    Err(Stop::Closed(c)) => Some(Err(c)),
+                }
+            });
+            match r {
+                Some(Ok(n)) => done += n,
+                Some(Err(c)) => return Err(c.send(done)),
+                None => unreachable!("no deadline"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Simulates a SIGKILL of the publisher (tests and loom).
+    #[cfg(any(test, loom))]
+    #[doc(hidden)]
+    pub fn __crash(self) {
+        let me = std::mem::ManuallyDrop::new(self);
+        me.sh.mark_dead(PUBLISHER, me.token);
+        // SAFETY: `me` is not used again and its Drop (the clean detach)
+        // never runs; the only field owning resources is `sh`, read out once.
+        drop(unsafe { std::ptr::read(&me.sh) });
+    }
+}
+
+fn send_err<T>(e: SendTimeoutError<T>) -> SendError<T> {
+    match e {
+        SendTimeoutError::Timeout(_) => unreachable!("no deadline"),
+        SendTimeoutError::Disconnected(v) => SendError::Disconnected(v),
+        SendTimeoutError::PeerDied { value, pid } => SendError::PeerDied { value, pid },
+        SendTimeoutError::Corrupt { value, corruption } => SendError::Corrupt { value, corruption },
+        SendTimeoutError::TooLarge { value, len, max } => SendError::TooLarge { value, len, max },
+    }
+}
+
+trait IntoSendTimeout<T> {
+    fn into_send_timeout(self) -> SendTimeoutError<T>;
+}
+
+impl<T> IntoSendTimeout<T> for TrySendError<T> {
+    fn into_send_timeout(self) -> SendTimeoutError<T> {
+        match self {
+            TrySendError::Full(v) => SendTimeoutError::Timeout(v),
+            TrySendError::Disconnected(v) => SendTimeoutError::Disconnected(v),
+            TrySendError::PeerDied { value, pid } => SendTimeoutError::PeerDied { value, pid },
+            TrySendError::Corrupt { value, corruption } => SendTimeoutError::Corrupt { value, corruption },
+            TrySendError::TooLarge { value, len, max } => SendTimeoutError::TooLarge { value, len, max },
+        }
+    }
+}
+
+impl<T> Drop for Publisher<T> {
+    fn drop(&mut self) {
+        let sh = &self.sh;
+        sh.detach(PUBLISHER, self.token, &sh.counters().publishers);
+        sh.ctl().not_empty.wake_all();
+    }
+}
+
+/// What a poll found at the cursor.
+enum Got<T> {
+    /// A validated copy.
+    Val(T),
+    /// The element in place (Block, protected by our cursor).
+    Ref(*const T),
+}
+
+/// A subscribing endpoint. `Send`, not `Clone`: attach another with
+/// [`Channel::subscribe`].
+pub struct Subscriber<T> {
+    sh: Shared,
+    index: usize,
+    token: u64,
+    /// Next position to read.
+    cursor: u64,
+    /// Positions below this were published before we joined: skipping them
+    /// is not a loss.
+    counted_from: u64,
+    /// Mirror of our `W_START` word.
+    start: u64,
+    /// Mirror of our `W_LOST` word.
+    lost: u64,
+    wait: WaitConfig,
+    pacer: Pacer,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> std::fmt::Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("broadcast::Subscriber")
+            .field("name", &self.sh.name)
+            .field("endpoint", &self.index)
+            .field("cursor", &self.cursor)
+            .finish()
+    }
+}
+
+impl<T: Pod> Subscriber<T> {
+    /// Sets how blocking calls wait (default: spin ~50 µs, then sleep;
+    /// check the publisher's liveness every 100 ms).
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.wait = cfg;
+    }
+
+    /// Position of the next message this subscriber reads.
+    pub fn position(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Messages this subscriber was told it lost (sum of `Lagged`).
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// The channel's policy.
+    pub fn policy(&self) -> Policy {
+        self.sh.policy
+    }
+
+    fn entry(&self) -> &EndpointEntry {
+        self.sh.entry(self.index)
+    }
+
+    /// Done with position `p`: move the cursor past it.
+    #[inline(always)]
+    fn advance(&mut self, p: u64) {
+        self.cursor = p + 1;
+        // The gate: positions from before we joined are not protected.
+        let gate = self.cursor.max(self.counted_from);
+        // Release: pairs with the Acquire load in `Publisher::rescan`: our
+        // reads of slot `p` happen before its overwrite.
+        self.entry().words[W_CURSOR].store(gate + 1, Ordering::Release);
+        if self.sh.policy == Policy::Block {
+            self.sh.ctl().not_full.wake();
+        }
+    }
+
+    /// One look at the cursor's slot: `None` when nothing is published
+    /// there yet.
+    #[inline(always)]
+    fn attempt(&mut self, in_place: bool) -> Option<std::result::Result<Got<T>, TryRecvError>> {
+        let p = self.cursor;
+        let want = 2 * p + 2;
+        let seq = self.sh.seq(p);
+        // Acquire: pairs with the Release store of seq in `Publisher::write`.
+        let s1 = seq.load(Ordering::Acquire);
+        if s1 < want {
+            return None;
+        }
+        if s1 == want {
+            if in_place {
+                return Some(Ok(Got::Ref(self.sh.elem_ptr::<T>(p))));
+            }
+            let v = self.sh.load_elem::<T>(p);
+            // Acquire: pairs with the Release fence in `Publisher::write`.
+            fence(Ordering::Acquire);
+            // Relaxed: ordered by the fence above.
+            if seq.load(Ordering::Relaxed) == want {
+                return Some(Ok(Got::Val(v)));
+            }
+        }
+        Some(self.lapped(p))
+    }
+
+    /// Position `p` was overwritten: jump to the oldest position that can
+    /// still be intact. `Ok(Got)` never; `Err(Lagged(n))`, or `Err(Empty)`
+    /// when the skipped positions were all from before we joined.
+    #[cold]
+    fn lapped(&mut self, p: u64) -> std::result::Result<Got<T>, TryRecvError> {
+        let t = self.sh.load_tail().map_err(TryRecvError::from)?;
+        let new = (p + 1).max(t.saturating_sub(self.sh.cap));
+        let absorbed = new.min(self.counted_from.max(p)) - p;
+        let n = new - p - absorbed;
+        let e = self.sh.entry(self.index);
+        if absorbed != 0 {
+            self.start += absorbed;
+            // Relaxed: statistics.
+            e.words[W_START].store(self.start, Ordering::Relaxed);
+        }
+        if n != 0 {
+            self.lost += n;
+            // Relaxed: statistics.
+            e.words[W_LOST].store(self.lost, Ordering::Relaxed);
+            self.sh.counters().lost.fetch_add(n, Ordering::Relaxed);
+        }
+        self.cursor = new - 1;
+        self.advance(new - 1);
+        Err(if n == 0 {
+            TryRecvError::Empty
+        } else {
+            TryRecvError::Lagged(n)
+        })
+    }
+
+    /// Whether the publisher is gone (after an empty look).
+    fn publisher_gone(&self, expensive: bool) -> std::result::Result<Option<Closed>, Closed> {
+        // Acquire: pairs with the Release fetch_sub in `Shared::detach`:
+        // everything the publisher published is visible.
+        let c = self.sh.counters().publishers.load(Ordering::Acquire);
+        if c >> 32 == 0 {
+            return Ok(None);
+        }
+        if c & ATTACHED_MASK == 0 {
+            return Ok(Some(Closed::Disconnected));
+        }
+        if !expensive {
+            return Ok(None);
+        }
+        self.sh.truncated()?;
+        if let Holder::Held(t) = endpoint::holder(self.sh.entry(PUBLISHER)) {
+            if !Liveness::new().alive(t) {
+                return Ok(Some(Closed::PeerDied(endpoint::token_pid(t))));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the slot at the cursor may be referenced in place.
+    #[inline(always)]
+    fn in_place_ok(&self) -> bool {
+        #[cfg(loom)]
+        {
+            false
+        }
+        #[cfg(not(loom))]
+        {
+            // Relaxed: our own entry; the publisher sets the flag only when
+            // it judged us dead.
+            self.sh.policy == Policy::Block
+                && self.cursor >= self.counted_from
+                && self.entry().words[W_FLAGS].load(Ordering::Relaxed) & FLAG_EVICTED == 0
+        }
+    }
+
+    /// The next message, not yet consumed (the caller advances).
+    fn poll(&mut self, expensive: bool, in_place: bool) -> std::result::Result<Got<T>, TryRecvError> {
+        // Each lap moves the cursor forward; a few in a row means a
+        // publisher much faster than us, and Empty lets the caller retry.
+        for _ in 0..4 {
+            let in_place = in_place && self.in_place_ok();
+            match self.attempt(in_place) {
+                Some(Err(TryRecvError::Empty)) => continue,
+                Some(r) => return r,
+                None => {}
+            }
+            match self.publisher_gone(expensive) {
+                Ok(None) => return Err(TryRecvError::Empty),
+                Ok(Some(c)) => {
+                    // The last publication happens before the detach we saw.
+                    return match self.attempt(in_place) {
+                        None => Err(c.into()),
+                        Some(Err(TryRecvError::Empty)) => continue,
+                        Some(r) => r,
+                    };
+                }
+                Err(c) => return Err(c.into()),
+            }
+        }
+        Err(TryRecvError::Empty)
+    }
+
+    fn poll_val(&mut self, expensive: bool) -> std::result::Result<T, TryRecvError> {
+        match self.poll(expensive, false)? {
+            Got::Val(v) => {
+                self.advance(self.cursor);
+                Ok(v)
+            }
+            Got::Ref(_) => unreachable!("asked for a copy"),
+        }
+    }
+
+    /// Receives the next message if there is one. `Lagged(n)` when this
+    /// subscriber was lapped (the next call returns the oldest message still
+    /// in the ring); after the last message, `Disconnected` if the publisher
+    /// closed, `PeerDied` if it died (checked at most once per check
+    /// interval).
+    #[inline]
+    pub fn try_recv(&mut self) -> std::result::Result<T, TryRecvError> {
+        match self.poll_val(false) {
+            Err(TryRecvError::Empty) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.poll_val(exp)
+            }
+            r => r,
+        }
+    }
+
+    /// Receives the next message, waiting as long as it takes.
+    #[inline]
+    pub fn recv(&mut self) -> std::result::Result<T, RecvError> {
+        match self.poll_val(false) {
+            Ok(v) => return Ok(v),
+            Err(TryRecvError::Empty) => {}
+            Err(e) => return Err(e.into_timeout().expect("not empty").into_recv()),
+        }
+        self.recv_until(None).map_err(RecvTimeoutError::into_recv)
+    }
+
+    /// Receives the next message, waiting at most `timeout`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> std::result::Result<T, RecvTimeoutError> {
+        self.recv_until(deadline(timeout))
+    }
+
+    #[cold]
+    fn recv_until(&mut self, deadline: Option<Instant>) -> std::result::Result<T, RecvTimeoutError> {
+        let sh = self.sh.clone();
+        let cfg = self.wait;
+        wait::block_on(&sh.ctl().not_empty, &cfg, deadline, |exp| {
+            match self.poll_val(exp || sh.check_every_poll) {
+                Ok(v) => Some(Ok(v)),
+                Err(e) => e.into_timeout().map(Err),
+            }
+        })
+        .unwrap_or(Err(RecvTimeoutError::Timeout))
+    }
+
+    fn guard(&mut self, got: Got<T>) -> ReadGuard<'_, T> {
+        let pos = self.cursor;
+        ReadGuard { sub: self, pos, got }
+    }
+
+    /// The next message, in place when the policy allows (Block), else a
+    /// validated copy; the cursor moves past it when the guard drops.
+    /// Errors as [`try_recv`](Subscriber::try_recv).
+    pub fn try_read(&mut self) -> std::result::Result<ReadGuard<'_, T>, TryRecvError> {
+        let got = match self.poll(false, true) {
+            Err(TryRecvError::Empty) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.poll(exp, true)?
+            }
+            r => r?,
+        };
+        Ok(self.guard(got))
+    }
+
+    /// Like [`try_read`](Subscriber::try_read), waiting as long as it takes.
+    pub fn read(&mut self) -> std::result::Result<ReadGuard<'_, T>, RecvError> {
+        let sh = self.sh.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(&sh.ctl().not_empty, &cfg, None, |exp| {
+            match self.poll(exp || sh.check_every_poll, true) {
+                Ok(g) => Some(Ok(g)),
+                Err(e) => e.into_timeout().map(Err),
+            }
+        })
+        .expect("no deadline");
+        match r {
+            Ok(got) => Ok(self.guard(got)),
+            Err(e) => Err(e.into_recv()),
+        }
+    }
+
+    /// Calls `f` with the next message (in place under Block, a validated
+    /// copy under Overwrite; see the module docs), waiting as long as it
+    /// takes, and moves past it.
+    pub fn recv_with<R>(&mut self, f: impl FnOnce(&T) -> R) -> std::result::Result<R, RecvError> {
+        let g = self.read()?;
+        Ok(f(&g))
+    }
+
+    /// Like [`recv_with`](Subscriber::recv_with) without waiting.
+    pub fn try_recv_with<R>(&mut self, f: impl FnOnce(&T) -> R) -> std::result::Result<R, TryRecvError> {
+        let g = self.try_read()?;
+        Ok(f(&g))
+    }
+
+    /// Simulates a SIGKILL of this subscriber (tests and loom).
+    #[cfg(any(test, loom))]
+    #[doc(hidden)]
+    pub fn __crash(self) {
+        let me = std::mem::ManuallyDrop::new(self);
+        me.sh.mark_dead(me.index, me.token);
+        // SAFETY: `me` is not used again and its Drop (the clean detach)
+        // never runs; the only field owning resources is `sh`, read out once.
+        drop(unsafe { std::ptr::read(&me.sh) });
+    }
+}
+
+impl<T> Drop for Subscriber<T> {
+    fn drop(&mut self) {
+        let sh = &self.sh;
+        // Release: pairs with the Acquire load in `Publisher::rescan`: our
+        // reads are done before the publisher stops waiting for us.
+        sh.entry(self.index).words[W_CURSOR].store(0, Ordering::Release);
+        sh.detach(self.index, self.token, &sh.counters().subscribers);
+        if sh.policy == Policy::Block {
+            sh.ctl().not_full.wake();
+        }
+    }
+}
+
+/// The next message of a subscriber, borrowed; see [`Subscriber::try_read`].
+/// Dropping it moves the subscriber past the message.
+pub struct ReadGuard<'a, T: Pod> {
+    sub: &'a mut Subscriber<T>,
+    pos: u64,
+    got: Got<T>,
+}
+
+impl<T: Pod> ReadGuard<'_, T> {
+    /// Position of the message.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Whether the message is read in place (else it is a validated copy).
+    pub fn in_place(&self) -> bool {
+        matches!(self.got, Got::Ref(_))
+    }
+}
+
+impl<T: Pod> std::ops::Deref for ReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match &self.got {
+            Got::Val(v) => v,
+            // SAFETY: `Got::Ref` is made only under Block, for a position at
+            // or after our join (protected by the Dekker handshake) whose
+            // seq said "published" (Acquire); our cursor is at this position
+            // and moves only when the guard drops, so the publisher (whose
+            // rescan reads our cursor) does not write the slot meanwhile.
+            // The element lies at a `max(8, align_of::<T>())` offset in a
+            // 128-byte aligned slot array, so it is aligned; `T: Pod` is
+            // valid for any bytes; the memory lives as long as `sub.sh`.
+            Got::Ref(p) => unsafe { &**p },
+        }
+    }
+}
+
+impl<T: Pod> Drop for ReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.sub.advance(self.pos);
+    }
+}
+
+impl<T: Pod + std::fmt::Debug> std::fmt::Debug for ReadGuard<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("broadcast::ReadGuard")
+            .field("position", &self.pos)
+            .field("value", &**self)
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::wait::WaitStrategy;
+
+    fn fast() -> WaitConfig {
+        WaitConfig {
+            strategy: WaitStrategy::Park,
+            check_interval: Duration::from_millis(1),
+        }
+    }
+
+    fn ring(cap: usize, policy: Policy) -> Channel<u64> {
+        Builder::new()
+            .capacity(cap)
+            .policy(policy)
+            .endpoints(8)
+            .stall_timeout(Duration::from_millis(5))
+            .in_process()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_subscriber_sees_every_message_block() {
+        let ch = ring(4, Policy::Block);
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        let mut b = ch.subscribe().unwrap();
+        assert_eq!(a.try_recv(), Err(TryRecvError::Empty));
+        for i in 0..4 {
+            tx.try_send(i).unwrap();
+        }
+        assert!(tx.try_send(99).unwrap_err().is_full());
+        for i in 0..4 {
+            assert_eq!(a.try_recv(), Ok(i));
+        }
+        // `b` still holds the ring.
+        assert!(tx.try_send(4).unwrap_err().is_full());
+        assert_eq!(b.try_recv(), Ok(0));
+        tx.try_send(4).unwrap();
+        assert_eq!(a.try_recv(), Ok(4));
+        drop(b); // leaving frees the publisher
+        for i in 5..8 {
+            tx.try_send(i).unwrap();
+        }
+        for i in 5..8 {
+            assert_eq!(a.try_recv(), Ok(i));
+        }
+        let s = ch.stats();
+        assert_eq!(s.published, 8);
+        assert_eq!(s.subscribers, 1);
+        drop(tx);
+        assert_eq!(a.try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn overwrite_reports_lag_and_continues_from_oldest() {
+        let ch = ring(4, Policy::Overwrite);
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        for i in 0..10 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(a.try_recv(), Err(TryRecvError::Lagged(6)));
+        assert_eq!(a.lost(), 6);
+        for i in 6..10 {
+            assert_eq!(a.try_recv(), Ok(i));
+        }
+        assert_eq!(a.try_recv(), Err(TryRecvError::Empty));
+        let subs = ch.subscribers();
+        assert_eq!(subs.len(), 1);
+        assert_eq!((subs[0].received, subs[0].lost, subs[0].lag), (4, 6, 0));
+        assert_eq!(ch.stats().lost, 6);
+    }
+
+    #[test]
+    fn newest_and_oldest_starts() {
+        for policy in [Policy::Block, Policy::Overwrite] {
+            let ch = ring(4, policy);
+            let mut tx = ch.publisher().unwrap();
+            let mut early = ch.subscribe().unwrap();
+            for i in 0..3 {
+                tx.try_send(i).unwrap();
+            }
+            let mut newest = ch.subscribe().unwrap();
+            let mut oldest = ch.subscribe_from_oldest().unwrap();
+            assert_eq!(newest.try_recv(), Err(TryRecvError::Empty));
+            assert_eq!(oldest.try_recv(), Ok(0));
+            for i in 0..3 {
+                assert_eq!(early.try_recv(), Ok(i));
+            }
+            tx.try_send(3).unwrap();
+            assert_eq!(newest.try_recv(), Ok(3));
+            drop(early);
+            if policy == Policy::Overwrite {
+                for i in 4..9 {
+                    tx.try_send(i).unwrap();
+                }
+                // A late subscriber from the oldest sees only what is intact,
+                // without a Lagged for messages before it joined.
+                let mut late = ch.subscribe_from_oldest().unwrap();
+                for _ in 0..3 {
+                    tx.try_send(0).unwrap();
+                }
+                // published 12; it joined at 9 from 5; 5..8 overwritten.
+                assert_eq!(late.try_recv(), Ok(8));
+                assert_eq!(late.lost(), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn read_in_place_and_recv_with() {
+        let ch = ring(2, Policy::Block);
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        tx.try_send(7).unwrap();
+        tx.try_send(8).unwrap();
+        {
+            let g = a.try_read().unwrap();
+            assert!(g.in_place());
+            assert_eq!(*g, 7);
+            // The guard holds the slot: the publisher cannot overwrite it.
+            assert!(tx.try_send(9).unwrap_err().is_full());
+        }
+        tx.try_send(9).unwrap();
+        assert_eq!(a.recv_with(|v| *v * 10), Ok(80));
+        assert_eq!(a.try_recv_with(|v| *v), Ok(9));
+
+        let ch = ring(2, Policy::Overwrite);
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        tx.try_send(5).unwrap();
+        let g = a.try_read().unwrap();
+        assert!(!g.in_place());
+        assert_eq!(*g, 5);
+    }
+
+    #[test]
+    fn large_and_odd_elements() {
+        #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Zeroable, bytemuck::Pod)]
+        #[repr(C, align(32))]
+        struct Big {
+            a: [u8; 37],
+            b: [u8; 27],
+        }
+        let ch = Builder::new().capacity(4).in_process::<Big>().unwrap();
+        let mut tx = ch.publisher().unwrap();
+        let mut s = ch.subscribe().unwrap();
+        for k in 0..6u8 {
+            let v = Big {
+                a: [k; 37],
+                b: [k + 1; 27],
+            };
+            tx.send(v).unwrap();
+            assert_eq!(s.try_recv(), Ok(v));
+            tx.send(v).unwrap();
+            let g = s.try_read().unwrap();
+            assert!(g.in_place());
+            assert_eq!(*g, v);
+            assert_eq!(&*g as *const Big as usize % 32, 0);
+        }
+        let ch = Builder::new().capacity(4).in_process::<[u8; 3]>().unwrap();
+        let mut tx = ch.publisher().unwrap();
+        let mut s = ch.subscribe().unwrap();
+        tx.send([1, 2, 3]).unwrap();
+        assert_eq!(s.recv(), Ok([1, 2, 3]));
+    }
+
+    #[test]
+    fn batches() {
+        let ch = ring(4, Policy::Block);
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        assert_eq!(tx.try_send_slice(&[1, 2, 3, 4, 5, 6]), Ok(4));
+        assert!(tx.try_send_slice(&[5]).unwrap_err().is_full());
+        assert_eq!(a.try_recv(), Ok(1));
+        assert_eq!(tx.try_send_slice(&[5, 6]), Ok(1));
+        let t = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Ok(v) = a.recv() {
+                got.push(v);
+            }
+            got
+        });
+        tx.send_slice(&(6..40).collect::<Vec<_>>()).unwrap();
+        drop(tx);
+        assert_eq!(t.join().unwrap(), (2..40).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn publisher_is_exclusive_and_replaceable() {
+        let ch = ring(4, Policy::Block);
+        let tx = ch.publisher().unwrap();
+        assert!(matches!(ch.publisher(), Err(Error::EndpointBusy { .. })));
+        let mut s = ch.subscribe().unwrap();
+        let mut tx = tx;
+        tx.send(1).unwrap();
+        tx.__crash();
+        assert_eq!(s.try_recv(), Ok(1));
+        s.set_wait_config(fast());
+        assert_eq!(
+            s.recv(),
+            Err(RecvError::PeerDied {
+                pid: std::process::id()
+            })
+        );
+        // A new publisher continues from the dead one's tail.
+        let mut tx = ch.publisher().unwrap();
+        assert_eq!(tx.published(), 1);
+        tx.send(2).unwrap();
+        assert_eq!(s.try_recv(), Ok(2));
+        assert!(ch.stats().publisher_attached);
+    }
+
+    #[test]
+    fn dead_subscriber_is_evicted_after_the_stall_live_one_is_not() {
+        let ch = ring(2, Policy::Block);
+        let mut tx = ch.publisher().unwrap();
+        tx.set_wait_config(fast());
+        let dead = ch.subscribe().unwrap();
+        let mut slow = ch.subscribe().unwrap();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        // A live slow subscriber is never evicted.
+        assert!(matches!(
+            tx.send_timeout(3, Duration::from_millis(30)),
+            Err(SendTimeoutError::Timeout(3))
+        ));
+        assert_eq!(ch.stats().evicted, 0);
+        dead.__crash();
+        assert_eq!(slow.try_recv(), Ok(1));
+        assert_eq!(slow.try_recv(), Ok(2));
+        // Now only the dead one holds the publisher back.
+        tx.send(3).unwrap();
+        assert_eq!(ch.stats().evicted, 1);
+        let subs = ch.subscribers();
+        assert!(subs.iter().any(|s| s.evicted && !s.alive));
+        assert_eq!(slow.try_recv(), Ok(3));
+        // Its entry is reusable.
+        let _again = ch.subscribe().unwrap();
+    }
+
+    #[test]
+    fn timeouts_and_blocking_across_threads() {
+        let ch = ring(2, Policy::Block);
+        let mut a = ch.subscribe().unwrap();
+        assert_eq!(a.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+        let mut tx = ch.publisher().unwrap();
+        let subs: Vec<_> = (0..3)
+            .map(|_| {
+                let mut s = ch.subscribe().unwrap();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        match s.recv() {
+                            Ok(v) => got.push(v),
+                            Err(e) => return (got, e),
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(a);
+        for i in 0..500u64 {
+            tx.send(i).unwrap();
+        }
+        drop(tx);
+        for t in subs {
+            let (got, e) = t.join().unwrap();
+            assert_eq!(e, RecvError::Disconnected);
+            assert_eq!(got, (0..500).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn overwrite_threads_never_torn_and_accounted() {
+        #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Zeroable, bytemuck::Pod)]
+        #[repr(C)]
+        struct M([u64; 4]);
+        let ch = Builder::new()
+            .capacity(4)
+            .policy(Policy::Overwrite)
+            .in_process::<M>()
+            .unwrap();
+        let mut tx = ch.publisher().unwrap();
+        let n = if cfg!(miri) { 200 } else { 20_000 };
+        let subs: Vec<_> = (0..2)
+            .map(|_| {
+                let mut s = ch.subscribe().unwrap();
+                std::thread::spawn(move || {
+                    let (mut got, mut lost, mut last) = (0u64, 0u64, None);
+                    loop {
+                        match s.recv() {
+                            Ok(M(w)) => {
+                                assert!(w.iter().all(|&x| x == w[0]), "torn: {w:?}");
+                                assert!(last.is_none_or(|l| w[0] > l), "out of order");
+                                last = Some(w[0]);
+                                got += 1;
+                            }
+                            Err(RecvError::Lagged(k)) => lost += k,
+                            Err(RecvError::Disconnected) => return (got, lost),
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for i in 0..n {
+            tx.send(M([i; 4])).unwrap();
+        }
+        drop(tx);
+        for t in subs {
+            let (got, lost) = t.join().unwrap();
+            assert_eq!(got + lost, n);
+        }
+    }
+
+    #[test]
+    fn corrupt_shared_words_are_errors_not_hangs() {
+        let ch = ring(4, Policy::Overwrite);
+        let mut tx = ch.publisher().unwrap();
+        let mut s = ch.subscribe().unwrap();
+        tx.send(1).unwrap();
+        // A scribbled seq far ahead: reported as a lap, never a hang or UB.
+        ch.sh.seq(0).store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(s.try_recv(), Err(TryRecvError::Lagged(_))));
+        ch.sh.ctl().tail.store(u64::MAX, Ordering::Relaxed);
+        ch.sh.seq(s.position()).store(u64::MAX - 1, Ordering::Relaxed);
+        assert!(matches!(s.try_recv(), Err(TryRecvError::Corrupt { .. })));
+        assert!(matches!(ch.subscribe(), Err(Error::Corrupt { .. })));
+        // A scribbled cursor far behind only holds a Block publisher back.
+        let ch = ring(4, Policy::Block);
+        let mut tx = ch.publisher().unwrap();
+        let s = ch.subscribe().unwrap();
+        ch.sh.entry(s.index).words[W_CURSOR].store(1, Ordering::Relaxed);
+        for i in 0..4 {
+            tx.try_send(i).unwrap();
+        }
+        assert!(tx.try_send(4).unwrap_err().is_full());
+    }
+
+    #[test]
+    fn bad_arguments() {
+        assert!(Builder::new().capacity(3).in_process::<u64>().is_err());
+        assert!(Builder::new().capacity(1).in_process::<u64>().is_err());
+        assert!(Builder::new().endpoints(1).in_process::<u64>().is_err());
+        assert!(Builder::new().in_process::<()>().is_err());
+        let ch = Builder::new().endpoints(2).in_process::<u64>().unwrap();
+        let _s = ch.subscribe().unwrap();
+        assert!(matches!(ch.subscribe(), Err(Error::EndpointTableFull { .. })));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn named_segment_shares_state_and_checks_type() {
+        let name = format!("/shmlane-bcast-unit-{}", std::process::id());
+        let ch = Builder::new()
+            .capacity(8)
+            .policy(Policy::Overwrite)
+            .create::<u32>(&name)
+            .unwrap();
+        let other = Channel::<u32>::open(&name).unwrap();
+        assert_eq!(other.policy(), Policy::Overwrite);
+        assert!(matches!(Channel::<u64>::open(&name), Err(Error::TypeMismatch { .. })));
+        let mut tx = ch.publisher().unwrap();
+        let mut s = other.subscribe().unwrap();
+        tx.send(5).unwrap();
+        assert_eq!(s.try_recv(), Ok(5));
+        let (st, subs) =
+            stats_of_segment(Arc::new(Segment::open_any(&name, &OpenOptions::default()).unwrap())).unwrap();
+        crate::segment::unlink(&name).unwrap();
+        assert_eq!((st.published, st.subscribers), (1, 1));
+        assert_eq!(subs[0].received, 1);
+    }
+}
