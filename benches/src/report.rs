@@ -16,18 +16,24 @@ use crate::results::{find, Metric, Row};
 use crate::targets::{Cmp, Den, Sel, TARGETS};
 use crate::transports::{Family, Pattern, PING_SIZE};
 
-/// The hardware-limit row that rows of `pattern` / `size` are divided by.
-pub fn limit_of(pattern: Pattern, size: usize) -> (&'static str, Pattern, usize) {
-    match pattern {
-        Pattern::Throughput | Pattern::Throughput2P1C | Pattern::Throughput1P2C if size <= 8 => {
+/// The hardware-limit row that rows of `pattern` / `size` are divided by;
+/// `None` for one-way latencies (no limit row measures one).
+pub fn limit_of(pattern: Pattern, size: usize) -> Option<(&'static str, Pattern, usize)> {
+    Some(match pattern {
+        Pattern::Throughput | Pattern::Throughput2P1C | Pattern::Throughput1P2C | Pattern::Broadcast(_)
+            if size <= 8 =>
+        {
             ("raw-ring", Pattern::Throughput, 8)
         }
         Pattern::Batch => ("raw-ring", Pattern::Batch, 8),
-        Pattern::Throughput | Pattern::Throughput2P1C | Pattern::Throughput1P2C | Pattern::Copy => {
-            ("memcpy", Pattern::Copy, size)
-        }
+        Pattern::Throughput
+        | Pattern::Throughput2P1C
+        | Pattern::Throughput1P2C
+        | Pattern::Broadcast(_)
+        | Pattern::Copy => ("memcpy", Pattern::Copy, size),
         Pattern::PingPong => ("raw-pingpong", Pattern::PingPong, PING_SIZE),
-    }
+        Pattern::BroadcastLatency(_) => return None,
+    })
 }
 
 fn headline_of(rows: &[Row], t: &str, p: Pattern, s: usize) -> Option<f64> {
@@ -111,6 +117,17 @@ pub fn size(b: usize) -> String {
     }
 }
 
+/// The note column: the row's note, after the mean for one-way latencies
+/// (the table has no mean column).
+fn note(r: &Row) -> String {
+    let n = r.note.as_deref().unwrap_or("");
+    match (r.pattern.is_one_way(), r.metric(Metric::LatMean)) {
+        (true, Some(m)) if n.is_empty() => format!("mean {}", dur(m.median)),
+        (true, Some(m)) => format!("mean {}; {n}", dur(m.median)),
+        _ => n.to_string(),
+    }
+}
+
 fn range(m: Metric, s: Spread) -> String {
     if m.higher_is_better() {
         format!("{}–{}", si(s.min), si(s.max))
@@ -164,8 +181,8 @@ pub fn render(rows: &[Row]) -> String {
             Outcome::Skipped(_) | Outcome::Failed(_) => continue,
         };
         let Some((m, v)) = r.headline() else { continue };
-        let (lt, lp, ls) = limit_of(r.pattern, r.size);
-        let vs_limit = headline_of(rows, lt, lp, ls)
+        let vs_limit = limit_of(r.pattern, r.size)
+            .and_then(|(lt, lp, ls)| headline_of(rows, lt, lp, ls))
             .map(|l| sig3(v.median / l))
             .unwrap_or_else(|| "-".into());
         let vs_peer = best_peer(rows, r.pattern, r.size, m)
@@ -187,7 +204,7 @@ pub fn render(rows: &[Row]) -> String {
             vs_limit,
             vs_peer,
             r.other_cpu.map_or_else(|| "?".to_string(), |p| format!("{p:.0}")),
-            r.note.as_deref().unwrap_or("")
+            note(r)
         );
     }
     let _ = writeln!(
@@ -208,7 +225,14 @@ pub fn render(rows: &[Row]) -> String {
          consumers, msgs/s summed over the consumers; producers run on the child CPU, consumers \
          on the parent CPU, so on 2 CPUs two of the three share one (note column) and the \
          scheduler time-slices them: these rows measure that sharing too.\n\
-         ÷limit of the multi-producer/consumer rows is against the raw SPSC ring (u64, 1P1C)."
+         ÷limit of the multi-producer/consumer rows is against the raw SPSC ring (u64, 1P1C).\n\
+         broadcast-N: 1 publisher process to N subscriber processes, every subscriber receives \
+         every u64 (Block policy: lossless); msgs/s is the rate delivered *per subscriber* (mean \
+         over the N; the publisher's rate is the same, deliveries in total are N times it).\n\
+         broadcast-lat-N: one-way latency publisher -> subscriber (16 B messages: sequence + \
+         CLOCK_MONOTONIC send time, read again on arrival), paced at one message per 10 µs so \
+         nothing queues; the RTT columns hold one-way p50/p99/p99.9 over every delivery to \
+         every subscriber, the note the mean; JSON metrics lat_*_ns."
     );
     let skipped: Vec<&Row> = rows
         .iter()

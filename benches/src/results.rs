@@ -46,6 +46,14 @@ pub enum Metric {
     RttP999,
     /// Mean round trip, ns.
     RttMean,
+    /// Median one-way latency (sender's clock to receiver's clock), ns.
+    LatP50,
+    /// 99th percentile one-way latency, ns.
+    LatP99,
+    /// 99.9th percentile one-way latency, ns.
+    LatP999,
+    /// Mean one-way latency, ns.
+    LatMean,
 }
 
 impl Metric {
@@ -58,6 +66,10 @@ impl Metric {
             Metric::RttP99 => "rtt_p99_ns",
             Metric::RttP999 => "rtt_p999_ns",
             Metric::RttMean => "rtt_mean_ns",
+            Metric::LatP50 => "lat_p50_ns",
+            Metric::LatP99 => "lat_p99_ns",
+            Metric::LatP999 => "lat_p999_ns",
+            Metric::LatMean => "lat_mean_ns",
         }
     }
 
@@ -75,6 +87,12 @@ impl Row {
                 msgs_per_s,
                 bytes_per_s,
             } => vec![(Metric::MsgsPerS, *msgs_per_s), (Metric::BytesPerS, *bytes_per_s)],
+            Outcome::Latency { p50, p99, p999, mean } if self.pattern.is_one_way() => vec![
+                (Metric::LatP50, *p50),
+                (Metric::LatP99, *p99),
+                (Metric::LatP999, *p999),
+                (Metric::LatMean, *mean),
+            ],
             Outcome::Latency { p50, p99, p999, mean } => vec![
                 (Metric::RttP50, *p50),
                 (Metric::RttP99, *p99),
@@ -91,9 +109,11 @@ impl Row {
     }
 
     /// The metric the ratio columns compare: bytes/s for streams, RTT p50
-    /// for ping-pong.
+    /// for ping-pong, one-way p50 for one-way latencies.
     pub fn headline(&self) -> Option<(Metric, Spread)> {
-        let m = if self.pattern.is_latency() {
+        let m = if self.pattern.is_one_way() {
+            Metric::LatP50
+        } else if self.pattern.is_latency() {
             Metric::RttP50
         } else {
             Metric::BytesPerS

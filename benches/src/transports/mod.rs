@@ -68,6 +68,7 @@ pub mod pipe;
 pub mod raw_pingpong;
 pub mod raw_ring;
 pub mod shape;
+pub mod shmlane_broadcast;
 pub mod shmlane_bytes;
 pub mod shmlane_mpmc;
 pub mod shmlane_spsc;
@@ -106,6 +107,7 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         &shmlane_bytes::ShmlaneBytes,
         &shmlane_bytes::ShmlaneBytesZc,
         &shmlane_mpmc::ShmlaneMpmc,
+        &shmlane_broadcast::ShmlaneBroadcast,
     ]
 }
 
@@ -205,17 +207,44 @@ pub enum Pattern {
     /// One-way stream from one producer to two consumers; see
     /// [`Pattern::Throughput2P1C`].
     Throughput1P2C,
+    /// Broadcast (publish-subscribe) stream of `u64` from one publisher to
+    /// `n` subscribers, every subscriber receiving every message; msgs/s
+    /// delivered per subscriber (the mean over the subscribers).
+    Broadcast(u8),
+    /// One-way latency of a broadcast from one publisher to `n`
+    /// subscribers: the publisher stamps each message with
+    /// `CLOCK_MONOTONIC`, each subscriber subtracts it from its own read of
+    /// that clock on arrival; paced, so no queueing. Percentiles over every
+    /// delivery to every subscriber.
+    BroadcastLatency(u8),
 }
 
 impl Pattern {
     /// All patterns.
-    pub const ALL: [Pattern; 6] = [
+    pub const ALL: [Pattern; 12] = [
         Pattern::Throughput,
         Pattern::Batch,
         Pattern::PingPong,
         Pattern::Copy,
         Pattern::Throughput2P1C,
         Pattern::Throughput1P2C,
+        Pattern::Broadcast(1),
+        Pattern::Broadcast(2),
+        Pattern::Broadcast(4),
+        Pattern::BroadcastLatency(1),
+        Pattern::BroadcastLatency(2),
+        Pattern::BroadcastLatency(4),
+    ];
+
+    /// The broadcast patterns (1, 2 and 4 subscribers; rates, then
+    /// latencies).
+    pub const BROADCASTS: [Pattern; 6] = [
+        Pattern::Broadcast(1),
+        Pattern::Broadcast(2),
+        Pattern::Broadcast(4),
+        Pattern::BroadcastLatency(1),
+        Pattern::BroadcastLatency(2),
+        Pattern::BroadcastLatency(4),
     ];
 
     /// The multi-producer/multi-consumer shapes, 1P1C first (the
@@ -231,16 +260,25 @@ impl Pattern {
             Pattern::Copy => "memcpy",
             Pattern::Throughput2P1C => "throughput-2p1c",
             Pattern::Throughput1P2C => "throughput-1p2c",
+            Pattern::Broadcast(1) => "broadcast-1",
+            Pattern::Broadcast(2) => "broadcast-2",
+            Pattern::Broadcast(4) => "broadcast-4",
+            Pattern::Broadcast(_) => "broadcast-n",
+            Pattern::BroadcastLatency(1) => "broadcast-lat-1",
+            Pattern::BroadcastLatency(2) => "broadcast-lat-2",
+            Pattern::BroadcastLatency(4) => "broadcast-lat-4",
+            Pattern::BroadcastLatency(_) => "broadcast-lat-n",
         }
     }
 
-    /// `(producers, consumers)` of a one-way stream pattern; `None` for
-    /// ping-pong and copy.
+    /// `(producers, consumers)` of a one-way stream pattern (publisher and
+    /// subscribers of a broadcast); `None` for ping-pong and copy.
     pub fn shape(self) -> Option<(usize, usize)> {
         match self {
             Pattern::Throughput | Pattern::Batch => Some((1, 1)),
             Pattern::Throughput2P1C => Some((2, 1)),
             Pattern::Throughput1P2C => Some((1, 2)),
+            Pattern::Broadcast(n) | Pattern::BroadcastLatency(n) => Some((1, n as usize)),
             Pattern::PingPong | Pattern::Copy => None,
         }
     }
@@ -252,7 +290,13 @@ impl Pattern {
 
     /// Whether the case produces latencies (else throughput).
     pub fn is_latency(self) -> bool {
-        self == Pattern::PingPong
+        matches!(self, Pattern::PingPong | Pattern::BroadcastLatency(_))
+    }
+
+    /// Whether its latencies are one-way (sender's clock to receiver's
+    /// clock), not round trips.
+    pub fn is_one_way(self) -> bool {
+        matches!(self, Pattern::BroadcastLatency(_))
     }
 }
 
@@ -287,7 +331,8 @@ pub trait Transport: Sync {
     fn sizes(&self, pattern: Pattern, catalogue: &[usize]) -> Vec<usize> {
         match pattern {
             Pattern::PingPong => vec![PING_SIZE],
-            Pattern::Batch | Pattern::Throughput2P1C | Pattern::Throughput1P2C => vec![8],
+            Pattern::Batch | Pattern::Throughput2P1C | Pattern::Throughput1P2C | Pattern::Broadcast(_) => vec![8],
+            Pattern::BroadcastLatency(_) => vec![16],
             Pattern::Throughput | Pattern::Copy => catalogue.to_vec(),
         }
     }
