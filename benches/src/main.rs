@@ -58,8 +58,9 @@ struct Cli {
     /// Also write the results as JSON lines (transport, pattern, size, metric, value).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Run only transports whose name contains this substring.
-    #[arg(long, value_name = "SUBSTRING")]
+    /// Run only transports whose name contains this substring (or one of
+    /// these comma-separated substrings: `shmlane-broadcast,shmlane-spsc`).
+    #[arg(long, value_name = "SUBSTRING[,SUBSTRING…]")]
     filter: Option<String>,
     /// Also write SVG charts (latency percentiles, throughput by size) into DIR.
     #[arg(long, value_name = "DIR")]
@@ -161,7 +162,7 @@ enum Planned {
 fn plan(mode: &Mode, filter: Option<&str>) -> Vec<Planned> {
     let mut out = Vec::new();
     for t in transports::registry() {
-        if filter.is_some_and(|f| !t.name().contains(f)) {
+        if filter.is_some_and(|f| !f.split(',').any(|part| !part.is_empty() && t.name().contains(part))) {
             continue;
         }
         for &pattern in t.patterns() {
@@ -234,11 +235,12 @@ impl OtherLoad {
     }
 }
 
-fn one_line(o: &Outcome) -> String {
+fn one_line(o: &Outcome, one_way: bool) -> String {
     match o {
         Outcome::Throughput { msgs_per_s, .. } => {
             format!("{} msgs/s", report::si(msgs_per_s.median))
         }
+        Outcome::Latency { p50, .. } if one_way => format!("one-way p50 {}", report::dur(p50.median)),
         Outcome::Latency { p50, .. } => format!("RTT p50 {}", report::dur(p50.median)),
         Outcome::Skipped(w) => format!("skipped: {w}"),
         Outcome::Failed(w) => format!("FAILED: {w}"),
@@ -306,7 +308,7 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
                 pb.set_message(what.clone());
                 let (outcome, other_cpu) = run_case(t, &case, mode.reps, &mut h, &pb);
                 if !tty {
-                    eprintln!("[{done}/{runs}] {what}: {}", one_line(&outcome));
+                    eprintln!("[{done}/{runs}] {what}: {}", one_line(&outcome, case.pattern.is_one_way()));
                 }
                 rows.push(Row {
                     transport: t.name(),

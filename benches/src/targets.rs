@@ -137,6 +137,12 @@ pub const TARGETS: &[Target] = &[
         cmp: Cmp::AtLeast(1.0),
     },
     Target {
+        label: "shmlane broadcast 1-subscriber u64 msgs/s / shmlane spsc u64 msgs/s",
+        num: sel("shmlane-broadcast", Pattern::Broadcast(1), 8, Metric::MsgsPerS),
+        den: Den::Row(sel("shmlane-spsc", Pattern::Throughput, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(0.8),
+    },
+    Target {
         label: "shmlane blocking ping-pong RTT p50 / futex RTT p50",
         num: sel("shmlane-spsc-blocking", Pattern::PingPong, PING_SIZE, Metric::RttP50),
         den: Den::Row(sel("futex", Pattern::PingPong, 4, Metric::RttP50)),
