@@ -8,6 +8,7 @@
 
 use crate::exit::{Fail, Res, FAILURE, USAGE};
 use crate::units::fmt_size;
+use shmlane::broadcast::{Policy, Stats as BroadcastStats, SubscriberStats};
 use shmlane::inspect::{self, Counters, Live};
 use shmlane::layout::{Kind, MAGIC};
 use shmlane::segment;
@@ -99,6 +100,19 @@ fn capacity_text(l: &Live) -> String {
     }
 }
 
+/// Counters and subscribers of a broadcast segment (`None` for other
+/// kinds; `inspect::live` reports broadcast counters as `Unsupported`).
+fn broadcast_of(name: &str, l: &Live) -> Option<shmlane::Result<(BroadcastStats, Vec<SubscriberStats>)>> {
+    (l.info.header.geometry.kind == Kind::Broadcast).then(|| inspect::broadcast(name))
+}
+
+fn policy_name(p: Policy) -> &'static str {
+    match p {
+        Policy::Block => "block",
+        Policy::Overwrite => "overwrite",
+    }
+}
+
 /// `shmlane ls`.
 pub fn ls(prefix: &str) -> Res<()> {
     let users = users();
@@ -112,8 +126,26 @@ pub fn ls(prefix: &str) -> Res<()> {
         match inspect::live(&f.name) {
             Ok(l) => {
                 let e = &l.info.endpoints;
-                let depth = l.counters.depth().map_or("-".to_owned(), |d| d.to_string());
-                let stale = if l.info.is_stale() { " stale" } else { "" };
+                let mut depth = l.counters.depth().map_or("-".to_owned(), |d| d.to_string());
+                let mut stale = if l.info.is_stale() { " stale" } else { "" }.to_owned();
+                // Broadcast: the depth is the slowest subscriber's lag.
+                match broadcast_of(&f.name, &l) {
+                    Some(Ok((s, _))) => {
+                        depth = s.max_lag.to_string();
+                        let _ = write!(
+                            stale,
+                            "  ({}, {} subscribers, {} published, {} evicted)",
+                            policy_name(s.policy),
+                            s.subscribers,
+                            s.published,
+                            s.evicted
+                        );
+                    }
+                    Some(Err(e)) => {
+                        let _ = write!(stale, "  (counters unreadable: {e})");
+                    }
+                    None => {}
+                }
                 println!(
                     "{:<32} {:<11} {:>12} {:>10} {:>10} {:<10} {:>5o}{stale}",
                     f.name,
@@ -221,9 +253,11 @@ fn json_str(s: &str) -> String {
 enum V {
     N(u64),
     S(String),
+    /// Broadcast subscribers: a JSON array of objects, one text line each.
+    Subs(Vec<SubscriberStats>),
 }
 
-fn fields(name: &str, l: &Live) -> Vec<(&'static str, V)> {
+fn fields(name: &str, l: &Live) -> Res<Vec<(&'static str, V)>> {
     use V::{N, S};
     let h = &l.info.header;
     let g = &h.geometry;
@@ -284,11 +318,45 @@ fn fields(name: &str, l: &Live) -> Vec<(&'static str, V)> {
         ]),
         Counters::Unsupported(_) => {}
     }
-    v
+    if let Some(b) = broadcast_of(name, l) {
+        let (s, subs) = b?;
+        v.extend([
+            ("policy", S(policy_name(s.policy).to_owned())),
+            ("published", N(s.published)),
+            ("publisher_attached", S(s.publisher_attached.to_string())),
+            ("subscribers", N(u64::from(s.subscribers))),
+            ("max_lag", N(s.max_lag)),
+            ("lost", N(s.lost)),
+            ("evicted", N(s.evicted)),
+            ("subscriber_list", V::Subs(subs)),
+        ]);
+    }
+    Ok(v)
 }
 
-fn render(name: &str, l: &Live, json: bool) -> String {
-    let f = fields(name, l);
+fn sub_json(s: &SubscriberStats) -> String {
+    format!(
+        "{{\"entry\":{},\"pid\":{},\"alive\":{},\"cursor\":{},\"lag\":{},\"received\":{},\"lost\":{},\"evicted\":{}}}",
+        s.entry, s.pid, s.alive, s.cursor, s.lag, s.received, s.lost, s.evicted
+    )
+}
+
+fn sub_text(s: &SubscriberStats) -> String {
+    format!(
+        "entry {} pid {} {} cursor {} lag {} received {} lost {}{}",
+        s.entry,
+        s.pid,
+        if s.alive { "alive" } else { "dead" },
+        s.cursor,
+        s.lag,
+        s.received,
+        s.lost,
+        if s.evicted { " evicted" } else { "" }
+    )
+}
+
+fn render(name: &str, l: &Live, json: bool) -> Res<String> {
+    let f = fields(name, l)?;
     if json {
         let body: Vec<String> = f
             .iter()
@@ -296,19 +364,27 @@ fn render(name: &str, l: &Live, json: bool) -> String {
                 V::N(n) => format!("\"{k}\":{n}"),
                 V::S(s) if s == "true" || s == "false" => format!("\"{k}\":{s}"),
                 V::S(s) => format!("\"{k}\":{}", json_str(s)),
+                V::Subs(subs) => {
+                    let items: Vec<String> = subs.iter().map(sub_json).collect();
+                    format!("\"{k}\":[{}]", items.join(","))
+                }
             })
             .collect();
-        format!("{{{}}}", body.join(","))
+        Ok(format!("{{{}}}", body.join(",")))
     } else {
         let mut o = String::new();
         for (k, v) in &f {
             let _ = match v {
                 V::N(n) => writeln!(o, "{k:<18} {n}"),
                 V::S(s) => writeln!(o, "{k:<18} {s}"),
+                V::Subs(subs) if subs.is_empty() => writeln!(o, "{:<18} none", "subscriber"),
+                V::Subs(subs) => subs
+                    .iter()
+                    .try_for_each(|s| writeln!(o, "{:<18} {}", "subscriber", sub_text(s))),
             };
         }
         o.pop();
-        o
+        Ok(o)
     }
 }
 
@@ -317,7 +393,7 @@ pub fn stat(name: &str, json: bool, watch: Option<Duration>) -> Res<()> {
     let name = norm(name);
     loop {
         let l = inspect::live(&name)?;
-        println!("{}", render(&name, &l, json));
+        println!("{}", render(&name, &l, json)?);
         match watch {
             None => return Ok(()),
             Some(d) => {

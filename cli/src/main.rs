@@ -42,7 +42,8 @@ enum KindArg {
     Spsc,
     /// Fixed-size u64 elements, many producers, many consumers.
     Mpmc,
-    /// Broadcast (not implemented in the library yet).
+    /// Fixed-size u64 elements, one publisher, every subscriber receives
+    /// every message (for programs using the library; send/recv refuse it).
     Broadcast,
 }
 
@@ -91,7 +92,8 @@ struct Shape {
     #[arg(long, value_enum, default_value = "bytes")]
     kind: KindArg,
     /// Ring size: bytes of record area for byte kinds (a power of two;
-    /// suffixes KiB, MiB, GiB, KB...), number of elements for spsc/mpmc.
+    /// suffixes KiB, MiB, GiB, KB...), number of elements for
+    /// spsc/mpmc/broadcast.
     #[arg(long, value_parser = size, default_value = "1MiB")]
     capacity: u64,
     /// Largest message of a byte ring (default: a quarter of the capacity).
@@ -100,6 +102,19 @@ struct Shape {
     /// File mode of the segment, in octal.
     #[arg(long, value_parser = octal, default_value = "600")]
     mode: u32,
+    /// What a broadcast publisher does when the slowest subscriber is a
+    /// ring behind: wait for it (block, lossless) or overwrite (lossy).
+    #[arg(long, value_enum)]
+    policy: Option<PolicyArg>,
+}
+
+/// Broadcast policies on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum PolicyArg {
+    /// Lossless: the publisher waits for the slowest live subscriber.
+    Block,
+    /// Lossy: the publisher never waits; lapped subscribers are told what they lost.
+    Overwrite,
 }
 
 impl Shape {
@@ -110,6 +125,10 @@ impl Shape {
             max_message: self.max_message,
             mode: self.mode,
             elem_size,
+            policy: self.policy.map(|p| match p {
+                PolicyArg::Block => shmlane::broadcast::Policy::Block,
+                PolicyArg::Overwrite => shmlane::broadcast::Policy::Overwrite,
+            }),
         }
     }
 }

@@ -15,6 +15,7 @@
 
 use crate::exit::{io_fail, Fail, Res, DISCONNECTED, FAILURE, PEER_DIED, TIMEOUT, TOO_LARGE, USAGE};
 use crate::Framing;
+use shmlane::broadcast::Policy;
 use shmlane::bytes::{self, Batch};
 use shmlane::layout::Kind;
 use shmlane::{RecvError, RecvTimeoutError, SendError, TryRecvError};
@@ -44,7 +45,14 @@ pub struct CreateArgs {
     pub mode: u32,
     /// Element size (spsc).
     pub elem_size: Option<u64>,
+    /// Policy of a broadcast channel (`None`: block).
+    pub policy: Option<Policy>,
 }
+
+/// Why `send` and `recv` refuse broadcast segments.
+const NO_SHELL_BROADCAST: &str = "send and recv carry byte messages; broadcast channels of byte messages are not \
+     supported from the shell yet (a broadcast segment made by `create --kind broadcast` carries u64 elements \
+     for programs using the library; `stat` shows its subscribers)";
 
 fn usize_of(v: u64, what: &str) -> Res<usize> {
     usize::try_from(v).map_err(|_| Fail::new(USAGE, format!("{what} {v} is too large")))
@@ -64,6 +72,9 @@ pub fn create(name: &str, a: &CreateArgs) -> Res<()> {
     let is_bytes = matches!(a.kind, Kind::Bytes | Kind::BytesMpsc | Kind::BytesMpmc);
     if !is_bytes && a.max_message.is_some() {
         return Err(Fail::new(USAGE, "--max-message applies to byte kinds only"));
+    }
+    if a.kind != Kind::Broadcast && a.policy.is_some() {
+        return Err(Fail::new(USAGE, "--policy applies to --kind broadcast only"));
     }
     if a.kind != Kind::Spsc && a.elem_size.is_some() {
         return Err(Fail::new(
@@ -95,16 +106,24 @@ pub fn create(name: &str, a: &CreateArgs) -> Res<()> {
                 .mode(a.mode)
                 .create::<u64>(name)?;
         }
-        Kind::Broadcast | Kind::BroadcastBytes => return Err(Fail::new(
-            USAGE,
-            "broadcast channels are not implemented in the shmlane library yet; use bytes-mpmc or one ring per reader",
-        )),
+        Kind::Broadcast => {
+            shmlane::broadcast::Builder::new()
+                .capacity(cap)
+                .policy(a.policy.unwrap_or(Policy::Block))
+                .mode(a.mode)
+                .create::<u64>(name)?;
+        }
+        Kind::BroadcastBytes => return Err(Fail::new(USAGE, NO_SHELL_BROADCAST)),
     }
     Ok(())
 }
 
 fn open_bytes(name: &str) -> Res<bytes::Channel> {
     bytes::Channel::open(name).map_err(|e| match e {
+        shmlane::Error::KindMismatch {
+            found: Kind::Broadcast | Kind::BroadcastBytes,
+            ..
+        } => Fail::new(USAGE, format!("'{name}' is a broadcast channel: {NO_SHELL_BROADCAST}")),
         shmlane::Error::KindMismatch { found, .. } => Fail::new(
             USAGE,
             format!(
@@ -173,6 +192,9 @@ fn put(tx: &mut bytes::Producer, name: &str, msg: &[u8]) -> Res<()> {
 
 /// `shmlane send`.
 pub fn send(name: &str, create_args: Option<&CreateArgs>, framing: Framing) -> Res<()> {
+    if create_args.is_some_and(|a| matches!(a.kind, Kind::Broadcast | Kind::BroadcastBytes)) {
+        return Err(Fail::new(USAGE, NO_SHELL_BROADCAST));
+    }
     let ch = match create_args {
         Some(a) => match bytes_builder(a)?.create(name, usize_of(a.capacity, "--capacity")?) {
             Ok(ch) => ch,

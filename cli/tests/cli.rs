@@ -316,9 +316,89 @@ fn usage_and_open_errors_exit_2() {
     assert_eq!(run(&["recv", &name]).status.code(), Some(2));
     assert_eq!(run(&["send", &name]).status.code(), Some(2));
     assert_eq!(run(&["create", &name, "--capacity", "12XB"]).status.code(), Some(2));
-    let o = run(&["create", &name, "--kind", "broadcast", "--capacity", "4KiB"]);
+    let o = run(&["create", &name, "--kind", "spsc", "--capacity", "64", "--policy", "block"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not implemented"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--policy"));
+    let o = run(&["send", &name, "--create", "--kind", "broadcast", "--capacity", "64"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported from the shell"));
+    assert!(!std::path::Path::new(&shm_path(&name)).exists());
+}
+
+/// The text after `"key":` in a JSON line (up to the next ',' or '}').
+fn json_field<'a>(json: &'a str, key: &str) -> &'a str {
+    let k = format!("\"{key}\":");
+    let at = json.find(&k).unwrap_or_else(|| panic!("no {key} in {json}")) + k.len();
+    let rest = &json[at..];
+    &rest[..rest.find([',', '}']).unwrap_or(rest.len())]
+}
+
+#[test]
+fn stat_and_ls_show_broadcast_subscribers() {
+    use shmlane::broadcast::{Builder, Policy};
+    let mut cl = Cleanup::default();
+    let name = cl.name("bcast");
+    let ch = Builder::new()
+        .capacity(8)
+        .policy(Policy::Block)
+        .create::<u64>(&name)
+        .unwrap();
+    let mut tx = ch.publisher().unwrap();
+    let mut rx = ch.subscribe().unwrap();
+    for i in 0..5u64 {
+        tx.send(i).unwrap();
+    }
+    assert_eq!(rx.try_recv(), Ok(0));
+    assert_eq!(rx.try_recv(), Ok(1));
+
+    let o = run(&["stat", &name, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json = String::from_utf8(o.stdout).unwrap();
+    let json = json.trim();
+    assert_eq!(json_field(json, "kind"), "\"broadcast\"");
+    assert_eq!(json_field(json, "policy"), "\"block\"");
+    assert_eq!(json_field(json, "published"), "5");
+    assert_eq!(json_field(json, "publisher_attached"), "true");
+    assert_eq!(json_field(json, "subscribers"), "1");
+    assert_eq!(json_field(json, "max_lag"), "3");
+    assert_eq!(json_field(json, "evicted"), "0");
+    let list = &json[json.find("\"subscriber_list\":[").expect("subscriber list")..];
+    assert_eq!(json_field(list, "pid"), std::process::id().to_string());
+    assert_eq!(json_field(list, "alive"), "true");
+    assert_eq!(json_field(list, "cursor"), "2");
+    assert_eq!(json_field(list, "lag"), "3");
+    assert_eq!(json_field(list, "received"), "2");
+    assert_eq!(json_field(list, "lost"), "0");
+    assert_eq!(json_field(list, "evicted"), "false");
+
+    let o = run(&["stat", &name]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("cursor 2 lag 3 received 2 lost 0"), "{text}");
+
+    let prefix = name.trim_start_matches('/');
+    let o = run(&["ls", "--prefix", prefix]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("broadcast"), "{line}");
+    assert!(line.contains("1 subscribers, 5 published, 0 evicted"), "{line}");
+
+    // send/recv refuse it with a clear message.
+    let o = run(&["recv", &name, "--timeout", "10ms"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported from the shell"));
+    drop((tx, rx));
+
+    // A broadcast ring created from the shell, for programs using the library.
+    let made = cl.name("bcast-made");
+    let o = run(&["create", &made, "--kind", "broadcast", "--capacity", "16", "--policy", "overwrite"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ch = Builder::new().open::<u64>(&made).unwrap();
+    assert_eq!((ch.capacity(), ch.policy()), (16, Policy::Overwrite));
+    let o = run(&["stat", &made, "--json"]);
+    let json = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(json_field(json.trim(), "subscribers"), "0");
+    assert!(json.contains("\"subscriber_list\":[]"), "{json}");
 }
 
 #[test]
