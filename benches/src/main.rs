@@ -308,7 +308,10 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
                 pb.set_message(what.clone());
                 let (outcome, other_cpu) = run_case(t, &case, mode.reps, &mut h, &pb);
                 if !tty {
-                    eprintln!("[{done}/{runs}] {what}: {}", one_line(&outcome, case.pattern.is_one_way()));
+                    eprintln!(
+                        "[{done}/{runs}] {what}: {}",
+                        one_line(&outcome, case.pattern.is_one_way())
+                    );
                 }
                 rows.push(Row {
                     transport: t.name(),

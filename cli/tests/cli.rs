@@ -316,7 +316,16 @@ fn usage_and_open_errors_exit_2() {
     assert_eq!(run(&["recv", &name]).status.code(), Some(2));
     assert_eq!(run(&["send", &name]).status.code(), Some(2));
     assert_eq!(run(&["create", &name, "--capacity", "12XB"]).status.code(), Some(2));
-    let o = run(&["create", &name, "--kind", "spsc", "--capacity", "64", "--policy", "block"]);
+    let o = run(&[
+        "create",
+        &name,
+        "--kind",
+        "spsc",
+        "--capacity",
+        "64",
+        "--policy",
+        "block",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--policy"));
     let o = run(&["send", &name, "--create", "--kind", "broadcast", "--capacity", "64"]);
@@ -379,7 +388,10 @@ fn stat_and_ls_show_broadcast_subscribers() {
     let prefix = name.trim_start_matches('/');
     let o = run(&["ls", "--prefix", prefix]);
     let text = String::from_utf8(o.stdout).unwrap();
-    let line = text.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("{text}"));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains("broadcast"), "{line}");
     assert!(line.contains("1 subscribers, 5 published, 0 evicted"), "{line}");
 
@@ -391,7 +403,16 @@ fn stat_and_ls_show_broadcast_subscribers() {
 
     // A broadcast ring created from the shell, for programs using the library.
     let made = cl.name("bcast-made");
-    let o = run(&["create", &made, "--kind", "broadcast", "--capacity", "16", "--policy", "overwrite"]);
+    let o = run(&[
+        "create",
+        &made,
+        "--kind",
+        "broadcast",
+        "--capacity",
+        "16",
+        "--policy",
+        "overwrite",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ch = Builder::new().open::<u64>(&made).unwrap();
     assert_eq!((ch.capacity(), ch.policy()), (16, Policy::Overwrite));
