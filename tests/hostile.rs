@@ -28,18 +28,19 @@ impl Rng {
     }
 }
 
-/// Seeds 1 and 2 scribble anywhere (biased to the first page), seed 1 as
-/// fast as it can, seed 2 gently; seed 3 gently and only in the data area
-/// (slots, record headers and payloads, from `data_off`); seed 4 gently
-/// and only in the first page (header, endpoint table, control and futex
-/// words).
+/// Four modes, by seed: 1 and 2 scribble anywhere (biased to the first
+/// page), 1 as fast as it can, 2 gently; 3 gently and only in the data area
+/// (slots, record headers and payloads, from `data_off`); 4 gently and only
+/// in the first page (header, endpoint table, control and futex words).
+/// Seeds 5.. repeat the modes with other random streams.
 fn adversary(name: &str, seed: u64, data_off: u64) {
     let path = format!("/dev/shm{name}");
     let f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
     let len = f.metadata().unwrap().len();
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let gentle = seed != 1;
-    let (lo, hi) = match seed {
+    let mode = (seed - 1) % 4 + 1;
+    let gentle = mode != 1;
+    let (lo, hi) = match mode {
         3 => (data_off.min(len - 8), len),
         4 => (0, 4096.min(data_off).min(len)),
         _ => (0, len),
@@ -49,7 +50,7 @@ fn adversary(name: &str, seed: u64, data_off: u64) {
     while start.elapsed() < RUN {
         // Mostly small writes (words), sometimes a burst; biased to the
         // first pages where header, endpoints and control words live.
-        let hot = seed <= 2 && !rng.next().is_multiple_of(4);
+        let hot = mode <= 2 && !rng.next().is_multiple_of(4);
         let off = if hot {
             rng.next() % 4096.min(len)
         } else {
@@ -155,7 +156,12 @@ fn honest(name: &str) {
 /// already-scribbled header is refused, rightly). Prints the figures both
 /// children report.
 fn run_hostile<C>(test: &str, create: impl Fn(&str) -> C, data_off: impl Fn(&C) -> u64, attached: impl Fn(&C) -> bool) {
-    for seed in 1..=4u64 {
+    // SHMLANE_HOSTILE_SEEDS runs more seeds (default 4: each mode once).
+    let seeds: u64 = std::env::var("SHMLANE_HOSTILE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    for seed in 1..=seeds {
         let name = unique_name("hostile");
         let _u = Unlink(name.clone());
         let ch = create(&name);
