@@ -94,7 +94,10 @@ fuzz_target!(|input: Input| {
     let nc = if kind == Kind::BytesMpmc { 2 } else { 1 };
     let mut tx: Vec<Producer> = (0..np).map(|_| producer(&ch)).collect();
     let mut rx: Vec<Consumer> = (0..nc).map(|_| consumer(&ch)).collect();
-    let mut m = Model { q: VecDeque::new(), next: 0 };
+    let mut m = Model {
+        q: VecDeque::new(),
+        next: 0,
+    };
     let mut crashes = 0;
     let (mut dead_tx, mut dead_rx) = (Vec::new(), Vec::new());
     let mut buf = Vec::new();
@@ -159,7 +162,7 @@ fuzz_target!(|input: Input| {
                 let n = usize::from(n) % 9 + 1;
                 match rx[c(j)].try_read_batch(n) {
                     Ok(b) => {
-                        assert!(b.len() >= 1 && b.len() <= n.min(m.q.len()), "batch of {}", b.len());
+                        assert!(!b.is_empty() && b.len() <= n.min(m.q.len()), "batch of {}", b.len());
                         let mut k = 0;
                         for r in &b {
                             m.got(&r, r.msg_type());
