@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{env, role, spawn, unique_name, Unlink};
+use common::{env, role, spawn_piped, unique_name, Unlink};
 use shmlane::spsc::Channel;
 use shmlane::{WaitConfig, WaitStrategy};
 use std::os::unix::fs::FileExt;
@@ -28,33 +28,67 @@ impl Rng {
     }
 }
 
-fn adversary(name: &str, seed: u64) {
+/// Four modes, by seed: 1 and 2 scribble anywhere (biased to the first
+/// page), 1 as fast as it can, 2 gently; 3 gently and only in the data area
+/// (slots, record headers and payloads, from `data_off`); 4 gently and only
+/// in the first page (header, endpoint table, control and futex words).
+/// Seeds 5.. repeat the modes with other random streams.
+fn adversary(name: &str, seed: u64, data_off: u64) {
     let path = format!("/dev/shm{name}");
     let f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
     let len = f.metadata().unwrap().len();
-    let mut rng = Rng(seed | 1);
-    let gentle = seed.is_multiple_of(2);
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mode = (seed - 1) % 4 + 1;
+    let gentle = mode != 1;
+    let (lo, hi) = match mode {
+        3 => (data_off.min(len - 8), len),
+        4 => (0, 4096.min(data_off).min(len)),
+        _ => (0, len),
+    };
     let start = Instant::now();
-    let (mut writes, mut bytes) = (0u64, 0u64);
+    let (mut writes, mut words, mut bytes) = (0u64, 0u64, 0u64);
     while start.elapsed() < RUN {
         // Mostly small writes (words), sometimes a burst; biased to the
         // first pages where header, endpoints and control words live.
-        let hot = !rng.next().is_multiple_of(4);
+        let hot = mode <= 2 && !rng.next().is_multiple_of(4);
         let off = if hot {
             rng.next() % 4096.min(len)
         } else {
-            rng.next() % len
+            lo + rng.next() % (hi - lo)
         };
-        let n = if rng.next().is_multiple_of(8) {
-            1 + rng.next() % 256
+        let buf: Vec<u8> = if rng.next().is_multiple_of(3) {
+            // An aligned word with a plausible value (a small length, an
+            // index near zero, a stamp-like odd number): these pass more
+            // checks than random bits and reach deeper.
+            let v = match rng.next() % 4 {
+                0 => rng.next() % 512,
+                1 => (rng.next() % 4096) & !7,
+                2 => (rng.next() % 4096) | 1,
+                _ => rng.next(),
+            };
+            let off = off & !7;
+            if off + 8 > len {
+                continue;
+            }
+            words += 1;
+            f.write_all_at(&v.to_ne_bytes(), off).unwrap();
+            writes += 1;
+            bytes += 8;
+            Vec::new()
         } else {
-            1 + rng.next() % 8
+            let n = if rng.next().is_multiple_of(8) {
+                1 + rng.next() % 256
+            } else {
+                1 + rng.next() % 8
+            };
+            let n = n.min(hi - off) as usize;
+            (0..n).map(|_| rng.next() as u8).collect()
         };
-        let n = n.min(len - off) as usize;
-        let buf: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
-        f.write_all_at(&buf, off).unwrap();
-        writes += 1;
-        bytes += n as u64;
+        if !buf.is_empty() {
+            f.write_all_at(&buf, off).unwrap();
+            writes += 1;
+            bytes += buf.len() as u64;
+        }
         if gentle {
             // One write per ~100 µs: honest traffic flows between faults.
             std::thread::sleep(Duration::from_micros(100));
@@ -62,7 +96,7 @@ fn adversary(name: &str, seed: u64) {
             std::thread::yield_now();
         }
     }
-    println!("adversary: {writes} writes, {bytes} bytes scribbled");
+    println!("adversary: {writes} faults injected ({words} plausible words), {bytes} bytes scribbled");
 }
 
 fn honest(name: &str) {
@@ -119,31 +153,54 @@ fn honest(name: &str) {
 /// Runs the honest child and then the adversary child against a fresh
 /// segment `create`d by the parent, for several seeds; `attached` says when
 /// the honest side has attached (scribbling starts only then: an open of an
-/// already-scribbled header is refused, rightly).
-fn run_hostile<C>(test: &str, create: impl Fn(&str) -> C, attached: impl Fn(&C) -> bool) {
-    for seed in 1..=4u64 {
+/// already-scribbled header is refused, rightly). Prints the figures both
+/// children report.
+fn run_hostile<C>(test: &str, create: impl Fn(&str) -> C, data_off: impl Fn(&C) -> u64, attached: impl Fn(&C) -> bool) {
+    // SHMLANE_HOSTILE_SEEDS runs more seeds (default 4: each mode once).
+    let seeds: u64 = std::env::var("SHMLANE_HOSTILE_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    for seed in 1..=seeds {
         let name = unique_name("hostile");
         let _u = Unlink(name.clone());
         let ch = create(&name);
-        let env = [("SEG", name.clone()), ("SEED", seed.to_string())];
-        let mut h = spawn(test, "honest", &env);
+        let env = [
+            ("SEG", name.clone()),
+            ("SEED", seed.to_string()),
+            ("DATA", data_off(&ch).to_string()),
+        ];
+        let mut h = spawn_piped(test, "honest", &env);
         let t0 = Instant::now();
         while !attached(&ch) {
             assert!(t0.elapsed() < Duration::from_secs(30), "honest side never attached");
             std::thread::sleep(Duration::from_millis(1));
         }
-        let mut a = spawn(test, "adversary", &env);
-        let ha = a.wait_bounded(Duration::from_secs(30));
-        let hh = h.wait_bounded(Duration::from_secs(30));
-        assert!(ha.success(), "adversary failed: {ha:?}");
-        assert!(hh.success(), "honest endpoints crashed or failed (seed {seed}): {hh:?}");
+        let mut a = spawn_piped(test, "adversary", &env);
+        let (ha, oa) = a.wait_output(Duration::from_secs(30));
+        let (hh, oh) = h.wait_output(Duration::from_secs(30));
+        assert!(ha.success(), "adversary failed: {ha:?}\n{oa}");
+        assert!(
+            hh.success(),
+            "honest endpoints crashed or failed (seed {seed}): {hh:?}\n{oh}"
+        );
+        // The figures follow the harness's "test NAME ... " on its line.
+        let figures: Vec<&str> = oa
+            .lines()
+            .chain(oh.lines())
+            .filter_map(|l| l.find("adversary:").or_else(|| l.find("honest")).map(|i| &l[i..]))
+            .collect();
+        for l in &figures {
+            println!("{test} seed {seed}: {l}");
+        }
+        assert_eq!(figures.len(), 2, "children printed no figures:\n{oa}\n{oh}");
     }
 }
 
 #[test]
 fn spsc_survives_a_scribbling_peer() {
     match role().as_deref() {
-        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap()),
+        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
         Some("honest") => return honest(&env("SEG")),
         Some(_) => return,
         None => {}
@@ -151,6 +208,7 @@ fn spsc_survives_a_scribbling_peer() {
     run_hostile(
         "spsc_survives_a_scribbling_peer",
         |name| Channel::<u64>::create(name, 64).unwrap(),
+        |ch| ch.segment().unwrap().header().placement.data_offset,
         |ch| {
             matches!(
                 ch.stats(),
@@ -223,7 +281,7 @@ fn honest_mpmc(name: &str) {
 #[test]
 fn mpmc_survives_a_scribbling_peer() {
     match role().as_deref() {
-        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap()),
+        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
         Some("honest") => return honest_mpmc(&env("SEG")),
         Some(_) => return,
         None => {}
@@ -238,9 +296,184 @@ fn mpmc_survives_a_scribbling_peer() {
                 .create::<u64>(name)
                 .unwrap()
         },
+        |ch| ch.segment().unwrap().header().placement.data_offset,
         |ch| {
             let s = ch.stats();
             s.senders >= 2 && s.receivers >= 2
         },
+    );
+}
+
+/// Lengths the honest byte producers send: a spread from empty to the
+/// maximum, deterministic.
+fn msg_len(i: u64, max: usize) -> usize {
+    match i % 5 {
+        0 => 0,
+        1 => 1 + (i as usize % 15),
+        2 => max,
+        _ => (i as usize).wrapping_mul(2_654_435_761) % (max + 1),
+    }
+}
+
+fn honest_bytes(name: &str) {
+    use shmlane::bytes::Channel as Bytes;
+    use shmlane::layout::Kind;
+    let ch = Bytes::open(name).unwrap();
+    let max = ch.max_message();
+    let cfg = WaitConfig {
+        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
+        check_interval: Duration::from_millis(5),
+    };
+    let (producers, consumers) = match ch.kind() {
+        Kind::Bytes => (1, 1),
+        Kind::BytesMpsc => (2, 1),
+        _ => (2, 2),
+    };
+    let stop = Instant::now() + RUN;
+    let t = Duration::from_millis(10);
+    let mut threads = Vec::new();
+    for _ in 0..producers {
+        let mut tx = ch.producer().unwrap();
+        tx.set_wait_config(cfg);
+        threads.push(std::thread::spawn(move || {
+            let (mut ops, mut err) = (0u64, 0u64);
+            let payload = vec![0x5au8; max];
+            let mut i = 0u64;
+            while Instant::now() < stop {
+                i += 1;
+                let n = msg_len(i, max);
+                let mut r = [
+                    tx.send_timeout(&payload[..n], t).is_ok(),
+                    tx.try_send_with_type((i % 1000) as u32, &payload[..n / 2]).is_ok(),
+                    true,
+                    true,
+                ];
+                match tx.try_claim(n) {
+                    Ok(mut g) => {
+                        assert_eq!(g.len(), n, "a grant of the wrong size");
+                        g.fill(0xa5);
+                        g.set_type(7);
+                        g.commit();
+                    }
+                    Err(_) => r[2] = false,
+                }
+                match tx.claim_timeout(n / 3, t) {
+                    Ok(mut g) => {
+                        g.fill(1);
+                        // Dropped: an aborted claim becomes padding.
+                    }
+                    Err(_) => r[3] = false,
+                }
+                // Oversized: refused whatever the segment says.
+                assert!(tx.try_send(&vec![0; max + 1]).is_err());
+                ops += 5;
+                err += r.iter().filter(|ok| !**ok).count() as u64;
+            }
+            (ops, err, 0)
+        }));
+    }
+    for _ in 0..consumers {
+        let mut rx = ch.consumer().unwrap();
+        rx.set_wait_config(cfg);
+        threads.push(std::thread::spawn(move || {
+            let (mut ops, mut err, mut got) = (0u64, 0u64, 0u64);
+            let mut buf = Vec::new();
+            while Instant::now() < stop {
+                let mut ok = 0;
+                if let Ok(r) = rx.read_timeout(t) {
+                    assert!(r.len() <= max, "record of {} bytes above max {max}", r.len());
+                    std::hint::black_box(r.iter().fold(0u8, |a, b| a ^ b));
+                    ok += 1;
+                }
+                if rx.try_recv(&mut buf).is_ok() {
+                    ok += 1;
+                }
+                if rx.recv_timeout(&mut buf, t).is_ok() {
+                    ok += 1;
+                }
+                assert!(
+                    buf.len() <= max && buf.capacity() <= 2 * max.max(64),
+                    "unbounded buffer"
+                );
+                if let Ok(b) = rx.try_read_batch(8) {
+                    let mut k = 0;
+                    for m in &b {
+                        assert!(m.len() <= max);
+                        k += 1;
+                    }
+                    assert!(k <= b.len() && b.len() <= 8);
+                    ok += 1;
+                }
+                if let Ok(b) = rx.read_batch_timeout(usize::MAX, t) {
+                    let k = b.iter().map(|m| assert!(m.len() <= max)).count();
+                    assert!(k <= b.len());
+                    ok += 1;
+                }
+                ops += 5;
+                got += ok;
+                err += 5 - ok;
+            }
+            (ops, err, got)
+        }));
+    }
+    let r: Vec<(u64, u64, u64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let ops: u64 = r.iter().map(|x| x.0).sum();
+    let errs: u64 = r.iter().map(|x| x.1).sum();
+    let got: u64 = r.iter().map(|x| x.2).sum();
+    println!(
+        "honest {}: {ops} operations ({got} successful reads), {errs} errors or empty/full; per endpoint (ops, errors, reads) {r:?}",
+        ch.kind()
+    );
+}
+
+fn bytes_hostile(test: &str, kind: shmlane::layout::Kind) {
+    match role().as_deref() {
+        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
+        Some("honest") => return honest_bytes(&env("SEG")),
+        Some(_) => return,
+        None => {}
+    }
+    let (want_p, want_c) = match kind {
+        shmlane::layout::Kind::Bytes => (1, 1),
+        shmlane::layout::Kind::BytesMpsc => (2, 1),
+        _ => (2, 2),
+    };
+    run_hostile(
+        test,
+        |name| {
+            shmlane::bytes::Builder::new()
+                .kind(kind)
+                .endpoints(6)
+                .max_message(200)
+                .stall_timeout(Duration::from_millis(20))
+                .create(name, 1024)
+                .unwrap()
+        },
+        |ch| ch.segment().unwrap().header().placement.data_offset,
+        |ch| {
+            let s = ch.stats();
+            s.producers.alive >= want_p && s.consumers.alive >= want_c
+        },
+    );
+}
+
+#[test]
+fn bytes_spsc_survives_a_scribbling_peer() {
+    bytes_hostile("bytes_spsc_survives_a_scribbling_peer", shmlane::layout::Kind::Bytes);
+}
+
+#[test]
+fn bytes_mpsc_survives_a_scribbling_peer() {
+    bytes_hostile(
+        "bytes_mpsc_survives_a_scribbling_peer",
+        shmlane::layout::Kind::BytesMpsc,
+    );
+}
+
+#[test]
+fn bytes_mpmc_survives_a_scribbling_peer() {
+    bytes_hostile(
+        "bytes_mpmc_survives_a_scribbling_peer",
+        shmlane::layout::Kind::BytesMpmc,
     );
 }

@@ -95,6 +95,36 @@ pub fn spawn(test: &str, role: &str, env: &[(&str, String)]) -> ChildGuard {
     ChildGuard(Some(cmd.spawn().expect("spawn child test process")))
 }
 
+/// Like [`spawn`], but with the child's standard output piped: read it
+/// with [`ChildGuard::wait_output`] (children print their figures there).
+pub fn spawn_piped(test: &str, role: &str, env: &[(&str, String)]) -> ChildGuard {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(ROLE_VAR, role)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    ChildGuard(Some(cmd.spawn().expect("spawn child test process")))
+}
+
+impl ChildGuard {
+    /// Waits at most `limit` for a child made by [`spawn_piped`] and returns
+    /// its exit status and its output. (The child's output must stay below a
+    /// pipe's buffer: a few lines.)
+    pub fn wait_output(&mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        use std::io::Read;
+        let mut out = self.0.as_mut().unwrap().stdout.take();
+        let st = self.wait_bounded(limit);
+        let mut s = String::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_string(&mut s);
+        }
+        (st, s)
+    }
+}
+
 /// Reads an environment variable set by the parent.
 pub fn env(key: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| panic!("{key} not set by parent"))
