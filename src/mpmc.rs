@@ -3484,7 +3484,7 @@ mod tests {
         let mut rx = raw.receiver().unwrap();
         for i in 0..20u64 {
             tx.send(Wide([i, !i])).unwrap();
-            let mut c = rx.try_claim().unwrap();
+            let c = rx.try_claim().unwrap();
             assert_eq!(c.as_ptr() as usize % 16, 0);
             assert_eq!(c.as_slice()[..8], i.to_le_bytes());
             if i % 2 == 0 {
