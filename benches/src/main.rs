@@ -58,7 +58,8 @@ struct Cli {
     /// Also write the results as JSON lines (transport, pattern, size, metric, value).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// Run only transports whose name contains this substring.
+    /// Run only transports whose name contains this substring (several:
+    /// separated by commas, e.g. `--filter c-abi,shmlane-spsc`).
     #[arg(long, value_name = "SUBSTRING")]
     filter: Option<String>,
     /// Also write SVG charts (latency percentiles, throughput by size) into DIR.
@@ -161,7 +162,7 @@ enum Planned {
 fn plan(mode: &Mode, filter: Option<&str>) -> Vec<Planned> {
     let mut out = Vec::new();
     for t in transports::registry() {
-        if filter.is_some_and(|f| !t.name().contains(f)) {
+        if filter.is_some_and(|f| !f.split(',').any(|f| t.name().contains(f))) {
             continue;
         }
         for &pattern in t.patterns() {
