@@ -50,7 +50,7 @@ CXXFLAGS=(-std=c++17 -Wall -Wextra -Werror -I"$FFI/include" -I"$FFI/tests/c")
 STATIC=("$REL/libshmlane.a" -lpthread -ldl -lm)
 SHARED=(-L"$REL" -lshmlane -Wl,-rpath,"$REL")
 
-for prog in unit consumer producer; do
+for prog in unit consumer producer xproc; do
   run "gcc $prog.c (static)" gcc "${CFLAGS[@]}" "tests/c/$prog.c" "${STATIC[@]}" -o "$OUT/$prog"
   run "gcc $prog.c (shared)" gcc "${CFLAGS[@]}" "tests/c/$prog.c" "${SHARED[@]}" -o "$OUT/$prog-so"
 done
@@ -102,11 +102,27 @@ c_fixed_to_rust() {
   wait "$rust" || rc=1
   return $rc
 }
+c_mpmc_to_rust() { # NAME NPROD: Rust MPMC consumer creates, C producers send (batches, claims)
+  local name=$1 nprod=$2 pids=() rc=0 i
+  "$PEER" mpmc-consume "$name" 20000 "$nprod" &
+  local rust=$!
+  for ((i = 0; i < nprod; i++)); do
+    "$OUT/xproc-so" mpmc-produce "$name" 20000 "$i" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  wait "$rust" || rc=1
+  return $rc
+}
 export PEER OUT
-export -f c_to_rust c_fixed_to_rust
+export -f c_to_rust c_fixed_to_rust c_mpmc_to_rust
 run "C -> Rust consumer, SPSC, 20000 msgs" c_to_rust "/$TAG-d" bytes 1 20000
 run "C x2 -> Rust consumer, MPSC" c_to_rust "/$TAG-e" mpsc 2 10000
 run "C -> Rust, fixed-size SPSC, 50000 elems" c_fixed_to_rust "/$TAG-f"
+run "Rust x3 -> C consumer, fixed-size MPMC (batches, in place)" "$OUT/xproc" mpmc-consume "/$TAG-g" 20000 3 "$PEER"
+run "C x2 -> Rust consumer, fixed-size MPMC (batches, claims)" c_mpmc_to_rust "/$TAG-h" 2
+run "anonymous rings by fd (fork+exec), Rust <-> C, C -> C over a unix socket" "$OUT/xproc" anon "$PEER"
+run "anonymous rings by fd (shared lib)" "$OUT/xproc-so" anon "$PEER"
 
 if [ -x "$OUT/wrapper" ]; then
   run "C++ wrapper test" "$OUT/wrapper" "/$TAG-x" "$PEER"
@@ -114,6 +130,8 @@ fi
 
 if command -v valgrind >/dev/null; then
   run "valgrind C unit (full run)" valgrind -q --error-exitcode=1 --leak-check=full "$OUT/unit" "/$TAG-v"
+  run "valgrind C anonymous rings, MPMC, batches <- -> Rust" valgrind -q --error-exitcode=1 --leak-check=full \
+    "$OUT/xproc" anon "$PEER"
   run "valgrind C consumer <- Rust" valgrind -q --error-exitcode=1 --leak-check=full \
     "$OUT/consumer" "/$TAG-w" bytes 2000 1 "$PEER"
 else
