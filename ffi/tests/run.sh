@@ -57,6 +57,8 @@ done
 if [ -f tests/cpp/wrapper.cpp ]; then
   run "g++ wrapper.cpp (static)" g++ "${CXXFLAGS[@]}" tests/cpp/wrapper.cpp "${STATIC[@]}" -o "$OUT/wrapper"
   run "g++ wrapper.cpp (shared)" g++ "${CXXFLAGS[@]}" tests/cpp/wrapper.cpp "${SHARED[@]}" -o "$OUT/wrapper-so"
+  run "g++ mpmc_anon.cpp (static)" g++ "${CXXFLAGS[@]}" tests/cpp/mpmc_anon.cpp "${STATIC[@]}" -o "$OUT/mpmc_anon"
+  run "g++ mpmc_anon.cpp (shared)" g++ "${CXXFLAGS[@]}" tests/cpp/mpmc_anon.cpp "${SHARED[@]}" -o "$OUT/mpmc_anon-so"
   run "g++ header alone (C++17)" g++ -std=c++17 -Wall -Wextra -Werror -pedantic -I"$FFI/include" \
     -x c++ -fsyntax-only - <<<'#include "shmlane.h"
 int main() { return shmlane_abi_version() == SHMLANE_ABI_VERSION ? 0 : 1; }'
@@ -126,6 +128,10 @@ run "anonymous rings by fd (shared lib)" "$OUT/xproc-so" anon "$PEER"
 
 if [ -x "$OUT/wrapper" ]; then
   run "C++ wrapper test" "$OUT/wrapper" "/$TAG-x" "$PEER"
+fi
+if [ -x "$OUT/mpmc_anon" ]; then
+  run "C++ MPMC, anonymous rings, batches <-> Rust (static)" "$OUT/mpmc_anon" "/$TAG-y" "$PEER"
+  run "C++ MPMC, anonymous rings, batches <-> Rust (shared)" "$OUT/mpmc_anon-so" "/$TAG-z" "$PEER"
 fi
 
 if command -v valgrind >/dev/null; then
