@@ -1674,12 +1674,12 @@ impl<T: Pod> Sender<T> {
     /// Claims up to `n` consecutive positions with one CAS on `tail`,
     /// calls `write(shared, position, i)` for the `i`-th and commits them.
     /// Tries once when `wait` is `None` (`Timeout` then means full), else
-    /// waits for room until the deadline (`Some(None)`: as long as it
-    /// takes). Returns how many were sent (at least one).
+    /// waits for room at most `Some(Some(d))`, or as long as it takes
+    /// (`Some(None)`). Returns how many were sent (at least one).
     fn send_batch_wait(
         &mut self,
         n: usize,
-        wait: Option<Option<Instant>>,
+        wait: Option<Option<Duration>>,
         mut write: impl FnMut(&Shared<T>, u64, usize),
     ) -> Result<usize, SendTimeoutError<()>> {
         let max = n as u64;
@@ -1695,7 +1695,7 @@ impl<T: Pod> Sender<T> {
             Err(Stop::Closed(c)) => return Err(c.send_timeout(())),
             Err(Stop::Wait) => match wait {
                 None => return Err(SendTimeoutError::Timeout(())),
-                Some(deadline) => self.wait_claim(max, deadline).map_err(|c| match c {
+                Some(t) => self.wait_claim(max, t.and_then(deadline)).map_err(|c| match c {
                     None => SendTimeoutError::Timeout(()),
                     Some(c) => c.send_timeout(()),
                 })?,
@@ -2247,12 +2247,12 @@ impl<T: Pod> Receiver<T> {
 
     /// Receives up to `max` elements with one claim (see
     /// `recv_batch_inner`): tries once when `wait` is `None` (`Timeout`
-    /// then means empty), else waits for the first element until the
-    /// deadline (`Some(None)`: as long as it takes).
+    /// then means empty), else waits for the first element at most
+    /// `Some(Some(d))`, or as long as it takes (`Some(None)`).
     fn recv_batch_wait(
         &mut self,
         max: usize,
-        wait: Option<Option<Instant>>,
+        wait: Option<Option<Duration>>,
         mut put: impl FnMut(&Shared<T>, u64, usize),
     ) -> Result<usize, RecvTimeoutError> {
         let first = match self.recv_batch_inner(max, false, &mut put) {
@@ -2270,13 +2270,13 @@ impl<T: Pod> Receiver<T> {
             Err(TryRecvError::Empty) => {}
             Err(e) => return Err(try_recv_to_timeout(e).expect("not empty")),
         }
-        let Some(deadline) = wait else {
+        let Some(t) = wait else {
             // Reported as a timeout of zero length; callers map it to Empty.
             return Err(RecvTimeoutError::Timeout);
         };
         let shared = self.shared.clone();
         let cfg = self.wait;
-        wait::block_on(&shared.ctl().not_empty, &cfg, deadline, |exp| {
+        wait::block_on(&shared.ctl().not_empty, &cfg, t.and_then(deadline), |exp| {
             match self.recv_batch_inner(max, exp || shared.check_every_poll, &mut put) {
                 Ok(n) => Some(Ok(n)),
                 Err(e) => try_recv_to_timeout(e).map(Err),
@@ -2286,9 +2286,9 @@ impl<T: Pod> Receiver<T> {
     }
 
     /// Claims the next element to read in place, trying once (`wait` is
-    /// `None`) or waiting until a deadline (`Some(None)`: forever).
+    /// `None`) or waiting at most `Some(Some(d))` (`Some(None)`: forever).
     /// `Err(None)` when empty or timed out.
-    fn claim_value_wait(&mut self, wait: Option<Option<Instant>>) -> Result<u64, Option<Closed>> {
+    fn claim_value_wait(&mut self, wait: Option<Option<Duration>>) -> Result<u64, Option<Closed>> {
         let r = match self.claim_value(false) {
             Err(Stop::Wait) if wait.is_none() => {
                 let exp = self.pacer.due(self.wait.check_interval);
@@ -2301,12 +2301,12 @@ impl<T: Pod> Receiver<T> {
             Err(Stop::Closed(c)) => return Err(Some(c)),
             Err(Stop::Wait) => {}
         }
-        let Some(deadline) = wait else {
+        let Some(t) = wait else {
             return Err(None);
         };
         let shared = self.shared.clone();
         let cfg = self.wait;
-        wait::block_on(&shared.ctl().not_empty, &cfg, deadline, |exp| {
+        wait::block_on(&shared.ctl().not_empty, &cfg, t.and_then(deadline), |exp| {
             match self.claim_value(exp || shared.check_every_poll) {
                 Ok(p) => Some(Ok(p)),
                 Err(Stop::Wait) => None,
@@ -2606,9 +2606,29 @@ impl RawChannel {
 }
 
 /// How long a raw call waits: `None` tries once; `Some(None)` waits as long
-/// as it takes; `Some(Some(d))` until the deadline.
-fn wait_for(timeout: Option<Duration>) -> Option<Option<Instant>> {
-    Some(timeout.and_then(deadline))
+/// as it takes; `Some(Some(d))` at most `d` (the deadline is taken only
+/// once the call has to wait, so the fast path reads no clock).
+fn wait_for(timeout: Option<Duration>) -> Option<Option<Duration>> {
+    Some(timeout)
+}
+
+/// Copies one element of `n` bytes; the common small sizes without a call
+/// to `memcpy`.
+///
+/// # Safety
+/// `src` is readable and `dst` writable for `n` bytes, not overlapping.
+#[inline(always)]
+unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY (each arm): `n` bytes readable at `src` and writable at `dst`
+    // (caller), read and written unaligned.
+    unsafe {
+        match n {
+            4 => dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned()),
+            8 => dst.cast::<u64>().write_unaligned(src.cast::<u64>().read_unaligned()),
+            16 => dst.cast::<u128>().write_unaligned(src.cast::<u128>().read_unaligned()),
+            _ => std::ptr::copy_nonoverlapping(src, dst, n),
+        }
+    }
 }
 
 fn try_send_of(e: SendTimeoutError<()>) -> TrySendError<()> {
@@ -2649,21 +2669,23 @@ impl RawSender {
         self.s.set_wait_config(cfg);
     }
 
-    /// Copies whole elements from `elems` into as many free slots as one
-    /// claim gets (at least one), waiting as `wait` says.
-    fn send_elems(&mut self, elems: &[u8], wait: Option<Option<Instant>>) -> Result<usize, SendTimeoutError<()>> {
-        let e = self.elem;
-        assert!(
-            !elems.is_empty() && elems.len().is_multiple_of(e),
-            "{} bytes are not whole {e}-byte elements",
-            elems.len()
-        );
-        let off = self.off;
-        self.s.send_batch_wait(elems.len() / e, wait, |sh, p, i| {
+    /// Copies up to `count` elements from `elems` (at least `count *
+    /// elem_size` bytes) into as many free slots as one claim gets (at least
+    /// one), waiting as `wait` says.
+    #[inline]
+    fn send_elems(
+        &mut self,
+        elems: &[u8],
+        count: usize,
+        wait: Option<Option<Duration>>,
+    ) -> Result<usize, SendTimeoutError<()>> {
+        let (e, off) = (self.elem, self.off);
+        debug_assert!(count > 0 && elems.len() >= count * e);
+        self.s.send_batch_wait(count, wait, |sh, p, i| {
             // SAFETY: position p is claimed by us and its slot was free
             // (see `Sender::claim`): no one else accesses the element until
             // our commit; `raw_elem` points to `e` bytes inside the slot.
-            unsafe { std::ptr::copy_nonoverlapping(elems[i * e..].as_ptr(), sh.raw_elem(p, off), e) }
+            unsafe { copy_elem(elems[i * e..].as_ptr(), sh.raw_elem(p, off), e) }
         })
     }
 
@@ -2671,9 +2693,10 @@ impl RawSender {
     ///
     /// # Panics
     /// If `elem.len()` differs from the element size.
+    #[inline]
     pub fn try_send(&mut self, elem: &[u8]) -> Result<(), TrySendError<()>> {
         assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
-        self.send_elems(elem, None).map(drop).map_err(try_send_of)
+        self.send_elems(elem, 1, None).map(drop).map_err(try_send_of)
     }
 
     /// Sends one element, waiting for a free slot up to `timeout` (as long
@@ -2681,9 +2704,10 @@ impl RawSender {
     ///
     /// # Panics
     /// If `elem.len()` differs from the element size.
+    #[inline]
     pub fn send_timeout(&mut self, elem: &[u8], timeout: Option<Duration>) -> Result<(), SendTimeoutError<()>> {
         assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
-        self.send_elems(elem, wait_for(timeout)).map(drop)
+        self.send_elems(elem, 1, wait_for(timeout)).map(drop)
     }
 
     /// Sends as many of the elements in `elems` (whole elements back to
@@ -2693,7 +2717,21 @@ impl RawSender {
     /// # Panics
     /// If `elems` is empty or not a whole number of elements.
     pub fn try_send_slice(&mut self, elems: &[u8]) -> Result<usize, TrySendError<()>> {
-        self.send_elems(elems, None).map_err(try_send_of)
+        let n = self.whole(elems.len());
+        self.send_elems(elems, n, None).map_err(try_send_of)
+    }
+
+    /// Number of whole elements in `len` bytes.
+    ///
+    /// # Panics
+    /// If `len` is 0 or not a whole number of elements.
+    fn whole(&self, len: usize) -> usize {
+        let e = self.elem;
+        assert!(
+            len > 0 && len.is_multiple_of(e),
+            "{len} bytes are not whole {e}-byte elements"
+        );
+        len / e
     }
 
     /// Like [`try_send_slice`](RawSender::try_send_slice), waiting up to
@@ -2702,7 +2740,8 @@ impl RawSender {
     /// # Panics
     /// As for `try_send_slice`.
     pub fn send_slice_timeout(&mut self, elems: &[u8], timeout: Option<Duration>) -> Result<usize, SendTimeoutError<()>> {
-        self.send_elems(elems, wait_for(timeout))
+        let n = self.whole(elems.len());
+        self.send_elems(elems, n, wait_for(timeout))
     }
 
     /// Claims a free slot to write in place; see [`Sender::try_claim`].
@@ -2716,7 +2755,7 @@ impl RawSender {
         self.claim_with(wait_for(timeout))
     }
 
-    fn claim_with(&mut self, wait: Option<Option<Instant>>) -> Result<RawWriteClaim<'_>, SendTimeoutError<()>> {
+    fn claim_with(&mut self, wait: Option<Option<Duration>>) -> Result<RawWriteClaim<'_>, SendTimeoutError<()>> {
         let s = &mut self.s;
         let r = match s.claim(1, false) {
             Err(Stop::Wait) if wait.is_none() => {
@@ -2730,7 +2769,7 @@ impl RawSender {
             Err(Stop::Closed(c)) => return Err(c.send_timeout(())),
             Err(Stop::Wait) => match wait {
                 None => return Err(SendTimeoutError::Timeout(())),
-                Some(deadline) => match s.wait_claim(1, deadline) {
+                Some(t) => match s.wait_claim(1, t.and_then(deadline)) {
                     Ok((p, _)) => p,
                     Err(None) => return Err(SendTimeoutError::Timeout(())),
                     Err(Some(c)) => return Err(c.send_timeout(())),
@@ -2814,17 +2853,49 @@ impl RawReceiver {
         self.r.set_wait_config(cfg);
     }
 
-    /// Copies up to `out.len() / elem_size` elements (one claim) into
-    /// `out`, waiting as `wait` says; returns how many.
-    fn recv_elems(&mut self, out: &mut [u8], wait: Option<Option<Instant>>) -> Result<usize, RecvTimeoutError> {
+    /// Copies one element into `out` (`elem_size` bytes), waiting as `wait`
+    /// says: the path of [`Receiver::try_recv`], with the element copied as
+    /// bytes before the slot is released.
+    #[inline]
+    fn recv_one(&mut self, out: &mut [u8], wait: Option<Option<Duration>>) -> Result<(), RecvTimeoutError> {
+        let p = match self.r.claim_value_wait(wait) {
+            Ok(p) => p,
+            Err(None) => return Err(RecvTimeoutError::Timeout),
+            Err(Some(c)) => return Err(c.recv_timeout()),
+        };
         let (e, off) = (self.elem, self.off);
-        let max = out.len() / e;
-        assert!(max > 0, "buffer of {} bytes for {e}-byte elements", out.len());
+        debug_assert!(out.len() >= e);
+        let s = self.r.seen;
+        // SAFETY: position p holds an element (`claim_value`) claimed by us
+        // (head CAS): the producer is done with it and no other consumer
+        // reads it until the release below; `raw_elem` points to its `e`
+        // bytes, `out` has room for them.
+        let r = self
+            .r
+            .take_with(p, s, |sh| unsafe { copy_elem(sh.raw_elem(p, off), out.as_mut_ptr(), e) });
+        self.r.finish();
+        match r {
+            Ok(_) => Ok(()),
+            Err(corruption) => Err(RecvTimeoutError::Corrupt { corruption }),
+        }
+    }
+
+    /// Copies up to `max` elements (one claim) into `out` (at least `max *
+    /// elem_size` bytes), waiting as `wait` says; returns how many.
+    #[inline]
+    fn recv_elems(
+        &mut self,
+        out: &mut [u8],
+        max: usize,
+        wait: Option<Option<Duration>>,
+    ) -> Result<usize, RecvTimeoutError> {
+        let (e, off) = (self.elem, self.off);
+        debug_assert!(max > 0 && out.len() >= max * e);
         self.r.recv_batch_wait(max, wait, |sh, p, k| {
             // SAFETY: position p is committed and claimed by us (see
             // `Receiver::take_with`); `raw_elem` points to `e` bytes inside
             // its slot; `k < max`, so `out` has room.
-            unsafe { std::ptr::copy_nonoverlapping(sh.raw_elem(p, off), out[k * e..].as_mut_ptr(), e) }
+            unsafe { copy_elem(sh.raw_elem(p, off), out[k * e..].as_mut_ptr(), e) }
         })
     }
 
@@ -2833,9 +2904,10 @@ impl RawReceiver {
     ///
     /// # Panics
     /// If `out.len()` differs from the element size.
+    #[inline]
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<(), TryRecvError> {
         assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
-        self.recv_elems(out, None).map(drop).map_err(try_recv_of)
+        self.recv_one(out, None).map_err(try_recv_of)
     }
 
     /// Receives one element, waiting up to `timeout` (as long as it takes
@@ -2843,9 +2915,10 @@ impl RawReceiver {
     ///
     /// # Panics
     /// If `out.len()` differs from the element size.
+    #[inline]
     pub fn recv_timeout(&mut self, out: &mut [u8], timeout: Option<Duration>) -> Result<(), RecvTimeoutError> {
         assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
-        self.recv_elems(out, wait_for(timeout)).map(drop)
+        self.recv_one(out, wait_for(timeout))
     }
 
     /// Receives up to `out.len() / elem_size` available elements (at least
@@ -2855,7 +2928,18 @@ impl RawReceiver {
     /// # Panics
     /// If `out` cannot hold one element.
     pub fn try_recv_slice(&mut self, out: &mut [u8]) -> Result<usize, TryRecvError> {
-        self.recv_elems(out, None).map_err(try_recv_of)
+        let max = self.room(out.len());
+        self.recv_elems(out, max, None).map_err(try_recv_of)
+    }
+
+    /// Number of elements `len` bytes can hold.
+    ///
+    /// # Panics
+    /// If that is none.
+    fn room(&self, len: usize) -> usize {
+        let max = len / self.elem;
+        assert!(max > 0, "buffer of {len} bytes for {}-byte elements", self.elem);
+        max
     }
 
     /// Like [`try_recv_slice`](RawReceiver::try_recv_slice), waiting up to
@@ -2864,7 +2948,8 @@ impl RawReceiver {
     /// # Panics
     /// As for `try_recv_slice`.
     pub fn recv_slice_timeout(&mut self, out: &mut [u8], timeout: Option<Duration>) -> Result<usize, RecvTimeoutError> {
-        self.recv_elems(out, wait_for(timeout))
+        let max = self.room(out.len());
+        self.recv_elems(out, max, wait_for(timeout))
     }
 
     /// Claims the oldest element to read in place; see [`Receiver::try_claim`].
@@ -2878,7 +2963,7 @@ impl RawReceiver {
         self.claim_with(wait_for(timeout))
     }
 
-    fn claim_with(&mut self, wait: Option<Option<Instant>>) -> Result<RawReadClaim<'_>, RecvTimeoutError> {
+    fn claim_with(&mut self, wait: Option<Option<Duration>>) -> Result<RawReadClaim<'_>, RecvTimeoutError> {
         match self.r.claim_value_wait(wait) {
             Ok(pos) => Ok(RawReadClaim {
                 r: self,

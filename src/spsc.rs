@@ -1608,6 +1608,7 @@ impl RawProducer {
     }
 
     /// Reserves exactly `n` slots to write in place (byte slices).
+    #[inline]
     pub fn reserve(&mut self, n: usize) -> Result<WriteChunk<'_, u8>, TrySendError<()>> {
         self.p.reserve(n)
     }
@@ -1671,6 +1672,7 @@ impl RawConsumer {
 
     /// Borrows up to `max` elements in place (byte slices); see
     /// [`Consumer::read_chunk`].
+    #[inline]
     pub fn read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, u8>, TryRecvError> {
         self.c.read_chunk(max)
     }

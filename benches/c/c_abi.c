@@ -9,7 +9,8 @@
  * (UINT64_MAX) last. The clock stays on the Rust side: the producer asks
  * `stop(ctx, seq)` and the consumer calls `tick(ctx, seq)` only for
  * sequence numbers with `(seq & mask) == 0`, as the Rust meters do; the
- * consumer checks the order itself.
+ * consumer checks the order itself. Every handle spins while it waits
+ * (SHMLANE_WAIT_SPIN), as the Rust rows do (WaitStrategy::Spin).
  *
  * Return values: 0 at the end of the stream, a shmlane_status from a failed
  * call, or -1 when a message arrived out of order (`*got` is what arrived,
@@ -21,6 +22,8 @@
 #include "shmlane.h"
 
 #define BENCH_END UINT64_MAX
+
+static const shmlane_wait spin = {SHMLANE_WAIT_SPIN, 0, 0};
 
 typedef int (*bench_stop_fn)(void *ctx, uint64_t seq);
 typedef void (*bench_tick_fn)(void *ctx, uint64_t seq);
@@ -37,6 +40,7 @@ int shmlane_bench_consume_bytes(shmlane_consumer *rx, size_t size, uint64_t mask
 
 int shmlane_bench_produce_fixed(shmlane_fixed_producer *tx, uint64_t mask, bench_stop_fn stop, void *ctx) {
     uint64_t seq = 0;
+    if (shmlane_fixed_producer_set_wait(tx, &spin) != SHMLANE_OK) return (int)SHMLANE_INVALID_ARGUMENT;
     for (;;) {
         int last = (seq & mask) == 0 && stop(ctx, seq);
         uint64_t v = last ? BENCH_END : seq;
@@ -51,6 +55,7 @@ int shmlane_bench_consume_fixed(shmlane_fixed_consumer *rx, uint64_t mask, bench
                                 uint64_t *count, uint64_t *got) {
     uint64_t expected = 0, v = 0;
     size_t len = 0;
+    if (shmlane_fixed_consumer_set_wait(rx, &spin) != SHMLANE_OK) return (int)SHMLANE_INVALID_ARGUMENT;
     for (;;) {
         enum shmlane_status s = shmlane_fixed_pop(rx, &v, sizeof v, &len, -1);
         if (s != SHMLANE_OK) return (int)s;
@@ -65,6 +70,7 @@ int shmlane_bench_consume_fixed(shmlane_fixed_consumer *rx, uint64_t mask, bench
 
 int shmlane_bench_produce_mpmc(shmlane_mpmc_sender *tx, uint64_t mask, bench_stop_fn stop, void *ctx) {
     uint64_t seq = 0;
+    if (shmlane_mpmc_sender_set_wait(tx, &spin) != SHMLANE_OK) return (int)SHMLANE_INVALID_ARGUMENT;
     for (;;) {
         int last = (seq & mask) == 0 && stop(ctx, seq);
         uint64_t v = last ? BENCH_END : seq;
@@ -79,6 +85,7 @@ int shmlane_bench_consume_mpmc(shmlane_mpmc_receiver *rx, uint64_t mask, bench_t
                                uint64_t *count, uint64_t *got) {
     uint64_t expected = 0, v = 0;
     size_t len = 0;
+    if (shmlane_mpmc_receiver_set_wait(rx, &spin) != SHMLANE_OK) return (int)SHMLANE_INVALID_ARGUMENT;
     for (;;) {
         enum shmlane_status s = shmlane_mpmc_recv(rx, &v, sizeof v, &len, -1);
         if (s != SHMLANE_OK) return (int)s;
@@ -96,6 +103,7 @@ int shmlane_bench_consume_mpmc(shmlane_mpmc_receiver *rx, uint64_t mask, bench_t
 int shmlane_bench_produce_bytes(shmlane_producer *tx, size_t size, uint64_t mask, bench_stop_fn stop, void *ctx) {
     unsigned char buf[BENCH_MAX_MSG];
     uint64_t seq = 0;
+    if (shmlane_producer_set_wait(tx, &spin) != SHMLANE_OK) return (int)SHMLANE_INVALID_ARGUMENT;
     if (size < 8 || size > BENCH_MAX_MSG) return (int)SHMLANE_INVALID_ARGUMENT;
     memset(buf, 0xa5, size);
     for (;;) {
@@ -115,6 +123,7 @@ int shmlane_bench_consume_bytes(shmlane_consumer *rx, size_t size, uint64_t mask
     unsigned char buf[BENCH_MAX_MSG];
     uint64_t expected = 0, v = 0;
     size_t len = 0;
+    if (shmlane_consumer_set_wait(rx, &spin) != SHMLANE_OK) return (int)SHMLANE_INVALID_ARGUMENT;
     if (size < 8 || size > BENCH_MAX_MSG) return (int)SHMLANE_INVALID_ARGUMENT;
     for (;;) {
         enum shmlane_status s = shmlane_recv(rx, buf, sizeof buf, &len, NULL, -1);

@@ -186,6 +186,28 @@
 #define SHMLANE_KIND_BYTES_MPMC 5
 
 /**
+ * `shmlane_wait.strategy`: spin about 50 µs, then sleep on the futex (the
+ * default of every handle).
+ */
+#define SHMLANE_WAIT_DEFAULT 0
+
+/**
+ * `shmlane_wait.strategy`: only spin, never sleep in the kernel (lowest
+ * latency; burns a core while waiting).
+ */
+#define SHMLANE_WAIT_SPIN 1
+
+/**
+ * `shmlane_wait.strategy`: sleep on the futex at once (lowest CPU use).
+ */
+#define SHMLANE_WAIT_PARK 2
+
+/**
+ * `shmlane_wait.strategy`: spin for `spin_ns`, then sleep.
+ */
+#define SHMLANE_WAIT_SPIN_THEN_PARK 3
+
+/**
  * Result of every fallible call. `SHMLANE_OK` is 0; every other value is a
  * reason the call did not do what was asked. New values may be added at
  * the end in later versions.
@@ -549,6 +571,26 @@ typedef struct shmlane_mpmc_stats {
    */
   uint64_t stall_timeout_ns;
 } shmlane_mpmc_stats;
+
+/**
+ * How the blocking calls of one handle wait (a zeroed struct is the
+ * default).
+ */
+typedef struct shmlane_wait {
+  /**
+   * A `SHMLANE_WAIT_*` value.
+   */
+  uint32_t strategy;
+  /**
+   * `SHMLANE_WAIT_SPIN_THEN_PARK`: how long to spin, in nanoseconds.
+   */
+  uint64_t spin_ns;
+  /**
+   * While blocked, how often to check that the peers are alive (and the
+   * longest single sleep), in nanoseconds; 0 for the default (100 ms).
+   */
+  uint64_t check_interval_ns;
+} shmlane_wait;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1243,6 +1285,64 @@ enum shmlane_status shmlane_mpmc_read(struct shmlane_mpmc_receiver *r, const voi
  * `r` is a live handle.
  */
 enum shmlane_status shmlane_mpmc_release(struct shmlane_mpmc_receiver *r);
+
+/**
+ * Sets how the blocking calls of a byte producer wait.
+ * `SHMLANE_WRONG_STATE` while a claim is outstanding. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_producer_set_wait(struct shmlane_producer *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of a byte consumer wait.
+ * `SHMLANE_WRONG_STATE` while a record or batch read in place is held. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_consumer_set_wait(struct shmlane_consumer *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of a fixed-size SPSC producer wait. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_fixed_producer_set_wait(struct shmlane_fixed_producer *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of a fixed-size SPSC consumer wait. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_fixed_consumer_set_wait(struct shmlane_fixed_consumer *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of an MPMC sender wait.
+ * `SHMLANE_WRONG_STATE` while a claim is outstanding. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_mpmc_sender_set_wait(struct shmlane_mpmc_sender *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of an MPMC receiver wait.
+ * `SHMLANE_WRONG_STATE` while an element read in place is held. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_mpmc_receiver_set_wait(struct shmlane_mpmc_receiver *h, const struct shmlane_wait *wait);
 
 #ifdef __cplusplus
 }  // extern "C"

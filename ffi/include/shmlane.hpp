@@ -243,6 +243,9 @@ class Producer {
         }
         return s;
     }
+    /// How blocking calls wait (nullptr: the default); wrong_state while a
+    /// claim or read in place is held.
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_producer_set_wait(h_.get(), w)); }
     shmlane_producer *native() const noexcept { return h_.get(); }
 
   private:
@@ -294,6 +297,9 @@ class Consumer {
         if (s == Status::ok) out.c_ = h_.get();
         return s;
     }
+    /// How blocking calls wait (nullptr: the default); wrong_state while a
+    /// claim or read in place is held.
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_consumer_set_wait(h_.get(), w)); }
     shmlane_consumer *native() const noexcept { return h_.get(); }
 
   private:
@@ -380,6 +386,9 @@ class FixedProducer {
         return detail::st(shmlane_fixed_push_batch(h_.get(), elems, n, &pushed, t.count()));
     }
 
+    /// How blocking calls wait (nullptr: the default).
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_fixed_producer_set_wait(h_.get(), w)); }
+
   private:
     friend class FixedChannel;
     explicit FixedProducer(shmlane_fixed_producer *p) : h_(p) {}
@@ -403,6 +412,9 @@ class FixedConsumer {
         static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
         return detail::st(shmlane_fixed_pop_batch(h_.get(), out, max * sizeof(T), &popped, t.count()));
     }
+
+    /// How blocking calls wait (nullptr: the default).
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_fixed_consumer_set_wait(h_.get(), w)); }
 
   private:
     friend class FixedChannel;
@@ -564,6 +576,9 @@ class MpmcSender {
         }
         return s;
     }
+    /// How blocking calls wait (nullptr: the default); wrong_state while a
+    /// claim or read in place is held.
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_mpmc_sender_set_wait(h_.get(), w)); }
     shmlane_mpmc_sender *native() const noexcept { return h_.get(); }
 
   private:
@@ -600,6 +615,9 @@ class MpmcReceiver {
         }
         return s;
     }
+    /// How blocking calls wait (nullptr: the default); wrong_state while a
+    /// claim or read in place is held.
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_mpmc_receiver_set_wait(h_.get(), w)); }
     shmlane_mpmc_receiver *native() const noexcept { return h_.get(); }
 
   private:

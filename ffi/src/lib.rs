@@ -34,7 +34,9 @@ use shmlane_core::layout::{self, Kind};
 use shmlane_core::spsc::{self, RawChannel, RawConsumer, RawProducer};
 use shmlane_core::mpmc;
 use shmlane_core::segment::Segment;
-use shmlane_core::{Error, RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use shmlane_core::{
+    Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitConfig, WaitStrategy,
+};
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -210,6 +212,15 @@ fn recv_status(e: RecvTimeoutError) -> shmlane_status {
         RecvTimeoutError::PeerDied { pid } => fail(SHMLANE_PEER_DIED, format!("producer process {pid} died")),
         RecvTimeoutError::Corrupt { corruption } => fail(SHMLANE_CORRUPT, corruption.to_string()),
     }
+}
+
+fn send_error_status(e: SendError<()>) -> shmlane_status {
+    send_status(match e {
+        SendError::Disconnected(()) => SendTimeoutError::Disconnected(()),
+        SendError::PeerDied { pid, .. } => SendTimeoutError::PeerDied { value: (), pid },
+        SendError::Corrupt { corruption, .. } => SendTimeoutError::Corrupt { value: (), corruption },
+        SendError::TooLarge { len, max, .. } => SendTimeoutError::TooLarge { value: (), len, max },
+    })
 }
 
 fn recv_error_status(e: RecvError) -> shmlane_status {
@@ -924,8 +935,8 @@ pub unsafe extern "C" fn shmlane_send(
                     .try_send_with_type(msg_type, msg)
                     .map_or_else(try_send_status, |()| SHMLANE_OK)
             }
-            // A deadline past what Instant can hold means no deadline.
-            Wait::Forever => p.send_timeout_with_type(msg_type, msg, Duration::MAX),
+            // No deadline, so no clock read on the fast path.
+            Wait::Forever => return p.send_with_type(msg_type, msg).map_or_else(send_error_status, |()| SHMLANE_OK),
             Wait::For(d) => p.send_timeout_with_type(msg_type, msg, d),
         };
         r.map_or_else(send_status, |()| SHMLANE_OK)
@@ -962,7 +973,7 @@ pub unsafe extern "C" fn shmlane_claim(
         let prod: &'static mut bytes::Producer = unsafe { &mut *h.p.as_ptr() };
         let r = match wait_of(timeout_ns) {
             Wait::Try => prod.try_claim(len).map_err(try_send_status),
-            Wait::Forever => prod.claim_timeout(len, Duration::MAX).map_err(send_status),
+            Wait::Forever => prod.claim(len).map_err(send_error_status),
             Wait::For(d) => prod.claim_timeout(len, d).map_err(send_status),
         };
         match r {
@@ -1087,7 +1098,7 @@ fn fetch(h: &mut shmlane_consumer, timeout_ns: i64) -> shmlane_status {
     let c = unsafe { h.get_static() };
     let r = match wait_of(timeout_ns) {
         Wait::Try => c.try_read().map_err(try_recv_status),
-        Wait::Forever => c.read_timeout(Duration::MAX).map_err(recv_status),
+        Wait::Forever => c.read().map_err(recv_error_status),
         Wait::For(d) => c.read_timeout(d).map_err(recv_status),
     };
     match r {
@@ -1507,14 +1518,22 @@ pub unsafe extern "C" fn shmlane_fixed_push(
                 format!("element of {len} bytes for a ring of {}-byte elements", p.elem_size()),
             );
         }
+        // Fast path: one slot, copied without a call to memcpy.
+        let r = p.reserve(1).map(|mut chunk| {
+            let (a, _) = chunk.as_mut_slices();
+            // SAFETY: a one-slot chunk: `a` is the whole `len`-byte slot;
+            // `elem` has `len` readable bytes (contract), outside the ring.
+            unsafe { copy_elem(elem as *const u8, a.as_mut_ptr(), len) };
+            chunk.commit_all();
+        });
+        let wait = match (r, raw_wait(timeout_ns)) {
+            (Ok(()), _) => return SHMLANE_OK,
+            (Err(TrySendError::Full(())), Some(t)) => t,
+            (Err(e), _) => return try_send_status(e),
+        };
         // SAFETY: non-null with `len` readable bytes (contract).
         let e = unsafe { std::slice::from_raw_parts(elem as *const u8, len) };
-        let r = match wait_of(timeout_ns) {
-            Wait::Try => return p.try_push(e).map_or_else(try_send_status, |()| SHMLANE_OK),
-            Wait::Forever => p.push_timeout(e, None),
-            Wait::For(d) => p.push_timeout(e, Some(d)),
-        };
-        r.map_or_else(send_status, |()| SHMLANE_OK)
+        p.push_timeout(e, wait).map_or_else(send_status, |()| SHMLANE_OK)
     })
 }
 
@@ -1546,12 +1565,21 @@ pub unsafe extern "C" fn shmlane_fixed_pop(
                 format!("buffer of {cap} bytes for {n}-byte elements"),
             );
         }
-        // SAFETY: non-null with `cap >= n` writable bytes (contract).
-        let o = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) };
-        let r = match wait_of(timeout_ns) {
-            Wait::Try => c.try_pop(o).map_err(try_recv_status),
-            Wait::Forever => c.pop_timeout(o, None).map_err(recv_status),
-            Wait::For(d) => c.pop_timeout(o, Some(d)).map_err(recv_status),
+        // Fast path: one slot, copied without a call to memcpy.
+        let r = c.read_chunk(1).map(|chunk| {
+            let (a, _) = chunk.as_slices();
+            // SAFETY: a one-element chunk: `a` is the whole `n`-byte slot;
+            // `out` has `cap >= n` writable bytes (contract), outside the ring.
+            unsafe { copy_elem(a.as_ptr(), out as *mut u8, n) };
+        });
+        let r = match (r, raw_wait(timeout_ns)) {
+            (Ok(()), _) => Ok(()),
+            (Err(TryRecvError::Empty), Some(t)) => {
+                // SAFETY: non-null with `cap >= n` writable bytes (contract).
+                let o = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) };
+                c.pop_timeout(o, t).map_err(recv_status)
+            }
+            (Err(e), _) => Err(try_recv_status(e)),
         };
         match r {
             // SAFETY: non-null and writable (contract).
@@ -1559,6 +1587,25 @@ pub unsafe extern "C" fn shmlane_fixed_pop(
             Err(s) => s,
         }
     })
+}
+
+/// Copies one element of `n` bytes; the common small sizes without a call
+/// to `memcpy`.
+///
+/// # Safety
+/// `src` is readable and `dst` writable for `n` bytes, not overlapping.
+#[inline(always)]
+unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY (each arm): `n` bytes readable at `src` and writable at `dst`
+    // (caller), read and written unaligned.
+    unsafe {
+        match n {
+            4 => dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned()),
+            8 => dst.cast::<u64>().write_unaligned(src.cast::<u64>().read_unaligned()),
+            16 => dst.cast::<u128>().write_unaligned(src.cast::<u128>().read_unaligned()),
+            _ => std::ptr::copy_nonoverlapping(src, dst, n),
+        }
+    }
 }
 
 /// The `(timeout_ns)` argument as the raw rings' `Option<Duration>`, or
@@ -2706,6 +2753,205 @@ pub unsafe extern "C" fn shmlane_mpmc_release(r: *mut shmlane_mpmc_receiver) -> 
                 Err(corruption) => fail(SHMLANE_CORRUPT, corruption.to_string()),
             },
             None => fail(SHMLANE_WRONG_STATE, "release without an element read in place"),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// How blocking calls wait
+// ---------------------------------------------------------------------------
+
+/// `shmlane_wait.strategy`: spin about 50 µs, then sleep on the futex (the
+/// default of every handle).
+pub const SHMLANE_WAIT_DEFAULT: u32 = 0;
+/// `shmlane_wait.strategy`: only spin, never sleep in the kernel (lowest
+/// latency; burns a core while waiting).
+pub const SHMLANE_WAIT_SPIN: u32 = 1;
+/// `shmlane_wait.strategy`: sleep on the futex at once (lowest CPU use).
+pub const SHMLANE_WAIT_PARK: u32 = 2;
+/// `shmlane_wait.strategy`: spin for `spin_ns`, then sleep.
+pub const SHMLANE_WAIT_SPIN_THEN_PARK: u32 = 3;
+
+/// How the blocking calls of one handle wait (a zeroed struct is the
+/// default).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmlane_wait {
+    /// A `SHMLANE_WAIT_*` value.
+    pub strategy: u32,
+    /// `SHMLANE_WAIT_SPIN_THEN_PARK`: how long to spin, in nanoseconds.
+    pub spin_ns: u64,
+    /// While blocked, how often to check that the peers are alive (and the
+    /// longest single sleep), in nanoseconds; 0 for the default (100 ms).
+    pub check_interval_ns: u64,
+}
+
+/// Decodes a `shmlane_wait` (NULL: the default).
+///
+/// # Safety
+/// `w` is NULL or points to a `shmlane_wait`.
+unsafe fn wait_config(w: *const shmlane_wait) -> Result<WaitConfig, shmlane_status> {
+    // SAFETY: NULL or valid (contract).
+    let w = unsafe { w.as_ref() }.copied().unwrap_or_default();
+    let mut cfg = WaitConfig::default();
+    cfg.strategy = match w.strategy {
+        SHMLANE_WAIT_DEFAULT => cfg.strategy,
+        SHMLANE_WAIT_SPIN => WaitStrategy::Spin,
+        SHMLANE_WAIT_PARK => WaitStrategy::Park,
+        SHMLANE_WAIT_SPIN_THEN_PARK => WaitStrategy::SpinThenPark(Duration::from_nanos(w.spin_ns)),
+        s => return Err(fail(SHMLANE_INVALID_ARGUMENT, format!("wait strategy {s} is not a SHMLANE_WAIT_*"))),
+    };
+    if w.check_interval_ns != 0 {
+        cfg.check_interval = Duration::from_nanos(w.check_interval_ns);
+    }
+    Ok(cfg)
+}
+
+/// Sets how the blocking calls of a byte producer wait.
+/// `SHMLANE_WRONG_STATE` while a claim is outstanding. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_producer_set_wait(h: *mut shmlane_producer, wait: *const shmlane_wait) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        match h.get() {
+            Ok(p) => {
+                p.set_wait_config(cfg);
+                SHMLANE_OK
+            }
+            Err(s) => s,
+        }
+    })
+}
+
+/// Sets how the blocking calls of a byte consumer wait.
+/// `SHMLANE_WRONG_STATE` while a record or batch read in place is held. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_consumer_set_wait(h: *mut shmlane_consumer, wait: *const shmlane_wait) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        if h.record.is_some() || h.batch.is_some() {
+            return fail(SHMLANE_WRONG_STATE, "release the record or batch read in place first");
+        }
+        // SAFETY: no record or batch borrows the consumer (checked above).
+        unsafe { h.get_static() }.set_wait_config(cfg);
+        SHMLANE_OK
+    })
+}
+
+/// Sets how the blocking calls of a fixed-size SPSC producer wait. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_fixed_producer_set_wait(h: *mut shmlane_fixed_producer, wait: *const shmlane_wait) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        h.p.set_wait_config(cfg);
+        SHMLANE_OK
+    })
+}
+
+/// Sets how the blocking calls of a fixed-size SPSC consumer wait. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_fixed_consumer_set_wait(h: *mut shmlane_fixed_consumer, wait: *const shmlane_wait) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        h.c.set_wait_config(cfg);
+        SHMLANE_OK
+    })
+}
+
+/// Sets how the blocking calls of an MPMC sender wait.
+/// `SHMLANE_WRONG_STATE` while a claim is outstanding. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_sender_set_wait(h: *mut shmlane_mpmc_sender, wait: *const shmlane_wait) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        match h.get() {
+            Ok(x) => {
+                x.set_wait_config(cfg);
+                SHMLANE_OK
+            }
+            Err(st) => st,
+        }
+    })
+}
+
+/// Sets how the blocking calls of an MPMC receiver wait.
+/// `SHMLANE_WRONG_STATE` while an element read in place is held. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_receiver_set_wait(h: *mut shmlane_mpmc_receiver, wait: *const shmlane_wait) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        match h.get() {
+            Ok(x) => {
+                x.set_wait_config(cfg);
+                SHMLANE_OK
+            }
+            Err(st) => st,
         }
     })
 }

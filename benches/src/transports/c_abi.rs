@@ -12,10 +12,10 @@
 //! - `c-abi-bytes`: byte ring of 16 MiB (max message 1 MiB + 64), 64-byte
 //!   messages by copy, `shmlane_send` / `shmlane_recv` (vs `shmlane-bytes`).
 //!
-//! The C handles wait with the library's default (spin, then park), the
-//! Rust rows spin only; in a stream that keeps both sides busy neither
-//! parks. The clock and the table stay in Rust: the C loops call back into
-//! the meters only every `check_mask` messages. Without a C compiler at
+//! The C loops make their handles spin while they wait
+//! (`shmlane_*_set_wait` with `SHMLANE_WAIT_SPIN`), as the Rust rows do.
+//! The clock and the table stay in Rust: the C loops call back into the
+//! meters only every `check_mask` messages. Without a C compiler at
 //! build time the transports are listed as skipped with the reason.
 
 use crate::harness::{ChildCtx, Harness};

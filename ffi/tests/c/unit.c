@@ -676,9 +676,87 @@ static void test_new_bad_arguments(void) {
     CHECK_STATUS(shmlane_fixed_pop_batch(fc, NULL, 8, &n, 0), SHMLANE_NULL_POINTER);
     CHECK_STATUS(shmlane_fixed_pop_batch(fc, e, 8, NULL, 0), SHMLANE_NULL_POINTER);
     CHECK_STATUS(shmlane_fixed_pop_batch(fc, e, 7, &n, 0), SHMLANE_BUFFER_TOO_SMALL);
+    {
+        shmlane_wait wt;
+        memset(&wt, 0, sizeof wt);
+        CHECK_STATUS(shmlane_fixed_producer_set_wait(NULL, &wt), SHMLANE_NULL_POINTER);
+        CHECK_STATUS(shmlane_fixed_producer_set_wait(fp, NULL), SHMLANE_OK);
+        wt.strategy = 77;
+        CHECK_STATUS(shmlane_fixed_producer_set_wait(fp, &wt), SHMLANE_INVALID_ARGUMENT);
+        CHECK_STATUS(shmlane_fixed_consumer_set_wait(fc, &wt), SHMLANE_INVALID_ARGUMENT);
+        wt.strategy = SHMLANE_WAIT_SPIN_THEN_PARK;
+        wt.spin_ns = 1000;
+        wt.check_interval_ns = 1000000;
+        CHECK_STATUS(shmlane_fixed_consumer_set_wait(fc, &wt), SHMLANE_OK);
+        CHECK_STATUS(shmlane_fixed_pop(fc, e, 8, &n, 2000000), SHMLANE_TIMEOUT);
+        wt.strategy = SHMLANE_WAIT_PARK;
+        CHECK_STATUS(shmlane_fixed_consumer_set_wait(NULL, &wt), SHMLANE_NULL_POINTER);
+        CHECK_STATUS(shmlane_producer_set_wait(NULL, &wt), SHMLANE_NULL_POINTER);
+        CHECK_STATUS(shmlane_consumer_set_wait(NULL, &wt), SHMLANE_NULL_POINTER);
+        CHECK_STATUS(shmlane_mpmc_sender_set_wait(NULL, &wt), SHMLANE_NULL_POINTER);
+        CHECK_STATUS(shmlane_mpmc_receiver_set_wait(NULL, &wt), SHMLANE_NULL_POINTER);
+    }
     shmlane_fixed_producer_close(fp);
     shmlane_fixed_consumer_close(fc);
     shmlane_fixed_close(f);
+}
+
+/* Wait settings: every handle kind; refused while a claim or read is held. */
+static void test_wait_settings(void) {
+    shmlane_wait spin, park, bad;
+    shmlane_channel *ch = NULL;
+    shmlane_producer *p = NULL;
+    shmlane_consumer *c = NULL;
+    shmlane_mpmc *m = NULL;
+    shmlane_mpmc_sender *tx = NULL;
+    shmlane_mpmc_receiver *rx = NULL;
+    shmlane_msg msgs[2];
+    void *w = NULL;
+    const void *r = NULL;
+    size_t n = 0;
+    uint64_t v = 5;
+    memset(&spin, 0, sizeof spin);
+    spin.strategy = SHMLANE_WAIT_SPIN;
+    park = spin;
+    park.strategy = SHMLANE_WAIT_PARK;
+    bad = spin;
+    bad.strategy = 4;
+    CHECK_STATUS(shmlane_channel_anonymous(1024, NULL, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_producer_attach(ch, &p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_consumer_attach(ch, &c), SHMLANE_OK);
+    CHECK_STATUS(shmlane_producer_set_wait(p, &spin), SHMLANE_OK);
+    CHECK_STATUS(shmlane_producer_set_wait(p, &bad), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_consumer_set_wait(c, &park), SHMLANE_OK);
+    CHECK_STATUS(shmlane_claim(p, 4, 0, &w), SHMLANE_OK);
+    CHECK_STATUS(shmlane_producer_set_wait(p, &spin), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_commit(p, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_read_batch(c, msgs, 2, &n, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_consumer_set_wait(c, &spin), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_release(c), SHMLANE_OK);
+    CHECK_STATUS(shmlane_consumer_set_wait(c, NULL), SHMLANE_OK);
+    shmlane_producer_close(p);
+    shmlane_consumer_close(c);
+    shmlane_channel_close(ch);
+
+    CHECK_STATUS(shmlane_mpmc_anonymous(4, 8, 8, NULL, &m), SHMLANE_OK);
+    if (!m) return;
+    CHECK_STATUS(shmlane_mpmc_sender_attach(m, &tx), SHMLANE_OK);
+    CHECK_STATUS(shmlane_mpmc_receiver_attach(m, &rx), SHMLANE_OK);
+    CHECK_STATUS(shmlane_mpmc_sender_set_wait(tx, &bad), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_mpmc_sender_set_wait(tx, &park), SHMLANE_OK);
+    CHECK_STATUS(shmlane_mpmc_receiver_set_wait(rx, &spin), SHMLANE_OK);
+    CHECK_STATUS(shmlane_mpmc_claim(tx, 0, &w), SHMLANE_OK);
+    CHECK_STATUS(shmlane_mpmc_sender_set_wait(tx, &spin), SHMLANE_WRONG_STATE);
+    if (w) memcpy(w, &v, 8);
+    CHECK_STATUS(shmlane_mpmc_commit(tx), SHMLANE_OK);
+    CHECK_STATUS(shmlane_mpmc_read(rx, &r, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_mpmc_receiver_set_wait(rx, &park), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_mpmc_release(rx), SHMLANE_OK);
+    CHECK_STATUS(shmlane_mpmc_recv(rx, &v, 8, &n, 1000000), SHMLANE_TIMEOUT); /* spins, bounded */
+    shmlane_mpmc_sender_close(tx);
+    shmlane_mpmc_receiver_close(rx);
+    shmlane_mpmc_close(m);
 }
 
 int main(int argc, char **argv) {
@@ -696,6 +774,7 @@ int main(int argc, char **argv) {
     test_bad_arguments();
     test_mpmc_anon_batches();
     test_new_bad_arguments();
+    test_wait_settings();
     for (i = 0; i < 6; i++) shmlane_unlink(names[i]);
     if (failures) {
         fprintf(stderr, "unit: %d check(s) failed\n", failures);

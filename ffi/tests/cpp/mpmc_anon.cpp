@@ -61,6 +61,12 @@ static void in_process(const std::string &name) {
     auto tx = ch.sender();
     auto rx1 = ch.receiver();
     auto rx2 = shmlane::MpmcChannel::open(name, sizeof(Elem)).receiver();
+    shmlane_wait sw{};
+    sw.strategy = SHMLANE_WAIT_SPIN;
+    CHECK_S(tx.set_wait(&sw), ok);
+    CHECK_S(rx1.set_wait(&sw), ok);
+    sw.strategy = 99;
+    CHECK_S(rx2.set_wait(&sw), invalid_argument);
     Elem in[10], out[10];
     for (std::uint32_t i = 0; i < 10; i++) in[i] = elem(0, i);
     std::size_t n = 0;
