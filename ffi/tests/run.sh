@@ -64,17 +64,24 @@ if [ -f tests/cpp/wrapper.cpp ]; then
 int main() { return shmlane_abi_version() == SHMLANE_ABI_VERSION ? 0 : 1; }'
 fi
 
-# The README's examples, compiled and run as they are written.
-awk '/^```c$/{f=1;next} /^```/{f=0} f' README.md >"$OUT/readme.c"
-awk '/^```cpp$/{f=1;next} /^```/{f=0} f' README.md >"$OUT/readme.cpp"
-run "README C example (gcc, static)" gcc "${CFLAGS[@]}" "$OUT/readme.c" "${STATIC[@]}" -o "$OUT/readme-c"
-run "README C++ example (g++, shared)" g++ "${CXXFLAGS[@]}" "$OUT/readme.cpp" "${SHARED[@]}" -o "$OUT/readme-cpp"
-run "README C example runs" "$OUT/readme-c"
-run "README C++ example runs" "$OUT/readme-cpp"
+# The README's examples (every ```c and ```cpp block is a program),
+# compiled and run as they are written.
+awk -v out="$OUT" '/^```c$/{n++;f=1;next} /^```/{f=0} f{print > (out "/readme" n ".c")}' README.md
+awk -v out="$OUT" '/^```cpp$/{n++;f=1;next} /^```/{f=0} f{print > (out "/readme" n ".cpp")}' README.md
+for src in "$OUT"/readme*.c; do
+  b=$(basename "$src" .c)
+  run "README C example $b (gcc, static)" gcc "${CFLAGS[@]}" "$src" "${STATIC[@]}" -o "$OUT/$b-c"
+  run "README C example $b runs" "$OUT/$b-c"
+done
+for src in "$OUT"/readme*.cpp; do
+  b=$(basename "$src" .cpp)
+  run "README C++ example $b (g++, shared)" g++ "${CXXFLAGS[@]}" "$src" "${SHARED[@]}" -o "$OUT/$b-cpp"
+  run "README C++ example $b runs" "$OUT/$b-cpp"
+done
 if command -v pkg-config >/dev/null; then
   run "pkg-config shmlane.pc links" bash -c 'PKG_CONFIG_PATH="$0" gcc -std=c99 -Wall -Werror "$1" -o "$2" \
     $(PKG_CONFIG_PATH="$0" pkg-config --define-variable=libdir="$3" --define-variable=includedir="$0/include" \
-      --cflags --libs --static shmlane) -Wl,-rpath,"$3" && "$2"' "$FFI" "$OUT/readme.c" "$OUT/readme-pc" "$REL"
+      --cflags --libs --static shmlane) -Wl,-rpath,"$3" && "$2"' "$FFI" "$OUT/readme1.c" "$OUT/readme-pc" "$REL"
 fi
 
 PEER=$REL/shmlane-ffi-peer
