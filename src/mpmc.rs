@@ -537,7 +537,11 @@ impl<T> Shared<T> {
         // in `from_segment`, or the heap box of `Slot<T>`s), each starting
         // with a `Slot<T>` header at a multiple of its alignment (the
         // stride is a multiple of it and the array is 128-byte aligned).
-        unsafe { &*(self.slots.as_ptr() as *mut u8).add(i * self.stride()).cast::<Slot<T>>() }
+        unsafe {
+            &*(self.slots.as_ptr() as *mut u8)
+                .add(i * self.stride())
+                .cast::<Slot<T>>()
+        }
     }
 
     /// Raw rings: pointer to the `len`-byte element of position `p`, at
@@ -947,7 +951,12 @@ impl Builder {
     /// Creates a named channel of `T`.
     pub fn create<T: Pod + Send>(&self, name: &str) -> Result<Channel<T>> {
         let (spec, cap) = self.spec::<T>()?;
-        let seg = Segment::create(name, &spec, &self.create, init_slots(cap, core::mem::size_of::<Slot<T>>()))?;
+        let seg = Segment::create(
+            name,
+            &spec,
+            &self.create,
+            init_slots(cap, core::mem::size_of::<Slot<T>>()),
+        )?;
         Channel::from_segment(seg)
     }
 
@@ -955,7 +964,12 @@ impl Builder {
     /// [`Channel::anonymous`]).
     pub fn anonymous<T: Pod + Send>(&self) -> Result<Channel<T>> {
         let (spec, cap) = self.spec::<T>()?;
-        let seg = Segment::create_anonymous_with("mpmc", &spec, &self.create, init_slots(cap, core::mem::size_of::<Slot<T>>()))?;
+        let seg = Segment::create_anonymous_with(
+            "mpmc",
+            &spec,
+            &self.create,
+            init_slots(cap, core::mem::size_of::<Slot<T>>()),
+        )?;
         Channel::from_segment(seg)
     }
 
@@ -2163,9 +2177,9 @@ impl<T: Pod> Receiver<T> {
     }
 
     fn recv_slice_inner(&mut self, out: &mut [T], expensive: bool) -> Result<usize, TryRecvError> {
-        // SAFETY: `put` runs on committed positions we claimed (see
-        // `take_with`); `k < out.len()` as at most `out.len()` are claimed.
         self.recv_batch_inner(out.len(), expensive, |sh, p, k| {
+            // SAFETY: `put` runs on committed positions we claimed (see
+            // `take_with`); `k < out.len()` as at most `out.len()` are claimed.
             out[k] = sh.slot(p).value.with(|v| unsafe { v.read() })
         })
     }
@@ -2537,9 +2551,11 @@ impl RawChannel {
                 });
             }
         }
-        let geometry = raw_slot(size, h.elem_align as usize).ok().filter(|&(_, stride, align)| {
-            h.geometry.slot_size as usize == stride && h.geometry.slot_align as usize == align
-        });
+        let geometry = raw_slot(size, h.elem_align as usize)
+            .ok()
+            .filter(|&(_, stride, align)| {
+                h.geometry.slot_size as usize == stride && h.geometry.slot_align as usize == align
+            });
         let Some((off, stride, _)) = geometry else {
             return Err(Error::Corrupt {
                 name: seg.name().to_owned(),
@@ -2619,8 +2635,8 @@ fn wait_for(timeout: Option<Duration>) -> Option<Option<Duration>> {
 /// `src` is readable and `dst` writable for `n` bytes, not overlapping.
 #[inline(always)]
 unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY (each arm): `n` bytes readable at `src` and writable at `dst`
-    // (caller), read and written unaligned.
+    // SAFETY: in each arm, `n` bytes readable at `src` and writable at
+    // `dst` (caller), read and written unaligned.
     unsafe {
         match n {
             4 => dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned()),
@@ -2739,7 +2755,11 @@ impl RawSender {
     ///
     /// # Panics
     /// As for `try_send_slice`.
-    pub fn send_slice_timeout(&mut self, elems: &[u8], timeout: Option<Duration>) -> Result<usize, SendTimeoutError<()>> {
+    pub fn send_slice_timeout(
+        &mut self,
+        elems: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize, SendTimeoutError<()>> {
         let n = self.whole(elems.len());
         self.send_elems(elems, n, wait_for(timeout))
     }
@@ -2870,9 +2890,9 @@ impl RawReceiver {
         // (head CAS): the producer is done with it and no other consumer
         // reads it until the release below; `raw_elem` points to its `e`
         // bytes, `out` has room for them.
-        let r = self
-            .r
-            .take_with(p, s, |sh| unsafe { copy_elem(sh.raw_elem(p, off), out.as_mut_ptr(), e) });
+        let r = self.r.take_with(p, s, |sh| unsafe {
+            copy_elem(sh.raw_elem(p, off), out.as_mut_ptr(), e)
+        });
         self.r.finish();
         match r {
             Ok(_) => Ok(()),
@@ -3514,7 +3534,10 @@ mod tests {
         let b = Builder::new().capacity(4).endpoints(6);
         let raw = RawChannel::create(&b, &name, 24, 8).unwrap();
         let typed = Channel::<Three>::open(&name).unwrap();
-        assert!(matches!(RawChannel::open(&b, &name, Some(16)), Err(Error::TypeMismatch { .. })));
+        assert!(matches!(
+            RawChannel::open(&b, &name, Some(16)),
+            Err(Error::TypeMismatch { .. })
+        ));
         let again = RawChannel::open(&b, &name, Some(24)).unwrap();
         assert_eq!((again.elem_size(), again.capacity()), (24, 4));
         crate::segment::unlink(&name).unwrap();

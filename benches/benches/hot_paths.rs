@@ -131,7 +131,13 @@ fn c_abi(cr: &mut Criterion) {
             b.iter(|| {
                 ok(c::shmlane_fixed_push(fp, &i as *const u64 as *const c_void, 8, -1));
                 i += 1;
-                ok(c::shmlane_fixed_pop(fc, &mut o as *mut u64 as *mut c_void, 8, &mut n, -1));
+                ok(c::shmlane_fixed_pop(
+                    fc,
+                    &mut o as *mut u64 as *mut c_void,
+                    8,
+                    &mut n,
+                    -1,
+                ));
                 black_box(o)
             })
         });
@@ -148,7 +154,13 @@ fn c_abi(cr: &mut Criterion) {
             b.iter(|| {
                 ok(c::shmlane_mpmc_send(tx, &i as *const u64 as *const c_void, 8, -1));
                 i += 1;
-                ok(c::shmlane_mpmc_recv(rx, &mut o as *mut u64 as *mut c_void, 8, &mut n, -1));
+                ok(c::shmlane_mpmc_recv(
+                    rx,
+                    &mut o as *mut u64 as *mut c_void,
+                    8,
+                    &mut n,
+                    -1,
+                ));
                 black_box(o)
             })
         });

@@ -31,15 +31,16 @@
 
 use shmlane_core::bytes::{self, Batch, Grant, Record};
 use shmlane_core::layout::{self, Kind};
-use shmlane_core::spsc::{self, RawChannel, RawConsumer, RawProducer};
 use shmlane_core::mpmc;
 use shmlane_core::segment::Segment;
+use shmlane_core::spsc::{self, RawChannel, RawConsumer, RawProducer};
 use shmlane_core::{
-    Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitConfig, WaitStrategy,
+    Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitConfig,
+    WaitStrategy,
 };
-use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::time::Duration;
@@ -936,7 +937,11 @@ pub unsafe extern "C" fn shmlane_send(
                     .map_or_else(try_send_status, |()| SHMLANE_OK)
             }
             // No deadline, so no clock read on the fast path.
-            Wait::Forever => return p.send_with_type(msg_type, msg).map_or_else(send_error_status, |()| SHMLANE_OK),
+            Wait::Forever => {
+                return p
+                    .send_with_type(msg_type, msg)
+                    .map_or_else(send_error_status, |()| SHMLANE_OK)
+            }
             Wait::For(d) => p.send_timeout_with_type(msg_type, msg, d),
         };
         r.map_or_else(send_status, |()| SHMLANE_OK)
@@ -1596,8 +1601,8 @@ pub unsafe extern "C" fn shmlane_fixed_pop(
 /// `src` is readable and `dst` writable for `n` bytes, not overlapping.
 #[inline(always)]
 unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY (each arm): `n` bytes readable at `src` and writable at `dst`
-    // (caller), read and written unaligned.
+    // SAFETY: in each arm, `n` bytes readable at `src` and writable at
+    // `dst` (caller), read and written unaligned.
     unsafe {
         match n {
             4 => dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned()),
@@ -1738,7 +1743,10 @@ pub unsafe extern "C" fn shmlane_fixed_pop_batch(
 /// Duplicates a caller's fd (close-on-exec) for the library to own.
 fn dup_fd(fd: c_int) -> Result<OwnedFd, shmlane_status> {
     if fd < 0 {
-        return Err(fail(SHMLANE_INVALID_ARGUMENT, format!("fd {fd} is not a file descriptor")));
+        return Err(fail(
+            SHMLANE_INVALID_ARGUMENT,
+            format!("fd {fd} is not a file descriptor"),
+        ));
     }
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) on any integer is safe: it fails with
     // EBADF unless `fd` is open, and otherwise returns a new fd we own.
@@ -2073,7 +2081,10 @@ fn mpmc_builder(capacity: usize, o: &shmlane_options) -> Result<mpmc::Builder, s
     if o.kind != 0 && o.kind != SHMLANE_KIND_MPMC {
         return Err(fail(
             SHMLANE_INVALID_ARGUMENT,
-            format!("kind {} in the options of an MPMC ring (0 or SHMLANE_KIND_MPMC)", o.kind),
+            format!(
+                "kind {} in the options of an MPMC ring (0 or SHMLANE_KIND_MPMC)",
+                o.kind
+            ),
         ));
     }
     if o.max_message != 0 {
@@ -2799,7 +2810,12 @@ unsafe fn wait_config(w: *const shmlane_wait) -> Result<WaitConfig, shmlane_stat
         SHMLANE_WAIT_SPIN => WaitStrategy::Spin,
         SHMLANE_WAIT_PARK => WaitStrategy::Park,
         SHMLANE_WAIT_SPIN_THEN_PARK => WaitStrategy::SpinThenPark(Duration::from_nanos(w.spin_ns)),
-        s => return Err(fail(SHMLANE_INVALID_ARGUMENT, format!("wait strategy {s} is not a SHMLANE_WAIT_*"))),
+        s => {
+            return Err(fail(
+                SHMLANE_INVALID_ARGUMENT,
+                format!("wait strategy {s} is not a SHMLANE_WAIT_*"),
+            ))
+        }
     };
     if w.check_interval_ns != 0 {
         cfg.check_interval = Duration::from_nanos(w.check_interval_ns);
@@ -2814,7 +2830,10 @@ unsafe fn wait_config(w: *const shmlane_wait) -> Result<WaitConfig, shmlane_stat
 /// `h` is a live handle used by one thread at a time; `wait` is NULL or
 /// points to a `shmlane_wait`.
 #[no_mangle]
-pub unsafe extern "C" fn shmlane_producer_set_wait(h: *mut shmlane_producer, wait: *const shmlane_wait) -> shmlane_status {
+pub unsafe extern "C" fn shmlane_producer_set_wait(
+    h: *mut shmlane_producer,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
     guard(|| {
         non_null!(h);
         // SAFETY: contract of this function.
@@ -2841,7 +2860,10 @@ pub unsafe extern "C" fn shmlane_producer_set_wait(h: *mut shmlane_producer, wai
 /// `h` is a live handle used by one thread at a time; `wait` is NULL or
 /// points to a `shmlane_wait`.
 #[no_mangle]
-pub unsafe extern "C" fn shmlane_consumer_set_wait(h: *mut shmlane_consumer, wait: *const shmlane_wait) -> shmlane_status {
+pub unsafe extern "C" fn shmlane_consumer_set_wait(
+    h: *mut shmlane_consumer,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
     guard(|| {
         non_null!(h);
         // SAFETY: contract of this function.
@@ -2866,7 +2888,10 @@ pub unsafe extern "C" fn shmlane_consumer_set_wait(h: *mut shmlane_consumer, wai
 /// `h` is a live handle used by one thread at a time; `wait` is NULL or
 /// points to a `shmlane_wait`.
 #[no_mangle]
-pub unsafe extern "C" fn shmlane_fixed_producer_set_wait(h: *mut shmlane_fixed_producer, wait: *const shmlane_wait) -> shmlane_status {
+pub unsafe extern "C" fn shmlane_fixed_producer_set_wait(
+    h: *mut shmlane_fixed_producer,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
     guard(|| {
         non_null!(h);
         // SAFETY: contract of this function.
@@ -2887,7 +2912,10 @@ pub unsafe extern "C" fn shmlane_fixed_producer_set_wait(h: *mut shmlane_fixed_p
 /// `h` is a live handle used by one thread at a time; `wait` is NULL or
 /// points to a `shmlane_wait`.
 #[no_mangle]
-pub unsafe extern "C" fn shmlane_fixed_consumer_set_wait(h: *mut shmlane_fixed_consumer, wait: *const shmlane_wait) -> shmlane_status {
+pub unsafe extern "C" fn shmlane_fixed_consumer_set_wait(
+    h: *mut shmlane_fixed_consumer,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
     guard(|| {
         non_null!(h);
         // SAFETY: contract of this function.
@@ -2909,7 +2937,10 @@ pub unsafe extern "C" fn shmlane_fixed_consumer_set_wait(h: *mut shmlane_fixed_c
 /// `h` is a live handle used by one thread at a time; `wait` is NULL or
 /// points to a `shmlane_wait`.
 #[no_mangle]
-pub unsafe extern "C" fn shmlane_mpmc_sender_set_wait(h: *mut shmlane_mpmc_sender, wait: *const shmlane_wait) -> shmlane_status {
+pub unsafe extern "C" fn shmlane_mpmc_sender_set_wait(
+    h: *mut shmlane_mpmc_sender,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
     guard(|| {
         non_null!(h);
         // SAFETY: contract of this function.
@@ -2936,7 +2967,10 @@ pub unsafe extern "C" fn shmlane_mpmc_sender_set_wait(h: *mut shmlane_mpmc_sende
 /// `h` is a live handle used by one thread at a time; `wait` is NULL or
 /// points to a `shmlane_wait`.
 #[no_mangle]
-pub unsafe extern "C" fn shmlane_mpmc_receiver_set_wait(h: *mut shmlane_mpmc_receiver, wait: *const shmlane_wait) -> shmlane_status {
+pub unsafe extern "C" fn shmlane_mpmc_receiver_set_wait(
+    h: *mut shmlane_mpmc_receiver,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
     guard(|| {
         non_null!(h);
         // SAFETY: contract of this function.

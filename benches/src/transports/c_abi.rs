@@ -56,8 +56,12 @@ mod imp {
     // and only passed through: their Rust layout does not matter.
     #[allow(improper_ctypes)]
     extern "C" {
-        fn shmlane_bench_produce_fixed(tx: *mut shmlane_fixed_producer, mask: u64, stop: StopFn, ctx: *mut c_void)
-            -> c_int;
+        fn shmlane_bench_produce_fixed(
+            tx: *mut shmlane_fixed_producer,
+            mask: u64,
+            stop: StopFn,
+            ctx: *mut c_void,
+        ) -> c_int;
         fn shmlane_bench_consume_fixed(
             rx: *mut shmlane_fixed_consumer,
             mask: u64,
@@ -196,14 +200,18 @@ mod imp {
             match ring {
                 Ring::Spsc => {
                     let mut side = Side::FixedRx(ptr::null_mut(), ptr::null_mut());
-                    let Side::FixedRx(ch, rx) = &mut side else { unreachable!() };
+                    let Side::FixedRx(ch, rx) = &mut side else {
+                        unreachable!()
+                    };
                     check("create", shmlane_fixed_create(n.as_ptr(), CAP as usize, 8, 8, 0, ch))?;
                     check("attach", shmlane_fixed_consumer_attach(*ch, rx))?;
                     Ok(side)
                 }
                 Ring::Mpmc => {
                     let mut side = Side::MpmcRx(ptr::null_mut(), ptr::null_mut());
-                    let Side::MpmcRx(ch, rx) = &mut side else { unreachable!() };
+                    let Side::MpmcRx(ch, rx) = &mut side else {
+                        unreachable!()
+                    };
                     check(
                         "create",
                         shmlane_mpmc_create(n.as_ptr(), CAP as usize, 8, 8, ptr::null(), ch),
@@ -213,7 +221,9 @@ mod imp {
                 }
                 Ring::Bytes => {
                     let mut side = Side::BytesRx(ptr::null_mut(), ptr::null_mut());
-                    let Side::BytesRx(ch, rx) = &mut side else { unreachable!() };
+                    let Side::BytesRx(ch, rx) = &mut side else {
+                        unreachable!()
+                    };
                     let opt = shmlane_options {
                         kind: SHMLANE_KIND_BYTES,
                         max_message: MAX_MSG,
@@ -235,21 +245,27 @@ mod imp {
             match ring {
                 Ring::Spsc => {
                     let mut side = Side::FixedTx(ptr::null_mut(), ptr::null_mut());
-                    let Side::FixedTx(ch, tx) = &mut side else { unreachable!() };
+                    let Side::FixedTx(ch, tx) = &mut side else {
+                        unreachable!()
+                    };
                     check("open", shmlane_fixed_open(n.as_ptr(), 8, ch))?;
                     check("attach", shmlane_fixed_producer_attach(*ch, tx))?;
                     Ok(side)
                 }
                 Ring::Mpmc => {
                     let mut side = Side::MpmcTx(ptr::null_mut(), ptr::null_mut());
-                    let Side::MpmcTx(ch, tx) = &mut side else { unreachable!() };
+                    let Side::MpmcTx(ch, tx) = &mut side else {
+                        unreachable!()
+                    };
                     check("open", shmlane_mpmc_open(n.as_ptr(), 8, ch))?;
                     check("attach", shmlane_mpmc_sender_attach(*ch, tx))?;
                     Ok(side)
                 }
                 Ring::Bytes => {
                     let mut side = Side::BytesTx(ptr::null_mut(), ptr::null_mut());
-                    let Side::BytesTx(ch, tx) = &mut side else { unreachable!() };
+                    let Side::BytesTx(ch, tx) = &mut side else {
+                        unreachable!()
+                    };
                     check("open", shmlane_channel_open(n.as_ptr(), SHMLANE_KIND_BYTES, ch))?;
                     check("attach", shmlane_producer_attach(*ch, tx))?;
                     Ok(side)

@@ -29,8 +29,8 @@ use shmlane_core::bytes::Builder;
 use shmlane_core::layout::Kind;
 use shmlane_core::mpmc;
 use shmlane_core::spsc::{self, RawChannel};
-use std::os::fd::{FromRawFd, OwnedFd};
 use shmlane_core::{Error, RecvError};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::exit;
 use std::time::{Duration, Instant};
 
@@ -286,7 +286,9 @@ fn fd_produce(kind: &str, fd: u32, count: u32) {
     let fd = inherited(fd);
     match kind {
         "bytes" => {
-            let ch = Builder::new().from_fd(fd).unwrap_or_else(|e| die(format!("from_fd: {e}")));
+            let ch = Builder::new()
+                .from_fd(fd)
+                .unwrap_or_else(|e| die(format!("from_fd: {e}")));
             let mut tx = ch.producer().unwrap_or_else(|e| die(format!("attach: {e}")));
             let mut buf = Vec::new();
             for seq in 0..count {
@@ -333,11 +335,15 @@ fn fd_consume(kind: &str, fd: u32, count: u32) {
     let ok_end = |r: Result<(), String>| r.unwrap_or_else(|e| die(e));
     match kind {
         "bytes" => {
-            let ch = Builder::new().from_fd(fd).unwrap_or_else(|e| die(format!("from_fd: {e}")));
+            let ch = Builder::new()
+                .from_fd(fd)
+                .unwrap_or_else(|e| die(format!("from_fd: {e}")));
             let mut rx = ch.consumer().unwrap_or_else(|e| die(format!("attach: {e}")));
             let mut want = Vec::new();
             while got < count {
-                let batch = rx.read_batch_timeout(8, t).unwrap_or_else(|e| die(format!("read: {e}")));
+                let batch = rx
+                    .read_batch_timeout(8, t)
+                    .unwrap_or_else(|e| die(format!("read: {e}")));
                 for m in &batch {
                     fill(0, got, &mut want);
                     if m.data() != &want[..] || m.msg_type() != got ^ 0x5A5A_0000 {
@@ -375,7 +381,9 @@ fn fd_consume(kind: &str, fd: u32, count: u32) {
             let mut rx = ch.receiver().unwrap_or_else(|e| die(format!("attach: {e}")));
             let mut out = [[0u64; 2]; 6];
             while got < count {
-                let n = rx.recv_slice(&mut out).unwrap_or_else(|e| die(format!("recv {got}: {e}")));
+                let n = rx
+                    .recv_slice(&mut out)
+                    .unwrap_or_else(|e| die(format!("recv {got}: {e}")));
                 for e in &out[..n] {
                     if *e != elem(0, got) {
                         die(format!("element {got} differs: {e:x?}"));
