@@ -130,7 +130,7 @@ run "C x2 -> Rust consumer, MPSC" c_to_rust "/$TAG-e" mpsc 2 10000
 run "C -> Rust, fixed-size SPSC, 50000 elems" c_fixed_to_rust "/$TAG-f"
 run "Rust x3 -> C consumer, fixed-size MPMC (batches, in place)" "$OUT/xproc" mpmc-consume "/$TAG-g" 20000 3 "$PEER"
 run "C x2 -> Rust consumer, fixed-size MPMC (batches, claims)" c_mpmc_to_rust "/$TAG-h" 2
-run "anonymous rings by fd (fork+exec), Rust <-> C, C -> C over a unix socket" "$OUT/xproc" anon "$PEER"
+run "anonymous rings by fd (fork+exec), Rust <-> C, C -> C by inherited fd and over a unix socket" "$OUT/xproc" anon "$PEER"
 run "anonymous rings by fd (shared lib)" "$OUT/xproc-so" anon "$PEER"
 
 if [ -x "$OUT/wrapper" ]; then

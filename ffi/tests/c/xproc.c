@@ -8,7 +8,8 @@
  *                                           unix socket to an exec'd copy of this program
  *   xproc mpmc-consume NAME COUNT NPROD PEER  C consumer of NPROD Rust MPMC producers
  *   xproc mpmc-produce NAME COUNT ID        C MPMC producer (for a Rust consumer)
- *   xproc sock-child SOCKFD COUNT           (internal) the C -> C child
+ *   xproc sock-child SOCKFD COUNT           (internal) the C -> C child over a socket
+ *   xproc fd-child FD COUNT                 (internal) the C -> C child by inherited fd
  *
  * Elements of fixed-size rings are (v, ~v) with v = id << 32 | seq, as the
  * Rust peer's. */
@@ -358,6 +359,72 @@ static void c_to_c_over_socket(void) {
     shmlane_mpmc_close(ch);
 }
 
+/* C -> C: an anonymous byte ring whose fd an exec'd copy of this program
+ * inherits (its number on the command line); batch reads in the parent. */
+static void c_to_c_inherited(void) {
+    shmlane_channel *ch = NULL;
+    shmlane_consumer *rx = NULL;
+    shmlane_msg msgs[5];
+    char fds[16], cnt[16];
+    char *argv[5];
+    uint32_t next = 0;
+    size_t n = 0, k;
+    int fd = -1, ok = 1;
+    pid_t pid;
+    CHECK_STATUS(shmlane_channel_anonymous(2048, NULL, &ch), SHMLANE_OK);
+    CHECK_STATUS(shmlane_consumer_attach(ch, &rx), SHMLANE_OK);
+    CHECK_STATUS(shmlane_channel_fd(ch, &fd), SHMLANE_OK);
+    if (!rx) return;
+    snprintf(fds, sizeof fds, "%d", fd);
+    snprintf(cnt, sizeof cnt, "%d", COUNT);
+    argv[0] = (char *)self_path;
+    argv[1] = "fd-child";
+    argv[2] = fds;
+    argv[3] = cnt;
+    argv[4] = NULL;
+    pid = spawn(argv);
+    close(fd);
+    while (ok && next < COUNT) {
+        shmlane_status s = shmlane_read_batch(rx, msgs, 5, &n, T20);
+        CHECK_STATUS(s, SHMLANE_OK);
+        if (s != SHMLANE_OK) break;
+        for (k = 0; k < n; k++) ok = ok && msg_check(msgs[k].data, msgs[k].len, msgs[k].msg_type, &next, 1);
+        CHECK_STATUS(shmlane_release(rx), SHMLANE_OK);
+    }
+    CHECK(ok && next == COUNT);
+    CHECK_STATUS(shmlane_read_batch(rx, msgs, 5, &n, T20), SHMLANE_DISCONNECTED);
+    CHECK(reap(pid));
+    shmlane_consumer_close(rx);
+    shmlane_channel_close(ch);
+}
+
+static int fd_child(int fd, uint32_t count) {
+    shmlane_channel *ch = NULL;
+    shmlane_producer *tx = NULL;
+    unsigned char buf[MSG_MAX];
+    uint32_t seq;
+    void *slot = NULL;
+    CHECK_STATUS(shmlane_channel_from_fd(fd, SHMLANE_KIND_BYTES_MPSC, &ch), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_channel_from_fd(fd, 0, &ch), SHMLANE_OK);
+    close(fd);
+    if (!ch) return 1;
+    CHECK_STATUS(shmlane_producer_attach(ch, &tx), SHMLANE_OK);
+    shmlane_channel_close(ch);
+    for (seq = 0; tx && seq < count; seq++) {
+        size_t n = msg_fill(0, seq, buf);
+        if (seq % 2) {
+            CHECK_STATUS(shmlane_send(tx, buf, n, msg_type_of(seq), T20), SHMLANE_OK);
+        } else if (shmlane_claim(tx, n, T20, &slot) == SHMLANE_OK) {
+            memcpy(slot, buf, n);
+            CHECK_STATUS(shmlane_commit(tx, msg_type_of(seq)), SHMLANE_OK);
+        } else {
+            failures++;
+        }
+    }
+    shmlane_producer_close(tx);
+    return failures ? 1 : 0;
+}
+
 static int sock_child(int sock, uint32_t count) {
     shmlane_mpmc *ch = NULL;
     shmlane_mpmc_sender *tx = NULL;
@@ -437,14 +504,16 @@ int main(int argc, char **argv) {
         fixed_both_ways(argv[2]);
         mpmc_both_ways(argv[2]);
         c_to_c_over_socket();
+        c_to_c_inherited();
         if (failures) {
             fprintf(stderr, "xproc anon: %d check(s) failed\n", failures);
             return 1;
         }
-        printf("xproc anon: bytes, fixed and mpmc by fd both ways, C -> C over a socket: ok\n");
+        printf("xproc anon: bytes, fixed and mpmc by fd both ways; C -> C over a socket and by inherited fd: ok\n");
         return 0;
     }
     if (argc == 4 && strcmp(argv[1], "sock-child") == 0) return sock_child(atoi(argv[2]), (uint32_t)atoi(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "fd-child") == 0) return fd_child(atoi(argv[2]), (uint32_t)atoi(argv[3]));
     if (argc == 6 && strcmp(argv[1], "mpmc-consume") == 0)
         return mpmc_consume(argv[2], (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]), argv[5]);
     if (argc == 5 && strcmp(argv[1], "mpmc-produce") == 0)
