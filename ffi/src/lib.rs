@@ -18,11 +18,19 @@
 //!
 //! # Zero-copy in C
 //! A producer handle owns at most one outstanding claim and a consumer
-//! handle at most one record read in place. The Rust borrows that tie a
-//! [`Grant`] or a [`Record`] to its handle are erased to `'static` and kept
-//! next to the handle, whose state lives in a separate heap allocation that
+//! handle at most one record or batch read in place (likewise an MPMC
+//! sender one claim and a receiver one element). The Rust borrows that tie
+//! a [`Grant`], [`Record`], [`Batch`], `mpmc::RawWriteClaim` or
+//! `mpmc::RawReadClaim` to its handle are erased to `'static` and kept next
+//! to the handle, whose state lives in a separate heap allocation that
 //! never moves; the borrow is always dropped before the handle state (see
 //! the `Drop` impls).
+//!
+//! # Anonymous rings and fds
+//! `*_anonymous` creates a sealed memfd segment; `*_fd` hands out a new
+//! descriptor without close-on-exec (for a child or a unix socket); and
+//! `*_from_fd` duplicates the caller's descriptor, so that ownership never
+//! crosses the boundary.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -540,7 +548,8 @@ impl shmlane_consumer {
     ///
     /// # Safety
     /// The returned borrow must not outlive `self.c` (it is stored only in
-    /// `self.record`, which is dropped first) and `self.record` must be None.
+    /// `self.record` or `self.batch`, which are dropped first) and both
+    /// must be None.
     unsafe fn get_static(&mut self) -> &'static mut bytes::Consumer {
         // SAFETY: as for `get`; the caller keeps the borrow inside `self`.
         unsafe { &mut *self.c.as_ptr() }
