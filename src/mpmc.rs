@@ -157,6 +157,7 @@ use crate::error::{
 };
 use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint, MAX_ENDPOINTS};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
+use crate::spsc::copy_elem;
 use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 use crate::wait::{self, WaitConfig, WaitWord};
 use bytemuck::Pod;
@@ -2628,25 +2629,6 @@ fn wait_for(timeout: Option<Duration>) -> Option<Option<Duration>> {
     Some(timeout)
 }
 
-/// Copies one element of `n` bytes; the common small sizes without a call
-/// to `memcpy`.
-///
-/// # Safety
-/// `src` is readable and `dst` writable for `n` bytes, not overlapping.
-#[inline(always)]
-unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY: in each arm, `n` bytes readable at `src` and writable at
-    // `dst` (caller), read and written unaligned.
-    unsafe {
-        match n {
-            4 => dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned()),
-            8 => dst.cast::<u64>().write_unaligned(src.cast::<u64>().read_unaligned()),
-            16 => dst.cast::<u128>().write_unaligned(src.cast::<u128>().read_unaligned()),
-            _ => std::ptr::copy_nonoverlapping(src, dst, n),
-        }
-    }
-}
-
 fn try_send_of(e: SendTimeoutError<()>) -> TrySendError<()> {
     match e {
         SendTimeoutError::Timeout(()) => TrySendError::Full(()),
@@ -2703,6 +2685,26 @@ impl RawSender {
             // our commit; `raw_elem` points to `e` bytes inside the slot.
             unsafe { copy_elem(elems[i * e..].as_ptr(), sh.raw_elem(p, off), e) }
         })
+    }
+
+    /// The fast path of [`try_send`](RawSender::try_send) alone: sends
+    /// `elem` and returns `Ok(true)` if a slot is free; `Ok(false)`, having
+    /// done nothing, otherwise (then `try_send` tells why); `Err` if the
+    /// commit was refused (see [`WriteClaim::commit`]). Small enough to
+    /// inline into a caller such as the C ABI.
+    ///
+    /// # Panics
+    /// If `elem.len()` differs from the element size.
+    #[inline(always)]
+    pub fn send_fast(&mut self, elem: &[u8]) -> Result<bool, Corruption> {
+        assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
+        let Ok((t, _)) = self.s.claim(1, false) else {
+            return Ok(false);
+        };
+        // SAFETY: position t is claimed by us and its slot was free (see
+        // `Sender::claim`); `raw_elem` points to its `elem.len()` bytes.
+        unsafe { copy_elem(elem.as_ptr(), self.s.shared.raw_elem(t, self.off), elem.len()) };
+        self.s.commit(t, 1).map(|()| true)
     }
 
     /// Sends one element if a slot is free; errors as for [`Sender::try_send`].
@@ -2917,6 +2919,28 @@ impl RawReceiver {
             // its slot; `k < max`, so `out` has room.
             unsafe { copy_elem(sh.raw_elem(p, off), out[k * e..].as_mut_ptr(), e) }
         })
+    }
+
+    /// The fast path of [`try_recv`](RawReceiver::try_recv) alone: receives
+    /// into `out` and returns `Ok(true)` if an element is available;
+    /// `Ok(false)`, having done nothing, otherwise (then `try_recv` tells
+    /// why); `Err` if the slot was reclaimed (see [`ReadClaim::release`]).
+    ///
+    /// # Panics
+    /// If `out.len()` differs from the element size.
+    #[inline(always)]
+    pub fn recv_fast(&mut self, out: &mut [u8]) -> Result<bool, Corruption> {
+        assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
+        let Ok(p) = self.r.claim_value(false) else {
+            return Ok(false);
+        };
+        let (s, off) = (self.r.seen, self.off);
+        // SAFETY: as in `recv_one`.
+        let r = self.r.take_with(p, s, |sh| unsafe {
+            copy_elem(sh.raw_elem(p, off), out.as_mut_ptr(), out.len())
+        });
+        self.r.finish();
+        r.map(|_| true)
     }
 
     /// Receives one element into `out` if one is available; errors as for

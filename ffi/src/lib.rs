@@ -1523,6 +1523,33 @@ pub unsafe extern "C" fn shmlane_fixed_push(
     timeout_ns: i64,
 ) -> shmlane_status {
     guard(|| {
+        // Fast path: a free slot and valid arguments; the rest out of line.
+        if !p.is_null() && !elem.is_null() {
+            // SAFETY: a live handle, used by one thread at a time (contract).
+            let h = unsafe { &mut (*p).p };
+            // SAFETY: `len` readable bytes at `elem` (contract).
+            if len == h.elem_size() && h.push_fast(unsafe { std::slice::from_raw_parts(elem as *const u8, len) }) {
+                return SHMLANE_OK;
+            }
+        }
+        // SAFETY: contract of this function.
+        unsafe { fixed_push_slow(p, elem, len, timeout_ns) }
+    })
+}
+
+/// `shmlane_fixed_push` past its fast path: checks, errors, waiting.
+///
+/// # Safety
+/// As for `shmlane_fixed_push`.
+#[cold]
+#[inline(never)]
+unsafe fn fixed_push_slow(
+    p: *mut shmlane_fixed_producer,
+    elem: *const c_void,
+    len: usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    {
         non_null!(p, elem);
         // SAFETY: a live handle, used by one thread at a time (contract).
         let p = unsafe { &mut (*p).p };
@@ -1532,23 +1559,15 @@ pub unsafe extern "C" fn shmlane_fixed_push(
                 format!("element of {len} bytes for a ring of {}-byte elements", p.elem_size()),
             );
         }
-        // Fast path: one slot, copied without a call to memcpy.
-        let r = p.reserve(1).map(|mut chunk| {
-            let (a, _) = chunk.as_mut_slices();
-            // SAFETY: a one-slot chunk: `a` is the whole `len`-byte slot;
-            // `elem` has `len` readable bytes (contract), outside the ring.
-            unsafe { copy_elem(elem as *const u8, a.as_mut_ptr(), len) };
-            chunk.commit_all();
-        });
-        let wait = match (r, raw_wait(timeout_ns)) {
-            (Ok(()), _) => return SHMLANE_OK,
-            (Err(TrySendError::Full(())), Some(t)) => t,
-            (Err(e), _) => return try_send_status(e),
-        };
         // SAFETY: non-null with `len` readable bytes (contract).
         let e = unsafe { std::slice::from_raw_parts(elem as *const u8, len) };
+        let wait = match (p.try_push(e), raw_wait(timeout_ns)) {
+            (Ok(()), _) => return SHMLANE_OK,
+            (Err(TrySendError::Full(())), Some(t)) => t,
+            (Err(err), _) => return try_send_status(err),
+        };
         p.push_timeout(e, wait).map_or_else(send_status, |()| SHMLANE_OK)
-    })
+    }
 }
 
 /// Pops one element into `out` (`cap` bytes, at least the element size:
@@ -1567,6 +1586,36 @@ pub unsafe extern "C" fn shmlane_fixed_pop(
     timeout_ns: i64,
 ) -> shmlane_status {
     guard(|| {
+        // Fast path: an element available and valid arguments.
+        if !c.is_null() && !out.is_null() && !len.is_null() {
+            // SAFETY: a live handle, used by one thread at a time (contract).
+            let h = unsafe { &mut (*c).c };
+            let n = h.elem_size();
+            // SAFETY: `cap >= n` writable bytes at `out` (contract).
+            if cap >= n && h.pop_fast(unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) }) {
+                // SAFETY: non-null and writable (contract).
+                return unsafe { put(len, n) };
+            }
+        }
+        // SAFETY: contract of this function.
+        unsafe { fixed_pop_slow(c, out, cap, len, timeout_ns) }
+    })
+}
+
+/// `shmlane_fixed_pop` past its fast path: checks, errors, waiting.
+///
+/// # Safety
+/// As for `shmlane_fixed_pop`.
+#[cold]
+#[inline(never)]
+unsafe fn fixed_pop_slow(
+    c: *mut shmlane_fixed_consumer,
+    out: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    {
         non_null!(c, out, len);
         // SAFETY: a live handle, used by one thread at a time (contract).
         let c = unsafe { &mut (*c).c };
@@ -1579,45 +1628,17 @@ pub unsafe extern "C" fn shmlane_fixed_pop(
                 format!("buffer of {cap} bytes for {n}-byte elements"),
             );
         }
-        // Fast path: one slot, copied without a call to memcpy.
-        let r = c.read_chunk(1).map(|chunk| {
-            let (a, _) = chunk.as_slices();
-            // SAFETY: a one-element chunk: `a` is the whole `n`-byte slot;
-            // `out` has `cap >= n` writable bytes (contract), outside the ring.
-            unsafe { copy_elem(a.as_ptr(), out as *mut u8, n) };
-        });
-        let r = match (r, raw_wait(timeout_ns)) {
+        // SAFETY: non-null with `cap >= n` writable bytes (contract).
+        let o = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) };
+        let r = match (c.try_pop(o), raw_wait(timeout_ns)) {
             (Ok(()), _) => Ok(()),
-            (Err(TryRecvError::Empty), Some(t)) => {
-                // SAFETY: non-null with `cap >= n` writable bytes (contract).
-                let o = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) };
-                c.pop_timeout(o, t).map_err(recv_status)
-            }
+            (Err(TryRecvError::Empty), Some(t)) => c.pop_timeout(o, t).map_err(recv_status),
             (Err(e), _) => Err(try_recv_status(e)),
         };
         match r {
             // SAFETY: non-null and writable (contract).
             Ok(()) => unsafe { put(len, n) },
             Err(s) => s,
-        }
-    })
-}
-
-/// Copies one element of `n` bytes; the common small sizes without a call
-/// to `memcpy`.
-///
-/// # Safety
-/// `src` is readable and `dst` writable for `n` bytes, not overlapping.
-#[inline(always)]
-unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY: in each arm, `n` bytes readable at `src` and writable at
-    // `dst` (caller), read and written unaligned.
-    unsafe {
-        match n {
-            4 => dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned()),
-            8 => dst.cast::<u64>().write_unaligned(src.cast::<u64>().read_unaligned()),
-            16 => dst.cast::<u128>().write_unaligned(src.cast::<u128>().read_unaligned()),
-            _ => std::ptr::copy_nonoverlapping(src, dst, n),
         }
     }
 }
@@ -2470,6 +2491,38 @@ pub unsafe extern "C" fn shmlane_mpmc_send(
     timeout_ns: i64,
 ) -> shmlane_status {
     guard(|| {
+        // Fast path: no claim outstanding, a free slot, valid arguments.
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        if let Some(h) = unsafe { s.as_mut() }.filter(|h| h.claim.is_none() && !elem.is_null()) {
+            // SAFETY: no claim borrows the sender (checked above).
+            let tx = unsafe { &mut *h.s.as_ptr() };
+            if len == tx.elem_size() {
+                // SAFETY: `len` readable bytes at `elem` (contract).
+                match tx.send_fast(unsafe { std::slice::from_raw_parts(elem as *const u8, len) }) {
+                    Ok(true) => return SHMLANE_OK,
+                    Ok(false) => {}
+                    Err(corruption) => return fail(SHMLANE_CORRUPT, corruption.to_string()),
+                }
+            }
+        }
+        // SAFETY: contract of this function.
+        unsafe { mpmc_send_slow(s, elem, len, timeout_ns) }
+    })
+}
+
+/// `shmlane_mpmc_send` past its fast path: checks, errors, waiting.
+///
+/// # Safety
+/// As for `shmlane_mpmc_send`.
+#[cold]
+#[inline(never)]
+unsafe fn mpmc_send_slow(
+    s: *mut shmlane_mpmc_sender,
+    elem: *const c_void,
+    len: usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    {
         non_null!(s, elem);
         // SAFETY: a live handle, used by one thread at a time (contract).
         let tx = match unsafe { &mut *s }.get() {
@@ -2486,7 +2539,7 @@ pub unsafe extern "C" fn shmlane_mpmc_send(
             None => tx.try_send(e).map_or_else(try_send_status, |()| SHMLANE_OK),
             Some(t) => tx.send_timeout(e, t).map_or_else(send_status, |()| SHMLANE_OK),
         }
-    })
+    }
 }
 
 /// Sends up to `count` elements (`count * elem_size` bytes at `elems`,
@@ -2637,6 +2690,42 @@ pub unsafe extern "C" fn shmlane_mpmc_recv(
     timeout_ns: i64,
 ) -> shmlane_status {
     guard(|| {
+        // Fast path: nothing held in place, an element available, valid
+        // arguments.
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        if let Some(h) = unsafe { r.as_mut() }.filter(|h| h.claim.is_none() && !out.is_null() && !len.is_null()) {
+            // SAFETY: no claim borrows the receiver (checked above).
+            let rx = unsafe { &mut *h.r.as_ptr() };
+            let n = rx.elem_size();
+            if cap >= n {
+                // SAFETY: `cap >= n` writable bytes at `out` (contract).
+                match rx.recv_fast(unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) }) {
+                    // SAFETY: non-null and writable (contract).
+                    Ok(true) => return unsafe { put(len, n) },
+                    Ok(false) => {}
+                    Err(corruption) => return fail(SHMLANE_CORRUPT, corruption.to_string()),
+                }
+            }
+        }
+        // SAFETY: contract of this function.
+        unsafe { mpmc_recv_slow(r, out, cap, len, timeout_ns) }
+    })
+}
+
+/// `shmlane_mpmc_recv` past its fast path: checks, errors, waiting.
+///
+/// # Safety
+/// As for `shmlane_mpmc_recv`.
+#[cold]
+#[inline(never)]
+unsafe fn mpmc_recv_slow(
+    r: *mut shmlane_mpmc_receiver,
+    out: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    {
         non_null!(r, out, len);
         // SAFETY: a live handle, used by one thread at a time (contract).
         let rx = match unsafe { &mut *r }.get() {
@@ -2663,7 +2752,7 @@ pub unsafe extern "C" fn shmlane_mpmc_recv(
             Ok(()) => unsafe { put(len, n) },
             Err(st) => st,
         }
-    })
+    }
 }
 
 /// Receives up to `cap / elem_size` elements into `out` with one claim (one
