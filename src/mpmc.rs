@@ -157,6 +157,7 @@ use crate::error::{
 };
 use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint, MAX_ENDPOINTS};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
+use crate::spsc::copy_elem;
 use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 use crate::wait::{self, WaitConfig, WaitWord};
 use bytemuck::Pod;
@@ -311,6 +312,11 @@ struct Shared<T> {
     ctl: NonNull<MpmcControl>,
     slots: NonNull<Slot<T>>,
     cap: u64,
+    /// Bytes from one slot to the next when the element size is known only
+    /// at run time ([`RawChannel`], where `T` is the zero-sized `()`);
+    /// unused by typed rings, whose stride is the constant
+    /// `size_of::<Slot<T>>()` (see [`Shared::stride`]).
+    raw_stride: usize,
     entries: NonNull<EndpointEntry>,
     n_entries: usize,
     stall: Duration,
@@ -330,6 +336,7 @@ impl<T> Clone for Shared<T> {
             ctl: self.ctl,
             slots: self.slots,
             cap: self.cap,
+            raw_stride: self.raw_stride,
             entries: self.entries,
             n_entries: self.n_entries,
             stall: self.stall,
@@ -507,11 +514,45 @@ impl<T> Shared<T> {
         &self.entries()[i]
     }
 
-    /// The slot of position `p`.
+    /// Bytes from one slot to the next: a constant for typed rings (so
+    /// slot addressing compiles to the same shift as indexing a
+    /// `[Slot<T>]`), the segment's slot size for raw rings (`T = ()`; a
+    /// typed ring never has a zero-sized `T`, see `check_capacity`).
+    #[inline(always)]
+    fn stride(&self) -> usize {
+        if core::mem::size_of::<T>() == 0 {
+            self.raw_stride
+        } else {
+            core::mem::size_of::<Slot<T>>()
+        }
+    }
+
+    /// The slot of position `p`. For a raw ring only the `seq` header is
+    /// a field of the returned `Slot<()>`; the element's bytes follow it
+    /// (see [`Shared::raw_elem`]).
     #[inline]
     fn slot(&self, p: u64) -> &Slot<T> {
-        // SAFETY: `p & (cap-1) < cap`, and the slot array has `cap` slots.
-        unsafe { &*self.slots.as_ptr().add((p & (self.cap - 1)) as usize) }
+        let i = (p & (self.cap - 1)) as usize;
+        // SAFETY: `i < cap`, and the slot array has `cap` slots of
+        // `stride()` bytes each (validated against the segment's geometry
+        // in `from_segment`, or the heap box of `Slot<T>`s), each starting
+        // with a `Slot<T>` header at a multiple of its alignment (the
+        // stride is a multiple of it and the array is 128-byte aligned).
+        unsafe {
+            &*(self.slots.as_ptr() as *mut u8)
+                .add(i * self.stride())
+                .cast::<Slot<T>>()
+        }
+    }
+
+    /// Raw rings: pointer to the `len`-byte element of position `p`, at
+    /// `off` bytes from the start of its slot.
+    #[inline]
+    fn raw_elem(&self, p: u64, off: usize) -> *mut u8 {
+        let slot = self.slot(p) as *const Slot<T> as *mut u8;
+        // SAFETY: `off + elem_size <= stride` (checked by `raw_geometry` /
+        // `RawChannel::wrap`): the element lies inside the slot.
+        unsafe { slot.add(off) }
     }
 
     /// Raw pointer to the element of position `p`.
@@ -736,6 +777,7 @@ impl<T> Shared<T> {
             ctl: NonNull::from(&ring.ctl),
             slots: NonNull::new(ring.slots.as_ptr() as *mut Slot<T>).expect("non-null"),
             cap,
+            raw_stride: 0,
             entries: NonNull::new(ring.entries.as_ptr() as *mut EndpointEntry).expect("non-null"),
             n_entries: endpoints as usize,
             stall,
@@ -746,7 +788,10 @@ impl<T> Shared<T> {
         }
     }
 
-    fn from_segment(seg: Arc<Segment>) -> Result<Shared<T>> {
+    /// Wraps a segment. `raw_stride` is 0 for typed rings (the slot size
+    /// must then be that of `Slot<T>`), or the stride of a raw ring (`T =
+    /// ()`), already checked against the segment by `RawChannel::wrap`.
+    fn from_segment(seg: Arc<Segment>, raw_stride: usize) -> Result<Shared<T>> {
         let h = *seg.header();
         let g = h.geometry;
         let bad = |detail: String| {
@@ -758,8 +803,9 @@ impl<T> Shared<T> {
         if g.capacity < 2 || g.capacity >= SKIP {
             return bad(format!("mpmc capacity {} is out of range", g.capacity));
         }
-        if g.slot_size as usize != core::mem::size_of::<Slot<T>>()
-            || g.slot_align as usize != core::mem::align_of::<Slot<T>>()
+        if raw_stride == 0
+            && (g.slot_size as usize != core::mem::size_of::<Slot<T>>()
+                || g.slot_align as usize != core::mem::align_of::<Slot<T>>())
         {
             return bad(format!(
                 "mpmc slot size {} / align {} differs from the {} / {} of this element type",
@@ -778,6 +824,7 @@ impl<T> Shared<T> {
             ctl: NonNull::new(seg.control_ptr() as *mut MpmcControl).expect("non-null"),
             slots: NonNull::new(seg.data_ptr() as *mut Slot<T>).expect("non-null"),
             cap: g.capacity,
+            raw_stride,
             entries: NonNull::from(&entries[0]),
             n_entries: entries.len(),
             stall,
@@ -905,7 +952,12 @@ impl Builder {
     /// Creates a named channel of `T`.
     pub fn create<T: Pod + Send>(&self, name: &str) -> Result<Channel<T>> {
         let (spec, cap) = self.spec::<T>()?;
-        let seg = Segment::create(name, &spec, &self.create, init_slots::<T>(cap))?;
+        let seg = Segment::create(
+            name,
+            &spec,
+            &self.create,
+            init_slots(cap, core::mem::size_of::<Slot<T>>()),
+        )?;
         Channel::from_segment(seg)
     }
 
@@ -913,7 +965,12 @@ impl Builder {
     /// [`Channel::anonymous`]).
     pub fn anonymous<T: Pod + Send>(&self) -> Result<Channel<T>> {
         let (spec, cap) = self.spec::<T>()?;
-        let seg = Segment::create_anonymous_with("mpmc", &spec, &self.create, init_slots::<T>(cap))?;
+        let seg = Segment::create_anonymous_with(
+            "mpmc",
+            &spec,
+            &self.create,
+            init_slots(cap, core::mem::size_of::<Slot<T>>()),
+        )?;
         Channel::from_segment(seg)
     }
 
@@ -954,14 +1011,16 @@ impl Builder {
 
 /// Initialises the slots' sequence numbers of a new segment (before its
 /// magic is published).
-fn init_slots<T>(cap: u64) -> impl FnOnce(&Segment) {
+fn init_slots(cap: u64, stride: usize) -> impl FnOnce(&Segment) {
     move |seg: &Segment| {
-        let slots = seg.data_ptr() as *const Slot<T>;
+        let slots = seg.data_ptr();
         for i in 0..cap {
-            // SAFETY: the data area holds `cap` slots (placement computed
-            // from this geometry), 128-byte aligned, zeroed, and not yet
-            // visible to anyone; `seq` is an atomic valid for any bits.
-            let seq = unsafe { &(*slots.add(i as usize)).seq };
+            // SAFETY: the data area holds `cap` slots of `stride` bytes
+            // (placement computed from this geometry), 128-byte aligned,
+            // each starting with its `seq` (a multiple of 8 bytes apart),
+            // zeroed, and not yet visible to anyone; `seq` is an atomic
+            // valid for any bits.
+            let seq = unsafe { &*(slots.add(i as usize * stride) as *const AtomicU64) };
             // Relaxed: published by the Release store of the header magic.
             seq.store(i, Ordering::Relaxed);
         }
@@ -1058,7 +1117,7 @@ impl<T: Pod + Send> Channel<T> {
     fn from_segment(seg: Segment) -> Result<Channel<T>> {
         let seg = Arc::new(seg);
         Ok(Channel {
-            shared: Shared::from_segment(seg.clone())?,
+            shared: Shared::from_segment(seg.clone(), 0)?,
             segment: Some(seg),
             _t: PhantomData,
         })
@@ -1627,6 +1686,44 @@ impl<T: Pod> Sender<T> {
         }
     }
 
+    /// Claims up to `n` consecutive positions with one CAS on `tail`,
+    /// calls `write(shared, position, i)` for the `i`-th and commits them.
+    /// Tries once when `wait` is `None` (`Timeout` then means full), else
+    /// waits for room at most `Some(Some(d))`, or as long as it takes
+    /// (`Some(None)`). Returns how many were sent (at least one).
+    fn send_batch_wait(
+        &mut self,
+        n: usize,
+        wait: Option<Option<Duration>>,
+        mut write: impl FnMut(&Shared<T>, u64, usize),
+    ) -> Result<usize, SendTimeoutError<()>> {
+        let max = n as u64;
+        let r = match self.claim(max, false) {
+            Err(Stop::Wait) if wait.is_none() => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.claim(max, exp)
+            }
+            r => r,
+        };
+        let (t, k) = match r {
+            Ok(c) => c,
+            Err(Stop::Closed(c)) => return Err(c.send_timeout(())),
+            Err(Stop::Wait) => match wait {
+                None => return Err(SendTimeoutError::Timeout(())),
+                Some(t) => self.wait_claim(max, t.and_then(deadline)).map_err(|c| match c {
+                    None => SendTimeoutError::Timeout(()),
+                    Some(c) => c.send_timeout(()),
+                })?,
+            },
+        };
+        for i in 0..k {
+            write(&self.shared, t + i, i as usize);
+        }
+        self.commit(t, k)
+            .map_err(|corruption| SendTimeoutError::Corrupt { value: (), corruption })?;
+        Ok(k as usize)
+    }
+
     /// Sends every element of `items`, waiting for room as needed, in
     /// batches (one claim per batch). On error, the `usize` is how many
     /// elements were sent before it.
@@ -1910,13 +2007,23 @@ impl<T: Pod> Receiver<T> {
     }
 
     /// `take` with the `seq` of `p` already loaded (with Acquire) by `claim`.
+    #[inline]
     fn take_seen(&mut self, p: u64, s: u64) -> Result<Option<T>, Corruption> {
+        // SAFETY: `take_with` calls this only for a committed position we
+        // claimed (head CAS): the producer is done with it and no other
+        // consumer reads it.
+        self.take_with(p, s, |sh| sh.slot(p).value.with(|v| unsafe { v.read() }))
+    }
+
+    /// Releases claimed position `p`, whose `seq` was `s` (loaded with
+    /// Acquire), after `read` took the element out if it holds one (not
+    /// for a tombstone). `read` runs while the position is still ours.
+    #[inline]
+    fn take_with<R>(&mut self, p: u64, s: u64, read: impl FnOnce(&Shared<T>) -> R) -> Result<Option<R>, Corruption> {
         let sh = &self.shared;
         let slot = sh.slot(p);
         let v = if s == p + 1 {
-            // SAFETY: position p is committed and claimed by us (head CAS):
-            // the producer is done with it and no other consumer reads it.
-            Some(slot.value.with(|v| unsafe { v.read() }))
+            Some(read(sh))
         } else if s == (p + 1) | SKIP {
             None
         } else {
@@ -2071,8 +2178,24 @@ impl<T: Pod> Receiver<T> {
     }
 
     fn recv_slice_inner(&mut self, out: &mut [T], expensive: bool) -> Result<usize, TryRecvError> {
+        self.recv_batch_inner(out.len(), expensive, |sh, p, k| {
+            // SAFETY: `put` runs on committed positions we claimed (see
+            // `take_with`); `k < out.len()` as at most `out.len()` are claimed.
+            out[k] = sh.slot(p).value.with(|v| unsafe { v.read() })
+        })
+    }
+
+    /// Claims up to `max` positions with one CAS on `head` and releases
+    /// each, calling `put(shared, position, k)` for the `k`-th element
+    /// (tombstones are passed over). Returns how many elements were put.
+    fn recv_batch_inner(
+        &mut self,
+        max: usize,
+        expensive: bool,
+        mut put: impl FnMut(&Shared<T>, u64, usize),
+    ) -> Result<usize, TryRecvError> {
         for _ in 0..=self.shared.cap {
-            let (h, n) = match self.claim(out.len() as u64, expensive) {
+            let (h, n) = match self.claim(max as u64, expensive) {
                 Ok(c) => c,
                 Err(Stop::Wait) => return Err(TryRecvError::Empty),
                 Err(Stop::Closed(c)) => return Err(c.try_recv()),
@@ -2080,11 +2203,12 @@ impl<T: Pod> Receiver<T> {
             let mut k = 0;
             let mut err = None;
             for p in h..h + n {
-                match self.take(p) {
-                    Ok(Some(v)) => {
-                        out[k] = v;
-                        k += 1;
-                    }
+                // Acquire: pairs with the producer's Release commit CAS
+                // (already seen by `claim`; reloaded to tell elements from
+                // tombstones).
+                let s = self.shared.slot(p).seq.load(Ordering::Acquire);
+                match self.take_with(p, s, |sh| put(sh, p, k)) {
+                    Ok(Some(())) => k += 1,
                     Ok(None) => {}
                     Err(c) => {
                         err.get_or_insert(c);
@@ -2134,6 +2258,77 @@ impl<T: Pod> Receiver<T> {
             }
         })
         .expect("no deadline")
+    }
+
+    /// Receives up to `max` elements with one claim (see
+    /// `recv_batch_inner`): tries once when `wait` is `None` (`Timeout`
+    /// then means empty), else waits for the first element at most
+    /// `Some(Some(d))`, or as long as it takes (`Some(None)`).
+    fn recv_batch_wait(
+        &mut self,
+        max: usize,
+        wait: Option<Option<Duration>>,
+        mut put: impl FnMut(&Shared<T>, u64, usize),
+    ) -> Result<usize, RecvTimeoutError> {
+        let first = match self.recv_batch_inner(max, false, &mut put) {
+            Err(TryRecvError::Empty) => match wait {
+                None => {
+                    let exp = self.pacer.due(self.wait.check_interval);
+                    self.recv_batch_inner(max, exp, &mut put)
+                }
+                Some(_) => Err(TryRecvError::Empty),
+            },
+            r => r,
+        };
+        match first {
+            Ok(n) => return Ok(n),
+            Err(TryRecvError::Empty) => {}
+            Err(e) => return Err(try_recv_to_timeout(e).expect("not empty")),
+        }
+        let Some(t) = wait else {
+            // Reported as a timeout of zero length; callers map it to Empty.
+            return Err(RecvTimeoutError::Timeout);
+        };
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        wait::block_on(&shared.ctl().not_empty, &cfg, t.and_then(deadline), |exp| {
+            match self.recv_batch_inner(max, exp || shared.check_every_poll, &mut put) {
+                Ok(n) => Some(Ok(n)),
+                Err(e) => try_recv_to_timeout(e).map(Err),
+            }
+        })
+        .unwrap_or(Err(RecvTimeoutError::Timeout))
+    }
+
+    /// Claims the next element to read in place, trying once (`wait` is
+    /// `None`) or waiting at most `Some(Some(d))` (`Some(None)`: forever).
+    /// `Err(None)` when empty or timed out.
+    fn claim_value_wait(&mut self, wait: Option<Option<Duration>>) -> Result<u64, Option<Closed>> {
+        let r = match self.claim_value(false) {
+            Err(Stop::Wait) if wait.is_none() => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.claim_value(exp)
+            }
+            r => r,
+        };
+        match r {
+            Ok(p) => return Ok(p),
+            Err(Stop::Closed(c)) => return Err(Some(c)),
+            Err(Stop::Wait) => {}
+        }
+        let Some(t) = wait else {
+            return Err(None);
+        };
+        let shared = self.shared.clone();
+        let cfg = self.wait;
+        wait::block_on(&shared.ctl().not_empty, &cfg, t.and_then(deadline), |exp| {
+            match self.claim_value(exp || shared.check_every_poll) {
+                Ok(p) => Some(Ok(p)),
+                Err(Stop::Wait) => None,
+                Err(Stop::Closed(c)) => Some(Err(Some(c))),
+            }
+        })
+        .unwrap_or(Err(None))
     }
 
     /// Simulates a SIGKILL of this receiver (tests and loom models).
@@ -2216,6 +2411,661 @@ impl<T: Pod> Drop for ReadClaim<'_, T> {
         if !self.done {
             let _ = self.r.take(self.pos);
             self.r.finish();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Element size chosen at run time
+// ---------------------------------------------------------------------------
+
+/// Slot geometry of a raw ring: `(value offset, stride, slot alignment)`,
+/// exactly that of `#[repr(C)] Slot<T>` for a `T` of this size and
+/// alignment (so raw and typed processes share segments).
+fn raw_slot(elem_size: usize, elem_align: usize) -> Result<(usize, usize, usize)> {
+    if elem_align == 0 || !elem_align.is_power_of_two() || elem_align > crate::layout::REGION_ALIGN {
+        return Err(Error::InvalidArgument(format!(
+            "element alignment {elem_align} must be a power of two no larger than {}",
+            crate::layout::REGION_ALIGN
+        )));
+    }
+    if elem_size == 0 || !elem_size.is_multiple_of(elem_align) || elem_size > (u32::MAX as usize) / 2 {
+        return Err(Error::InvalidArgument(format!(
+            "element size {elem_size} must be a non-zero multiple of the alignment {elem_align}"
+        )));
+    }
+    let align = elem_align.max(8);
+    let off = align;
+    let stride = (off + elem_size).next_multiple_of(align);
+    Ok((off, stride, align))
+}
+
+fn raw_expect() -> Expect {
+    Expect {
+        kind: Some(Kind::Mpmc),
+        control_len: Some(MPMC_CONTROL_LEN as u64),
+        fingerprint: None,
+        endpoints: None,
+    }
+}
+
+/// An MPMC channel whose element type is known only by its size and
+/// alignment: the C ABI's view of a fixed-size MPMC ring. It runs the same
+/// code as [`Channel<T>`] (the ring addresses its slots by a byte stride)
+/// and shares segments with it for any `T` of the same size and alignment
+/// (the type-name check is skipped: a raw creator records no name).
+///
+/// Elements are byte slices of exactly [`elem_size`](RawChannel::elem_size)
+/// bytes; batches are byte slices holding whole elements back to back.
+///
+/// ```
+/// use shmlane::mpmc::{Builder, RawChannel};
+/// let raw = RawChannel::anonymous(&Builder::new().capacity(8), 16, 8)?;
+/// let (mut tx, mut rx) = (raw.sender()?, raw.receiver()?);
+/// tx.try_send(&[1u8; 16]).unwrap();
+/// tx.try_send_slice(&[2u8; 32]).unwrap();
+/// let mut out = [0u8; 48];
+/// assert_eq!(rx.try_recv_slice(&mut out), Ok(3));
+/// assert_eq!((out[0], out[16], out[47]), (1, 2, 2));
+/// # Ok::<(), shmlane::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RawChannel {
+    inner: Channel<()>,
+    elem_size: usize,
+    off: usize,
+}
+
+impl std::fmt::Debug for RawChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("mpmc::RawChannel")
+            .field("name", &self.inner.shared.name)
+            .field("capacity", &self.inner.shared.cap)
+            .field("elem_size", &self.elem_size)
+            .finish()
+    }
+}
+
+impl RawChannel {
+    fn spec(builder: &Builder, elem_size: usize, elem_align: usize) -> Result<(Spec, u64, usize)> {
+        let cap = check_capacity::<u64>(builder.capacity)?;
+        let endpoints = builder.endpoint_count()?;
+        let (_, stride, align) = raw_slot(elem_size, elem_align)?;
+        let spec = Spec {
+            geometry: Geometry {
+                kind: Kind::Mpmc,
+                capacity: cap,
+                slot_size: stride as u32,
+                slot_align: align as u32,
+                max_message: 0,
+                endpoint_count: endpoints,
+                control_len: MPMC_CONTROL_LEN as u64,
+            },
+            fingerprint: TypeFingerprint::untagged(elem_size as u32, elem_align as u32),
+            flags: 0,
+        };
+        Ok((spec, cap, stride))
+    }
+
+    /// Creates a named ring of `builder`'s capacity of `elem_size`-byte
+    /// elements aligned to `elem_align` (a power of two up to 128;
+    /// `elem_size` a multiple of it).
+    pub fn create(builder: &Builder, name: &str, elem_size: usize, elem_align: usize) -> Result<RawChannel> {
+        let (spec, cap, stride) = RawChannel::spec(builder, elem_size, elem_align)?;
+        let seg = Segment::create(name, &spec, &builder.create, init_slots(cap, stride))?;
+        RawChannel::wrap(seg, None)
+    }
+
+    /// Creates an anonymous ring in a sealed memfd; see [`Channel::anonymous`].
+    pub fn anonymous(builder: &Builder, elem_size: usize, elem_align: usize) -> Result<RawChannel> {
+        let (spec, cap, stride) = RawChannel::spec(builder, elem_size, elem_align)?;
+        let seg = Segment::create_anonymous_with("mpmc", &spec, &builder.create, init_slots(cap, stride))?;
+        RawChannel::wrap(seg, None)
+    }
+
+    /// Opens a named MPMC ring of any element type; with `elem_size`, fails
+    /// with [`Error::TypeMismatch`] unless the elements have that size.
+    pub fn open(builder: &Builder, name: &str, elem_size: Option<usize>) -> Result<RawChannel> {
+        let seg = Segment::open(name, &raw_expect(), &builder.open)?;
+        RawChannel::wrap(seg, elem_size)
+    }
+
+    /// Opens an anonymous ring from its file descriptor; see [`RawChannel::open`].
+    pub fn from_fd(builder: &Builder, fd: OwnedFd, elem_size: Option<usize>) -> Result<RawChannel> {
+        let seg = Segment::open_fd(fd, &raw_expect(), &builder.open)?;
+        RawChannel::wrap(seg, elem_size)
+    }
+
+    fn wrap(seg: Segment, want: Option<usize>) -> Result<RawChannel> {
+        let h = *seg.header();
+        let size = h.elem_size as usize;
+        if let Some(w) = want {
+            if w != size {
+                return Err(Error::TypeMismatch {
+                    name: seg.name().to_owned(),
+                    found: TypeFingerprint {
+                        size: h.elem_size,
+                        align: h.elem_align,
+                        tag: h.type_tag,
+                    },
+                    expected: TypeFingerprint::untagged(w as u32, h.elem_align),
+                });
+            }
+        }
+        let geometry = raw_slot(size, h.elem_align as usize)
+            .ok()
+            .filter(|&(_, stride, align)| {
+                h.geometry.slot_size as usize == stride && h.geometry.slot_align as usize == align
+            });
+        let Some((off, stride, _)) = geometry else {
+            return Err(Error::Corrupt {
+                name: seg.name().to_owned(),
+                detail: format!(
+                    "mpmc slot size {} / align {} do not fit elements of {size} bytes aligned to {}",
+                    h.geometry.slot_size, h.geometry.slot_align, h.elem_align
+                ),
+            });
+        };
+        let seg = Arc::new(seg);
+        Ok(RawChannel {
+            inner: Channel {
+                shared: Shared::from_segment(seg.clone(), stride)?,
+                segment: Some(seg),
+                _t: PhantomData,
+            },
+            elem_size: size,
+            off,
+        })
+    }
+
+    /// Bytes per element.
+    pub fn elem_size(&self) -> usize {
+        self.elem_size
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
+    /// Size of the endpoint table.
+    pub fn endpoint_capacity(&self) -> usize {
+        self.inner.endpoint_capacity()
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> Option<&Segment> {
+        self.inner.segment()
+    }
+
+    /// Counters; see [`Channel::stats`].
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Attaches a sender; see [`Channel::sender`].
+    pub fn sender(&self) -> Result<RawSender> {
+        Ok(RawSender {
+            s: self.inner.sender()?,
+            elem: self.elem_size,
+            off: self.off,
+        })
+    }
+
+    /// Attaches a receiver; see [`Channel::receiver`].
+    pub fn receiver(&self) -> Result<RawReceiver> {
+        Ok(RawReceiver {
+            r: self.inner.receiver()?,
+            elem: self.elem_size,
+            off: self.off,
+        })
+    }
+}
+
+/// How long a raw call waits: `None` tries once; `Some(None)` waits as long
+/// as it takes; `Some(Some(d))` at most `d` (the deadline is taken only
+/// once the call has to wait, so the fast path reads no clock).
+fn wait_for(timeout: Option<Duration>) -> Option<Option<Duration>> {
+    Some(timeout)
+}
+
+fn try_send_of(e: SendTimeoutError<()>) -> TrySendError<()> {
+    match e {
+        SendTimeoutError::Timeout(()) => TrySendError::Full(()),
+        SendTimeoutError::Disconnected(()) => TrySendError::Disconnected(()),
+        SendTimeoutError::PeerDied { pid, .. } => TrySendError::PeerDied { value: (), pid },
+        SendTimeoutError::Corrupt { corruption, .. } => TrySendError::Corrupt { value: (), corruption },
+        SendTimeoutError::TooLarge { len, max, .. } => TrySendError::TooLarge { value: (), len, max },
+    }
+}
+
+fn try_recv_of(e: RecvTimeoutError) -> TryRecvError {
+    match e {
+        RecvTimeoutError::Timeout => TryRecvError::Empty,
+        RecvTimeoutError::Disconnected => TryRecvError::Disconnected,
+        RecvTimeoutError::PeerDied { pid } => TryRecvError::PeerDied { pid },
+        RecvTimeoutError::Corrupt { corruption } => TryRecvError::Corrupt { corruption },
+    }
+}
+
+/// A sending endpoint of a [`RawChannel`].
+#[derive(Debug)]
+pub struct RawSender {
+    s: Sender<()>,
+    elem: usize,
+    off: usize,
+}
+
+impl RawSender {
+    /// Bytes per element.
+    pub fn elem_size(&self) -> usize {
+        self.elem
+    }
+
+    /// Sets how blocking calls wait; see [`Sender::set_wait_config`].
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.s.set_wait_config(cfg);
+    }
+
+    /// Copies up to `count` elements from `elems` (at least `count *
+    /// elem_size` bytes) into as many free slots as one claim gets (at least
+    /// one), waiting as `wait` says.
+    #[inline]
+    fn send_elems(
+        &mut self,
+        elems: &[u8],
+        count: usize,
+        wait: Option<Option<Duration>>,
+    ) -> Result<usize, SendTimeoutError<()>> {
+        let (e, off) = (self.elem, self.off);
+        debug_assert!(count > 0 && elems.len() >= count * e);
+        self.s.send_batch_wait(count, wait, |sh, p, i| {
+            // SAFETY: position p is claimed by us and its slot was free
+            // (see `Sender::claim`): no one else accesses the element until
+            // our commit; `raw_elem` points to `e` bytes inside the slot.
+            unsafe { copy_elem(elems[i * e..].as_ptr(), sh.raw_elem(p, off), e) }
+        })
+    }
+
+    /// The fast path of [`try_send`](RawSender::try_send) alone: sends
+    /// `elem` and returns `Ok(true)` if a slot is free; `Ok(false)`, having
+    /// done nothing, otherwise (then `try_send` tells why); `Err` if the
+    /// commit was refused (see [`WriteClaim::commit`]). Small enough to
+    /// inline into a caller such as the C ABI.
+    ///
+    /// # Panics
+    /// If `elem.len()` differs from the element size.
+    #[inline(always)]
+    pub fn send_fast(&mut self, elem: &[u8]) -> Result<bool, Corruption> {
+        assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
+        let Ok((t, _)) = self.s.claim(1, false) else {
+            return Ok(false);
+        };
+        // SAFETY: position t is claimed by us and its slot was free (see
+        // `Sender::claim`); `raw_elem` points to its `elem.len()` bytes.
+        unsafe { copy_elem(elem.as_ptr(), self.s.shared.raw_elem(t, self.off), elem.len()) };
+        self.s.commit(t, 1).map(|()| true)
+    }
+
+    /// Sends one element if a slot is free; errors as for [`Sender::try_send`].
+    ///
+    /// # Panics
+    /// If `elem.len()` differs from the element size.
+    #[inline]
+    pub fn try_send(&mut self, elem: &[u8]) -> Result<(), TrySendError<()>> {
+        assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
+        self.send_elems(elem, 1, None).map(drop).map_err(try_send_of)
+    }
+
+    /// Sends one element, waiting for a free slot up to `timeout` (as long
+    /// as it takes when `None`).
+    ///
+    /// # Panics
+    /// If `elem.len()` differs from the element size.
+    #[inline]
+    pub fn send_timeout(&mut self, elem: &[u8], timeout: Option<Duration>) -> Result<(), SendTimeoutError<()>> {
+        assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
+        self.send_elems(elem, 1, wait_for(timeout)).map(drop)
+    }
+
+    /// Sends as many of the elements in `elems` (whole elements back to
+    /// back) as there are free slots, at least one, with one claim; returns
+    /// how many. Errors as for [`Sender::try_send_slice`].
+    ///
+    /// # Panics
+    /// If `elems` is empty or not a whole number of elements.
+    pub fn try_send_slice(&mut self, elems: &[u8]) -> Result<usize, TrySendError<()>> {
+        let n = self.whole(elems.len());
+        self.send_elems(elems, n, None).map_err(try_send_of)
+    }
+
+    /// Number of whole elements in `len` bytes.
+    ///
+    /// # Panics
+    /// If `len` is 0 or not a whole number of elements.
+    fn whole(&self, len: usize) -> usize {
+        let e = self.elem;
+        assert!(
+            len > 0 && len.is_multiple_of(e),
+            "{len} bytes are not whole {e}-byte elements"
+        );
+        len / e
+    }
+
+    /// Like [`try_send_slice`](RawSender::try_send_slice), waiting up to
+    /// `timeout` (as long as it takes when `None`) for room for the first.
+    ///
+    /// # Panics
+    /// As for `try_send_slice`.
+    pub fn send_slice_timeout(
+        &mut self,
+        elems: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize, SendTimeoutError<()>> {
+        let n = self.whole(elems.len());
+        self.send_elems(elems, n, wait_for(timeout))
+    }
+
+    /// Claims a free slot to write in place; see [`Sender::try_claim`].
+    pub fn try_claim(&mut self) -> Result<RawWriteClaim<'_>, TrySendError<()>> {
+        self.claim_with(None).map_err(try_send_of)
+    }
+
+    /// Claims a free slot, waiting up to `timeout` (as long as it takes
+    /// when `None`).
+    pub fn claim_timeout(&mut self, timeout: Option<Duration>) -> Result<RawWriteClaim<'_>, SendTimeoutError<()>> {
+        self.claim_with(wait_for(timeout))
+    }
+
+    fn claim_with(&mut self, wait: Option<Option<Duration>>) -> Result<RawWriteClaim<'_>, SendTimeoutError<()>> {
+        let s = &mut self.s;
+        let r = match s.claim(1, false) {
+            Err(Stop::Wait) if wait.is_none() => {
+                let exp = s.pacer.due(s.wait.check_interval);
+                s.claim(1, exp)
+            }
+            r => r,
+        };
+        let pos = match r {
+            Ok((p, _)) => p,
+            Err(Stop::Closed(c)) => return Err(c.send_timeout(())),
+            Err(Stop::Wait) => match wait {
+                None => return Err(SendTimeoutError::Timeout(())),
+                Some(t) => match s.wait_claim(1, t.and_then(deadline)) {
+                    Ok((p, _)) => p,
+                    Err(None) => return Err(SendTimeoutError::Timeout(())),
+                    Err(Some(c)) => return Err(c.send_timeout(())),
+                },
+            },
+        };
+        Ok(RawWriteClaim {
+            s: self,
+            pos,
+            done: false,
+        })
+    }
+}
+
+/// A claimed slot of a [`RawChannel`] to write in place; see
+/// [`WriteClaim`] (dropping it uncommitted commits a tombstone).
+pub struct RawWriteClaim<'a> {
+    s: &'a mut RawSender,
+    pos: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for RawWriteClaim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawWriteClaim").field("position", &self.pos).finish()
+    }
+}
+
+impl RawWriteClaim<'_> {
+    /// The claimed position (free-running index).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Pointer to the element's `elem_size` bytes in the shared segment
+    /// (aligned to the ring's element alignment), valid until the claim
+    /// is committed or dropped.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.s.s.shared.raw_elem(self.pos, self.s.off)
+    }
+
+    /// The element's bytes (whatever the slot held before).
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let n = self.s.elem;
+        // SAFETY: the position is claimed by this sender and uncommitted:
+        // no one else accesses it; `&mut self` prevents aliasing.
+        unsafe { std::slice::from_raw_parts_mut(self.as_mut_ptr(), n) }
+    }
+
+    /// Publishes the element; see [`WriteClaim::commit`].
+    pub fn commit(mut self) -> Result<(), Corruption> {
+        self.done = true;
+        self.s.s.commit(self.pos, 1)
+    }
+}
+
+impl Drop for RawWriteClaim<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.s.s.abort(self.pos);
+        }
+    }
+}
+
+/// A receiving endpoint of a [`RawChannel`].
+#[derive(Debug)]
+pub struct RawReceiver {
+    r: Receiver<()>,
+    elem: usize,
+    off: usize,
+}
+
+impl RawReceiver {
+    /// Bytes per element.
+    pub fn elem_size(&self) -> usize {
+        self.elem
+    }
+
+    /// Sets how blocking calls wait; see [`Sender::set_wait_config`].
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.r.set_wait_config(cfg);
+    }
+
+    /// Copies one element into `out` (`elem_size` bytes), waiting as `wait`
+    /// says: the path of [`Receiver::try_recv`], with the element copied as
+    /// bytes before the slot is released.
+    #[inline]
+    fn recv_one(&mut self, out: &mut [u8], wait: Option<Option<Duration>>) -> Result<(), RecvTimeoutError> {
+        let p = match self.r.claim_value_wait(wait) {
+            Ok(p) => p,
+            Err(None) => return Err(RecvTimeoutError::Timeout),
+            Err(Some(c)) => return Err(c.recv_timeout()),
+        };
+        let (e, off) = (self.elem, self.off);
+        debug_assert!(out.len() >= e);
+        let s = self.r.seen;
+        // SAFETY: position p holds an element (`claim_value`) claimed by us
+        // (head CAS): the producer is done with it and no other consumer
+        // reads it until the release below; `raw_elem` points to its `e`
+        // bytes, `out` has room for them.
+        let r = self.r.take_with(p, s, |sh| unsafe {
+            copy_elem(sh.raw_elem(p, off), out.as_mut_ptr(), e)
+        });
+        self.r.finish();
+        match r {
+            Ok(_) => Ok(()),
+            Err(corruption) => Err(RecvTimeoutError::Corrupt { corruption }),
+        }
+    }
+
+    /// Copies up to `max` elements (one claim) into `out` (at least `max *
+    /// elem_size` bytes), waiting as `wait` says; returns how many.
+    #[inline]
+    fn recv_elems(
+        &mut self,
+        out: &mut [u8],
+        max: usize,
+        wait: Option<Option<Duration>>,
+    ) -> Result<usize, RecvTimeoutError> {
+        let (e, off) = (self.elem, self.off);
+        debug_assert!(max > 0 && out.len() >= max * e);
+        self.r.recv_batch_wait(max, wait, |sh, p, k| {
+            // SAFETY: position p is committed and claimed by us (see
+            // `Receiver::take_with`); `raw_elem` points to `e` bytes inside
+            // its slot; `k < max`, so `out` has room.
+            unsafe { copy_elem(sh.raw_elem(p, off), out[k * e..].as_mut_ptr(), e) }
+        })
+    }
+
+    /// The fast path of [`try_recv`](RawReceiver::try_recv) alone: receives
+    /// into `out` and returns `Ok(true)` if an element is available;
+    /// `Ok(false)`, having done nothing, otherwise (then `try_recv` tells
+    /// why); `Err` if the slot was reclaimed (see [`ReadClaim::release`]).
+    ///
+    /// # Panics
+    /// If `out.len()` differs from the element size.
+    #[inline(always)]
+    pub fn recv_fast(&mut self, out: &mut [u8]) -> Result<bool, Corruption> {
+        assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
+        let Ok(p) = self.r.claim_value(false) else {
+            return Ok(false);
+        };
+        let (s, off) = (self.r.seen, self.off);
+        // SAFETY: as in `recv_one`.
+        let r = self.r.take_with(p, s, |sh| unsafe {
+            copy_elem(sh.raw_elem(p, off), out.as_mut_ptr(), out.len())
+        });
+        self.r.finish();
+        r.map(|_| true)
+    }
+
+    /// Receives one element into `out` if one is available; errors as for
+    /// [`Receiver::try_recv`].
+    ///
+    /// # Panics
+    /// If `out.len()` differs from the element size.
+    #[inline]
+    pub fn try_recv(&mut self, out: &mut [u8]) -> Result<(), TryRecvError> {
+        assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
+        self.recv_one(out, None).map_err(try_recv_of)
+    }
+
+    /// Receives one element, waiting up to `timeout` (as long as it takes
+    /// when `None`).
+    ///
+    /// # Panics
+    /// If `out.len()` differs from the element size.
+    #[inline]
+    pub fn recv_timeout(&mut self, out: &mut [u8], timeout: Option<Duration>) -> Result<(), RecvTimeoutError> {
+        assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
+        self.recv_one(out, wait_for(timeout))
+    }
+
+    /// Receives up to `out.len() / elem_size` available elements (at least
+    /// one) with one claim (one CAS on `head`), back to back at the front of
+    /// `out`; returns how many.
+    ///
+    /// # Panics
+    /// If `out` cannot hold one element.
+    pub fn try_recv_slice(&mut self, out: &mut [u8]) -> Result<usize, TryRecvError> {
+        let max = self.room(out.len());
+        self.recv_elems(out, max, None).map_err(try_recv_of)
+    }
+
+    /// Number of elements `len` bytes can hold.
+    ///
+    /// # Panics
+    /// If that is none.
+    fn room(&self, len: usize) -> usize {
+        let max = len / self.elem;
+        assert!(max > 0, "buffer of {len} bytes for {}-byte elements", self.elem);
+        max
+    }
+
+    /// Like [`try_recv_slice`](RawReceiver::try_recv_slice), waiting up to
+    /// `timeout` (as long as it takes when `None`) for the first element.
+    ///
+    /// # Panics
+    /// As for `try_recv_slice`.
+    pub fn recv_slice_timeout(&mut self, out: &mut [u8], timeout: Option<Duration>) -> Result<usize, RecvTimeoutError> {
+        let max = self.room(out.len());
+        self.recv_elems(out, max, wait_for(timeout))
+    }
+
+    /// Claims the oldest element to read in place; see [`Receiver::try_claim`].
+    pub fn try_claim(&mut self) -> Result<RawReadClaim<'_>, TryRecvError> {
+        self.claim_with(None).map_err(try_recv_of)
+    }
+
+    /// Claims the oldest element, waiting up to `timeout` (as long as it
+    /// takes when `None`).
+    pub fn claim_timeout(&mut self, timeout: Option<Duration>) -> Result<RawReadClaim<'_>, RecvTimeoutError> {
+        self.claim_with(wait_for(timeout))
+    }
+
+    fn claim_with(&mut self, wait: Option<Option<Duration>>) -> Result<RawReadClaim<'_>, RecvTimeoutError> {
+        match self.r.claim_value_wait(wait) {
+            Ok(pos) => Ok(RawReadClaim {
+                r: self,
+                pos,
+                done: false,
+            }),
+            Err(None) => Err(RecvTimeoutError::Timeout),
+            Err(Some(c)) => Err(c.recv_timeout()),
+        }
+    }
+}
+
+/// An element of a [`RawChannel`] borrowed in place; see [`ReadClaim`].
+pub struct RawReadClaim<'a> {
+    r: &'a mut RawReceiver,
+    pos: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for RawReadClaim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawReadClaim").field("position", &self.pos).finish()
+    }
+}
+
+impl RawReadClaim<'_> {
+    /// The claimed position (free-running index).
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Pointer to the element's `elem_size` bytes in the shared segment,
+    /// valid until the claim is released or dropped.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.r.r.shared.raw_elem(self.pos, self.r.off)
+    }
+
+    /// The element's bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the position is committed and claimed by this receiver:
+        // the producer is done with it and no other consumer reads it.
+        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.r.elem) }
+    }
+
+    /// Frees the slot; see [`ReadClaim::release`].
+    pub fn release(mut self) -> Result<(), Corruption> {
+        self.done = true;
+        let r = self.r.r.take(self.pos).map(drop);
+        self.r.r.finish();
+        r
+    }
+}
+
+impl Drop for RawReadClaim<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.r.r.take(self.pos);
+            self.r.r.finish();
         }
     }
 }
@@ -2689,5 +3539,106 @@ mod tests {
         let mut tx = anon.sender().unwrap();
         tx.send(9).unwrap();
         assert_eq!(anon.receiver().unwrap().recv(), Ok(9));
+    }
+
+    /// A 24-byte element aligned to 8 (slot: seq + 24 bytes = 32), and one
+    /// aligned to 16 (slot: 16 + 16 = 32, element at 16).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct Three([u64; 3]);
+
+    #[repr(C, align(16))]
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    struct Wide([u64; 2]);
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn raw_rings_share_segments_with_typed_rings() {
+        let name = format!("/shmlane-mpmc-raw-{}", std::process::id());
+        let b = Builder::new().capacity(4).endpoints(6);
+        let raw = RawChannel::create(&b, &name, 24, 8).unwrap();
+        let typed = Channel::<Three>::open(&name).unwrap();
+        assert!(matches!(
+            RawChannel::open(&b, &name, Some(16)),
+            Err(Error::TypeMismatch { .. })
+        ));
+        let again = RawChannel::open(&b, &name, Some(24)).unwrap();
+        assert_eq!((again.elem_size(), again.capacity()), (24, 4));
+        crate::segment::unlink(&name).unwrap();
+
+        let (mut rtx, mut rrx) = (raw.sender().unwrap(), raw.receiver().unwrap());
+        let (mut ttx, mut trx) = (typed.sender().unwrap(), typed.receiver().unwrap());
+        let bytes = |v: u64| -> Vec<u8> { [v, v + 1, v + 2].iter().flat_map(|x| x.to_le_bytes()).collect() };
+        // Raw -> typed, one and a batch (the batch is cut at the ring's room).
+        rtx.try_send(&bytes(1)).unwrap();
+        let batch: Vec<u8> = (10..15).flat_map(|v| bytes(v * 10)).collect();
+        assert_eq!(rtx.try_send_slice(&batch), Ok(3));
+        assert_eq!(rtx.try_send(&bytes(0)), Err(TrySendError::Full(())));
+        assert_eq!(trx.try_recv(), Ok(Three([1, 2, 3])));
+        let mut out = [Three([0; 3]); 4];
+        assert_eq!(trx.try_recv_slice(&mut out), Ok(3));
+        assert_eq!(out[2], Three([120, 121, 122]));
+        // Typed -> raw, by copy, batch and in place; an aborted claim is passed over.
+        ttx.send_slice(&[Three([7, 8, 9]), Three([4, 5, 6])]).unwrap();
+        drop(rtx.try_claim().unwrap());
+        let mut c = rtx.try_claim().unwrap();
+        c.as_mut_slice().copy_from_slice(&bytes(40));
+        c.commit().unwrap();
+        let mut one = [0u8; 24];
+        rrx.try_recv(&mut one).unwrap();
+        assert_eq!(one[..], bytes(7)[..]);
+        let r = rrx.try_claim().unwrap();
+        assert_eq!(r.as_slice(), &bytes(4)[..]);
+        r.release().unwrap();
+        let mut many = [0u8; 24 * 3];
+        assert_eq!(rrx.recv_slice_timeout(&mut many, Some(Duration::from_secs(5))), Ok(1));
+        assert_eq!(many[..24], bytes(40)[..]);
+        assert_eq!(rrx.try_recv(&mut one), Err(TryRecvError::Empty));
+        assert_eq!(
+            rrx.recv_timeout(&mut one, Some(Duration::from_millis(1))),
+            Err(RecvTimeoutError::Timeout)
+        );
+        let st = raw.stats();
+        assert_eq!((st.sent, st.received, st.aborted, st.depth), (7, 7, 1, 0));
+        // Disconnection reaches raw receivers as for typed ones.
+        drop((rtx, ttx));
+        assert_eq!(rrx.try_recv(&mut one), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)]
+    fn raw_rings_with_wide_alignment_and_bad_arguments() {
+        let b = Builder::new().capacity(8);
+        let raw = RawChannel::anonymous(&b, 16, 16).unwrap();
+        let fd = raw.segment().unwrap().inheritable_fd().unwrap();
+        let typed = Builder::new().from_fd::<Wide>(fd).unwrap();
+        let mut tx = typed.sender().unwrap();
+        let mut rx = raw.receiver().unwrap();
+        for i in 0..20u64 {
+            tx.send(Wide([i, !i])).unwrap();
+            let c = rx.try_claim().unwrap();
+            assert_eq!(c.as_ptr() as usize % 16, 0);
+            assert_eq!(c.as_slice()[..8], i.to_le_bytes());
+            if i % 2 == 0 {
+                c.release().unwrap();
+            } else {
+                drop(c);
+            }
+        }
+        let fd = raw.segment().unwrap().inheritable_fd().unwrap();
+        assert!(matches!(
+            RawChannel::from_fd(&b, fd, Some(8)),
+            Err(Error::TypeMismatch { .. })
+        ));
+        for (size, align) in [(0, 8), (12, 8), (8, 3), (256, 256)] {
+            assert!(
+                matches!(RawChannel::anonymous(&b, size, align), Err(Error::InvalidArgument(_))),
+                "{size}/{align}"
+            );
+        }
+        assert!(matches!(
+            RawChannel::anonymous(&Builder::new().capacity(3), 8, 8),
+            Err(Error::InvalidArgument(_))
+        ));
     }
 }

@@ -1356,6 +1356,26 @@ pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<
     Ok((ch.producer()?, ch.consumer()?))
 }
 
+/// Copies one element of `n` bytes of a ring whose element size is known
+/// only at run time (the raw rings here and in [`crate::mpmc`]), the common
+/// small sizes without a call to `memcpy`.
+///
+/// # Safety
+/// `src` is readable and `dst` writable for `n` bytes, not overlapping.
+#[inline(always)]
+pub(crate) unsafe fn copy_elem(src: *const u8, dst: *mut u8, n: usize) {
+    // SAFETY: in each arm, `n` bytes readable at `src` and writable at
+    // `dst` (caller), read and written unaligned.
+    unsafe {
+        match n {
+            4 => dst.cast::<u32>().write_unaligned(src.cast::<u32>().read_unaligned()),
+            8 => dst.cast::<u64>().write_unaligned(src.cast::<u64>().read_unaligned()),
+            16 => dst.cast::<u128>().write_unaligned(src.cast::<u128>().read_unaligned()),
+            _ => std::ptr::copy_nonoverlapping(src, dst, n),
+        }
+    }
+}
+
 /// An SPSC channel whose element type is known only by its size and
 /// alignment: the C ABI's view of a fixed-size ring. It shares segments with
 /// [`Channel<T>`] for any `T` of the same size and alignment (the type-name
@@ -1569,6 +1589,7 @@ impl RawProducer {
     ///
     /// # Panics
     /// If `elem.len()` differs from the element size.
+    #[inline]
     pub fn try_push(&mut self, elem: &[u8]) -> Result<(), TrySendError<()>> {
         assert_eq!(
             elem.len(),
@@ -1577,12 +1598,63 @@ impl RawProducer {
             elem.len(),
             self.elem
         );
-        let mut chunk = self.p.reserve(1)?;
-        let (a, b) = chunk.as_mut_slices();
-        a.copy_from_slice(&elem[..a.len()]);
-        b.copy_from_slice(&elem[a.len()..]);
-        chunk.commit_all();
-        Ok(())
+        match self.try_push_inner(elem, false) {
+            Err(TrySendError::Full(())) => {
+                let exp = self.p.due();
+                self.try_push_inner(elem, exp)
+            }
+            r => r,
+        }
+    }
+
+    /// The fast path of [`try_push`](RawProducer::try_push) alone: pushes
+    /// `elem` and returns true if a slot is free and the consumer is not
+    /// gone; returns false, having done nothing, otherwise (then
+    /// `try_push` tells why). Small enough to inline into a caller such as
+    /// the C ABI, which keeps its error handling out of line.
+    ///
+    /// # Panics
+    /// If `elem.len()` differs from the element size.
+    #[inline(always)]
+    pub fn push_fast(&mut self, elem: &[u8]) -> bool {
+        assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
+        let p = &mut self.p;
+        if p.consumer_gone(false).is_some() || !matches!(p.free(1), Ok(n) if n > 0) {
+            return false;
+        }
+        let tail = p.tail;
+        p.shared.track(tail).write();
+        // SAFETY: as in `try_push_inner`.
+        unsafe { copy_elem(elem.as_ptr(), p.shared.slot_ptr(tail), elem.len()) };
+        p.commit(1);
+        true
+    }
+
+    /// [`Producer::try_push`]'s path with the element copied as bytes.
+    #[inline(always)]
+    fn try_push_inner(&mut self, elem: &[u8], expensive: bool) -> Result<(), TrySendError<()>> {
+        let p = &mut self.p;
+        if let Some(c) = p.consumer_gone(false) {
+            return Err(c.try_send(()));
+        }
+        match p.free(1) {
+            Err(c) => Err(c.try_send(())),
+            Ok(0) => match p.consumer_gone(expensive) {
+                Some(c) => Err(c.try_send(())),
+                None => Err(TrySendError::Full(())),
+            },
+            Ok(_) => {
+                let tail = p.tail;
+                p.shared.track(tail).write();
+                // SAFETY: slot `tail` is free (tail - head < cap), so the
+                // producer owns its `elem.len()` (= width) bytes; the
+                // consumer does not read them before the Release store of
+                // `tail` in `commit`; `elem` is outside the ring.
+                unsafe { copy_elem(elem.as_ptr(), p.shared.slot_ptr(tail), elem.len()) };
+                p.commit(1);
+                Ok(())
+            }
+        }
     }
 
     /// Pushes one element, waiting for room up to `timeout` (forever when
@@ -1608,6 +1680,7 @@ impl RawProducer {
     }
 
     /// Reserves exactly `n` slots to write in place (byte slices).
+    #[inline]
     pub fn reserve(&mut self, n: usize) -> Result<WriteChunk<'_, u8>, TrySendError<()>> {
         self.p.reserve(n)
     }
@@ -1638,6 +1711,7 @@ impl RawConsumer {
     ///
     /// # Panics
     /// If `out.len()` differs from the element size.
+    #[inline]
     pub fn try_pop(&mut self, out: &mut [u8]) -> Result<(), TryRecvError> {
         assert_eq!(
             out.len(),
@@ -1646,10 +1720,58 @@ impl RawConsumer {
             out.len(),
             self.elem
         );
-        let chunk = self.c.read_chunk(1)?;
-        let (a, b) = chunk.as_slices();
-        out[..a.len()].copy_from_slice(a);
-        out[a.len()..].copy_from_slice(b);
+        match self.try_pop_inner(out, false) {
+            Err(TryRecvError::Empty) => {
+                let exp = self.c.due();
+                self.try_pop_inner(out, exp)
+            }
+            r => r,
+        }
+    }
+
+    /// The fast path of [`try_pop`](RawConsumer::try_pop) alone: pops into
+    /// `out` and returns true if an element is available; returns false,
+    /// having done nothing, otherwise (then `try_pop` tells why).
+    ///
+    /// # Panics
+    /// If `out.len()` differs from the element size.
+    #[inline(always)]
+    pub fn pop_fast(&mut self, out: &mut [u8]) -> bool {
+        assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
+        let c = &mut self.c;
+        if !matches!(c.available(1), Ok(n) if n > 0) {
+            return false;
+        }
+        let head = c.head;
+        c.shared.track(head).read();
+        // SAFETY: as in `try_pop_inner`.
+        unsafe { copy_elem(c.shared.slot_ptr(head), out.as_mut_ptr(), out.len()) };
+        c.release(1);
+        true
+    }
+
+    /// [`Consumer::try_pop`]'s path with the element copied as bytes.
+    #[inline(always)]
+    fn try_pop_inner(&mut self, out: &mut [u8], expensive: bool) -> Result<(), TryRecvError> {
+        let c = &mut self.c;
+        match c.available(1) {
+            Err(e) => return Err(e.try_recv()),
+            Ok(0) => {
+                c.empty_reason(expensive).map_err(Closed::try_recv)?;
+                // The producer is gone but committed more before leaving.
+                if c.cached_tail == c.head {
+                    return Err(TryRecvError::Empty);
+                }
+            }
+            Ok(_) => {}
+        }
+        let head = c.head;
+        c.shared.track(head).read();
+        // SAFETY: slot `head` is committed (head < tail) and owned by the
+        // consumer until the Release store of `head` in `release`; it has
+        // `out.len()` (= width) bytes; `out` is outside the ring.
+        unsafe { copy_elem(c.shared.slot_ptr(head), out.as_mut_ptr(), out.len()) };
+        c.release(1);
         Ok(())
     }
 
@@ -1671,6 +1793,7 @@ impl RawConsumer {
 
     /// Borrows up to `max` elements in place (byte slices); see
     /// [`Consumer::read_chunk`].
+    #[inline]
     pub fn read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, u8>, TryRecvError> {
         self.c.read_chunk(max)
     }

@@ -136,6 +136,30 @@ impl RxMeter {
         )
     }
 
+    /// For a receive loop that checks the order itself (the C loops of
+    /// the `c-abi-*` transports): message `seq` arrived after all of its
+    /// predecessors; call it at least for every `seq` with
+    /// `seq & mask() == 0`.
+    #[inline]
+    pub fn on_checked(&mut self, seq: u64) {
+        self.expected = seq + 1;
+        if seq & self.mask == 0 && self.start.is_none() {
+            self.tick(seq);
+        }
+    }
+
+    /// The end marker arrived after `count` messages in order (loops that
+    /// check the order themselves, see [`RxMeter::on_checked`]).
+    pub fn on_end(&mut self, count: u64) {
+        self.expected = count;
+        self.end = Some(Instant::now());
+    }
+
+    /// The clock-check mask (see [`check_mask`]).
+    pub fn mask(&self) -> u64 {
+        self.mask
+    }
+
     /// The measured sample, once the end marker has arrived.
     pub fn finish(self) -> Res<Sample> {
         let Some(t1) = self.end else {

@@ -143,6 +143,24 @@ pub const TARGETS: &[Target] = &[
         cmp: Cmp::AtLeast(0.8),
     },
     Target {
+        label: "C->C (C ABI) u64 SPSC msgs/s / Rust->Rust shmlane spsc u64 msgs/s",
+        num: sel("c-abi-spsc", Pattern::Throughput, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("shmlane-spsc", Pattern::Throughput, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(0.9),
+    },
+    Target {
+        label: "C->C (C ABI) 64 B bytes msgs/s / Rust->Rust shmlane bytes 64 B msgs/s",
+        num: sel("c-abi-bytes", Pattern::Throughput, 64, Metric::MsgsPerS),
+        den: Den::Row(sel("shmlane-bytes", Pattern::Throughput, 64, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(0.9),
+    },
+    Target {
+        label: "C->C (C ABI) u64 MPMC 1P1C msgs/s / Rust->Rust shmlane mpmc 1P1C msgs/s",
+        num: sel("c-abi-mpmc", Pattern::Throughput, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("shmlane-mpmc", Pattern::Throughput, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(0.9),
+    },
+    Target {
         label: "shmlane blocking ping-pong RTT p50 / futex RTT p50",
         num: sel("shmlane-spsc-blocking", Pattern::PingPong, PING_SIZE, Metric::RttP50),
         den: Den::Row(sel("futex", Pattern::PingPong, 4, Metric::RttP50)),

@@ -166,7 +166,7 @@
 #define SHMLANE_KIND_SPSC 1
 
 /**
- * Kind: MPMC ring of fixed-size elements (not available through this ABI).
+ * Kind: MPMC ring of fixed-size elements (the `shmlane_mpmc_*` calls).
  */
 #define SHMLANE_KIND_MPMC 2
 
@@ -184,6 +184,28 @@
  * Kind: byte ring, many producers, many competing consumers.
  */
 #define SHMLANE_KIND_BYTES_MPMC 5
+
+/**
+ * `shmlane_wait.strategy`: spin about 50 µs, then sleep on the futex (the
+ * default of every handle).
+ */
+#define SHMLANE_WAIT_DEFAULT 0
+
+/**
+ * `shmlane_wait.strategy`: only spin, never sleep in the kernel (lowest
+ * latency; burns a core while waiting).
+ */
+#define SHMLANE_WAIT_SPIN 1
+
+/**
+ * `shmlane_wait.strategy`: sleep on the futex at once (lowest CPU use).
+ */
+#define SHMLANE_WAIT_PARK 2
+
+/**
+ * `shmlane_wait.strategy`: spin for `spin_ns`, then sleep.
+ */
+#define SHMLANE_WAIT_SPIN_THEN_PARK 3
 
 /**
  * Result of every fallible call. `SHMLANE_OK` is 0; every other value is a
@@ -328,6 +350,21 @@ typedef struct shmlane_fixed_consumer shmlane_fixed_consumer;
 typedef struct shmlane_fixed_producer shmlane_fixed_producer;
 
 /**
+ * An open fixed-size MPMC ring (not attached). Opaque.
+ */
+typedef struct shmlane_mpmc shmlane_mpmc;
+
+/**
+ * A receiver of a fixed-size MPMC ring. Opaque.
+ */
+typedef struct shmlane_mpmc_receiver shmlane_mpmc_receiver;
+
+/**
+ * A sender of a fixed-size MPMC ring. Opaque.
+ */
+typedef struct shmlane_mpmc_sender shmlane_mpmc_sender;
+
+/**
  * The sending side of a byte ring. Opaque.
  */
 typedef struct shmlane_producer shmlane_producer;
@@ -465,6 +502,95 @@ typedef struct shmlane_fixed_stats {
    */
   uint64_t depth;
 } shmlane_fixed_stats;
+
+/**
+ * One message of a batch read in place (`shmlane_read_batch`).
+ */
+typedef struct shmlane_msg {
+  /**
+   * The payload, inside the shared segment; valid until `shmlane_release`.
+   */
+  const void *data;
+  /**
+   * Payload length in bytes.
+   */
+  size_t len;
+  /**
+   * The sender's type word.
+   */
+  uint32_t msg_type;
+} shmlane_msg;
+
+/**
+ * Counters of an MPMC ring (a snapshot; fields may disagree by an element
+ * while operations are in flight).
+ */
+typedef struct shmlane_mpmc_stats {
+  /**
+   * Number of slots.
+   */
+  uint64_t capacity;
+  /**
+   * Elements waiting in the ring.
+   */
+  uint64_t depth;
+  /**
+   * Elements committed (or being committed) since creation.
+   */
+  uint64_t sent;
+  /**
+   * Elements received (or being received) since creation.
+   */
+  uint64_t received;
+  /**
+   * Claims of producers that died before committing, skipped.
+   */
+  uint64_t lost_sends;
+  /**
+   * Elements claimed by consumers that died before releasing them.
+   */
+  uint64_t lost_recvs;
+  /**
+   * Claims aborted by live senders.
+   */
+  uint64_t aborted;
+  /**
+   * Senders attached now (including dead ones not yet replaced).
+   */
+  uint32_t senders;
+  /**
+   * Receivers attached now (including dead ones not yet replaced).
+   */
+  uint32_t receivers;
+  /**
+   * Size of the endpoint table.
+   */
+  uint32_t endpoint_capacity;
+  /**
+   * The segment's stall timeout in nanoseconds.
+   */
+  uint64_t stall_timeout_ns;
+} shmlane_mpmc_stats;
+
+/**
+ * How the blocking calls of one handle wait (a zeroed struct is the
+ * default).
+ */
+typedef struct shmlane_wait {
+  /**
+   * A `SHMLANE_WAIT_*` value.
+   */
+  uint32_t strategy;
+  /**
+   * `SHMLANE_WAIT_SPIN_THEN_PARK`: how long to spin, in nanoseconds.
+   */
+  uint64_t spin_ns;
+  /**
+   * While blocked, how often to check that the peers are alive (and the
+   * longest single sleep), in nanoseconds; 0 for the default (100 ms).
+   */
+  uint64_t check_interval_ns;
+} shmlane_wait;
 
 #ifdef __cplusplus
 extern "C" {
@@ -703,8 +829,10 @@ enum shmlane_status shmlane_recv(struct shmlane_consumer *c, void *buf, size_t c
 enum shmlane_status shmlane_read(struct shmlane_consumer *c, const void **data, size_t *len, uint32_t *msg_type, int64_t timeout_ns);
 
 /**
- * Releases the record returned by `shmlane_read` (its pointer becomes
- * invalid). Does not block. `SHMLANE_WRONG_STATE` without a record.
+ * Releases the record returned by `shmlane_read`, or every message of the
+ * batch returned by `shmlane_read_batch` (one update of the read index);
+ * their pointers become invalid. Does not block. `SHMLANE_WRONG_STATE`
+ * without a record or batch.
  *
  * # Safety
  * `c` is a live consumer handle.
@@ -824,6 +952,397 @@ enum shmlane_status shmlane_fixed_push(struct shmlane_fixed_producer *p, const v
  * `c` is a live handle; `out` has `cap` writable bytes; `len` is writable.
  */
 enum shmlane_status shmlane_fixed_pop(struct shmlane_fixed_consumer *c, void *out, size_t cap, size_t *len, int64_t timeout_ns);
+
+/**
+ * Pushes up to `count` elements (`count * elem_size` bytes at `elems`,
+ * back to back) with one index update: as many as there is room for, at
+ * least one. `*pushed` receives how many (0 on error). Waits for room for
+ * the first as `timeout_ns` says (0: `SHMLANE_FULL` when there is none).
+ * `count` 0 is `SHMLANE_INVALID_ARGUMENT`. Other statuses as for
+ * `shmlane_fixed_push`.
+ *
+ * # Safety
+ * `p` is a live handle; `elems` points to `count * elem_size` readable
+ * bytes; `pushed` is valid for a write.
+ */
+enum shmlane_status shmlane_fixed_push_batch(struct shmlane_fixed_producer *p, const void *elems, size_t count, size_t *pushed, int64_t timeout_ns);
+
+/**
+ * Pops up to `cap / elem_size` elements into `out` with one index update:
+ * every element available, at least one. `*popped` receives how many (0
+ * on error). Waits for the first as `timeout_ns` says (0:
+ * `SHMLANE_EMPTY` when there is none). A buffer smaller than one element
+ * is `SHMLANE_BUFFER_TOO_SMALL`. Other statuses as for `shmlane_fixed_pop`.
+ *
+ * # Safety
+ * `c` is a live handle; `out` has `cap` writable bytes; `popped` is
+ * valid for a write.
+ */
+enum shmlane_status shmlane_fixed_pop_batch(struct shmlane_fixed_consumer *c, void *out, size_t cap, size_t *popped, int64_t timeout_ns);
+
+/**
+ * Creates an anonymous byte ring (a sealed memfd, no name in /dev/shm;
+ * it disappears when the last process holding it closes it). Share it
+ * with `shmlane_channel_fd`: the fd survives `fork` and `exec` (pass its
+ * number to the child) and can be sent over a unix socket (SCM_RIGHTS);
+ * the other process opens it with `shmlane_channel_from_fd`. Arguments
+ * and errors as for `shmlane_channel_create` (`options->mode` and
+ * `reclaim_stale` do not apply).
+ *
+ * # Safety
+ * `options` is NULL or points to a `shmlane_options`; `out` is valid for
+ * writing a pointer.
+ */
+enum shmlane_status shmlane_channel_anonymous(size_t capacity, const struct shmlane_options *options, struct shmlane_channel **out);
+
+/**
+ * Opens an anonymous byte ring from a file descriptor (inherited or
+ * received over a unix socket). The library duplicates `fd`: the caller
+ * still owns it and may close it after the call. `kind` as for
+ * `shmlane_channel_open`. Errors as for `shmlane_channel_open`, and
+ * `SHMLANE_INVALID_ARGUMENT` for a negative or closed fd.
+ *
+ * # Safety
+ * `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_channel_from_fd(int fd, uint32_t kind, struct shmlane_channel **out);
+
+/**
+ * Writes to `*fd` a new file descriptor of an anonymous byte ring, without
+ * close-on-exec: pass it to a child (fork/exec) or over a unix socket, and
+ * close it when done. A named ring is `SHMLANE_INVALID_ARGUMENT` (open it
+ * by name).
+ *
+ * # Safety
+ * `ch` is a live handle; `fd` is valid for a write.
+ */
+enum shmlane_status shmlane_channel_fd(const struct shmlane_channel *ch, int *fd);
+
+/**
+ * Creates an anonymous fixed-size SPSC ring; see `shmlane_fixed_create`
+ * for the arguments and `shmlane_channel_anonymous` for sharing it.
+ *
+ * # Safety
+ * `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_fixed_anonymous(size_t capacity, size_t elem_size, size_t elem_align, struct shmlane_fixed **out);
+
+/**
+ * Opens an anonymous fixed-size SPSC ring from a file descriptor (the
+ * library duplicates it; the caller still owns `fd`). `elem_size` as for
+ * `shmlane_fixed_open`.
+ *
+ * # Safety
+ * `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_fixed_from_fd(int fd, size_t elem_size, struct shmlane_fixed **out);
+
+/**
+ * A new inheritable fd of an anonymous fixed-size SPSC ring; see
+ * `shmlane_channel_fd`.
+ *
+ * # Safety
+ * `ch` is a live handle; `fd` is valid for a write.
+ */
+enum shmlane_status shmlane_fixed_fd(const struct shmlane_fixed *ch, int *fd);
+
+/**
+ * Reads up to `max` messages in place with one update of the ring's read
+ * index: every message readable now (at least one), oldest first, into
+ * `msgs[0 .. *count)`. They stay valid, and their space is not reused,
+ * until `shmlane_release` releases all of them at once (or
+ * `shmlane_consumer_close`). Waits for the first message as `timeout_ns`
+ * says; statuses as for `shmlane_read` (`*count` is 0 on error). `max` 0
+ * is `SHMLANE_INVALID_ARGUMENT`; a batch or record already held is
+ * `SHMLANE_WRONG_STATE`.
+ *
+ * # Safety
+ * `c` is a live consumer handle; `msgs` has room for `max` entries;
+ * `count` is valid for a write.
+ */
+enum shmlane_status shmlane_read_batch(struct shmlane_consumer *c, struct shmlane_msg *msgs, size_t max, size_t *count, int64_t timeout_ns);
+
+/**
+ * Creates a named MPMC ring of `capacity` slots (a power of two, at least
+ * 2) of `elem_size`-byte elements aligned to `elem_align` (a power of two
+ * up to `SHMLANE_REGION_ALIGN`; `elem_size` a multiple of it). Any number
+ * of senders and receivers attach (up to `options->endpoints`, default
+ * 64). It interoperates with Rust's `mpmc::Channel<T>` for any `Pod` T of
+ * that size and alignment. `options`: NULL for defaults; `kind` must be 0
+ * or `SHMLANE_KIND_MPMC`, `max_message` 0. Close with `shmlane_mpmc_close`;
+ * errors as for `shmlane_channel_create`.
+ *
+ * # Safety
+ * `name` is a NUL-terminated string; `options` is NULL or points to a
+ * `shmlane_options`; `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_mpmc_create(const char *name, size_t capacity, size_t elem_size, size_t elem_align, const struct shmlane_options *options, struct shmlane_mpmc **out);
+
+/**
+ * Creates an anonymous MPMC ring (sealed memfd); arguments as for
+ * `shmlane_mpmc_create`, sharing as for `shmlane_channel_anonymous`
+ * (`shmlane_mpmc_fd`, `shmlane_mpmc_from_fd`).
+ *
+ * # Safety
+ * `options` is NULL or points to a `shmlane_options`; `out` is valid for
+ * writing a pointer.
+ */
+enum shmlane_status shmlane_mpmc_anonymous(size_t capacity, size_t elem_size, size_t elem_align, const struct shmlane_options *options, struct shmlane_mpmc **out);
+
+/**
+ * Opens a named MPMC ring. `elem_size` 0 accepts any element size;
+ * otherwise a ring of another size is `SHMLANE_TYPE_MISMATCH`. A segment
+ * of another kind is `SHMLANE_KIND_MISMATCH`; other errors as for
+ * `shmlane_channel_open`.
+ *
+ * # Safety
+ * `name` is a NUL-terminated string; `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_mpmc_open(const char *name, size_t elem_size, struct shmlane_mpmc **out);
+
+/**
+ * Opens an anonymous MPMC ring from a file descriptor (the library
+ * duplicates it; the caller still owns `fd`). `elem_size` as for
+ * `shmlane_mpmc_open`.
+ *
+ * # Safety
+ * `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_mpmc_from_fd(int fd, size_t elem_size, struct shmlane_mpmc **out);
+
+/**
+ * A new inheritable fd of an anonymous MPMC ring; see `shmlane_channel_fd`.
+ *
+ * # Safety
+ * `ch` is a live handle; `fd` is valid for a write.
+ */
+enum shmlane_status shmlane_mpmc_fd(const struct shmlane_mpmc *ch, int *fd);
+
+/**
+ * Closes an MPMC ring handle (NULL is ignored); attached senders and
+ * receivers stay usable.
+ *
+ * # Safety
+ * `ch` is NULL or a handle that is not used again.
+ */
+void shmlane_mpmc_close(struct shmlane_mpmc *ch);
+
+/**
+ * Element size and slot count of an MPMC ring. Does not block.
+ *
+ * # Safety
+ * `ch` is a live handle; `elem_size` and `capacity` are NULL or writable.
+ */
+enum shmlane_status shmlane_mpmc_info(const struct shmlane_mpmc *ch, size_t *elem_size, size_t *capacity);
+
+/**
+ * Reads the counters of an MPMC ring. Does not block, no system call.
+ *
+ * # Safety
+ * `ch` is a live handle; `out` is valid for a write.
+ */
+enum shmlane_status shmlane_mpmc_stats_get(const struct shmlane_mpmc *ch, struct shmlane_mpmc_stats *out);
+
+/**
+ * Attaches a sender (takes a free endpoint entry, or a dead process's:
+ * `SHMLANE_ENDPOINT_TABLE_FULL` when none). Same threading rules as byte
+ * producers. Close it with `shmlane_mpmc_sender_close`.
+ *
+ * # Safety
+ * `ch` is a live handle; `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_mpmc_sender_attach(const struct shmlane_mpmc *ch, struct shmlane_mpmc_sender **out);
+
+/**
+ * Attaches a receiver; see `shmlane_mpmc_sender_attach`. Receivers
+ * compete: each element goes to one of them.
+ *
+ * # Safety
+ * `ch` is a live handle; `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_mpmc_receiver_attach(const struct shmlane_mpmc *ch, struct shmlane_mpmc_receiver **out);
+
+/**
+ * Closes a sender (NULL is ignored); an outstanding claim is aborted.
+ * Receivers see `SHMLANE_DISCONNECTED` once every sender closed and the
+ * ring is drained.
+ *
+ * # Safety
+ * `s` is NULL or a handle that is not used again.
+ */
+void shmlane_mpmc_sender_close(struct shmlane_mpmc_sender *s);
+
+/**
+ * Closes a receiver (NULL is ignored), releasing an element read in
+ * place. Senders see `SHMLANE_DISCONNECTED` once every receiver closed.
+ *
+ * # Safety
+ * `r` is NULL or a handle that is not used again.
+ */
+void shmlane_mpmc_receiver_close(struct shmlane_mpmc_receiver *r);
+
+/**
+ * Sends one element (`len` must equal the element size:
+ * `SHMLANE_INVALID_ARGUMENT` otherwise). Timeouts and statuses as for
+ * `shmlane_send`; `SHMLANE_WRONG_STATE` while a claim is outstanding.
+ *
+ * # Safety
+ * `s` is a live handle; `elem` points to `len` readable bytes.
+ */
+enum shmlane_status shmlane_mpmc_send(struct shmlane_mpmc_sender *s, const void *elem, size_t len, int64_t timeout_ns);
+
+/**
+ * Sends up to `count` elements (`count * elem_size` bytes at `elems`,
+ * back to back) with one claim (one update of the shared tail): as many as
+ * there are free slots, at least one. `*sent` receives how many (0 on
+ * error). Waits for room for the first as `timeout_ns` says.
+ * `count` 0 is `SHMLANE_INVALID_ARGUMENT`; other statuses as for
+ * `shmlane_mpmc_send`.
+ *
+ * # Safety
+ * `s` is a live handle; `elems` points to `count * elem_size` readable
+ * bytes; `sent` is valid for a write.
+ */
+enum shmlane_status shmlane_mpmc_send_batch(struct shmlane_mpmc_sender *s, const void *elems, size_t count, size_t *sent, int64_t timeout_ns);
+
+/**
+ * Claims a free slot to write in place (zero-copy): `*slot` points to
+ * `elem_size` writable bytes in the shared segment, aligned to the ring's
+ * element alignment, valid until `shmlane_mpmc_commit` or
+ * `shmlane_mpmc_abort` (or `shmlane_mpmc_sender_close`, which aborts). One
+ * claim at a time per sender (`SHMLANE_WRONG_STATE`). An aborted claim
+ * never blocks receivers (they pass over it). Timeouts and statuses as for
+ * `shmlane_mpmc_send`.
+ *
+ * # Safety
+ * `s` is a live handle; `slot` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_mpmc_claim(struct shmlane_mpmc_sender *s, int64_t timeout_ns, void **slot);
+
+/**
+ * Publishes the claimed element. Does not block. `SHMLANE_WRONG_STATE`
+ * without a claim; `SHMLANE_CORRUPT` if a receiver judged this process
+ * dead and skipped the claim (the element is not delivered).
+ *
+ * # Safety
+ * `s` is a live handle.
+ */
+enum shmlane_status shmlane_mpmc_commit(struct shmlane_mpmc_sender *s);
+
+/**
+ * Gives up the outstanding claim (receivers pass over the slot; counted
+ * in `aborted`). Does not block. `SHMLANE_WRONG_STATE` without a claim.
+ *
+ * # Safety
+ * `s` is a live handle.
+ */
+enum shmlane_status shmlane_mpmc_abort(struct shmlane_mpmc_sender *s);
+
+/**
+ * Receives one element into `out` (`cap` bytes, at least the element
+ * size: `SHMLANE_BUFFER_TOO_SMALL` otherwise, with the element size in
+ * `*len`). `*len` receives the element size on success. Timeouts and
+ * statuses as for `shmlane_recv`; `SHMLANE_WRONG_STATE` while an element
+ * read in place is held.
+ *
+ * # Safety
+ * `r` is a live handle; `out` has `cap` writable bytes; `len` is writable.
+ */
+enum shmlane_status shmlane_mpmc_recv(struct shmlane_mpmc_receiver *r, void *out, size_t cap, size_t *len, int64_t timeout_ns);
+
+/**
+ * Receives up to `cap / elem_size` elements into `out` with one claim (one
+ * update of the shared head): every element available, at least one,
+ * back to back. `*count` receives how many (0 on error). Waits for the
+ * first as `timeout_ns` says. A buffer smaller than one element is
+ * `SHMLANE_BUFFER_TOO_SMALL`; other statuses as for `shmlane_mpmc_recv`.
+ *
+ * # Safety
+ * `r` is a live handle; `out` has `cap` writable bytes; `count` is
+ * valid for a write.
+ */
+enum shmlane_status shmlane_mpmc_recv_batch(struct shmlane_mpmc_receiver *r, void *out, size_t cap, size_t *count, int64_t timeout_ns);
+
+/**
+ * Reads the oldest element in place (zero-copy): `*elem` points to its
+ * `elem_size` bytes in the shared segment, valid until
+ * `shmlane_mpmc_release` (or `shmlane_mpmc_receiver_close`). Calling it
+ * again before the release returns the same element. Timeouts and
+ * statuses as for `shmlane_mpmc_recv`.
+ *
+ * # Safety
+ * `r` is a live handle; `elem` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_mpmc_read(struct shmlane_mpmc_receiver *r, const void **elem, int64_t timeout_ns);
+
+/**
+ * Releases the element read in place by `shmlane_mpmc_read`. Does not
+ * block. `SHMLANE_WRONG_STATE` without one; `SHMLANE_CORRUPT` if a sender
+ * judged this process dead and reclaimed the slot (what was read may be
+ * torn and must be discarded).
+ *
+ * # Safety
+ * `r` is a live handle.
+ */
+enum shmlane_status shmlane_mpmc_release(struct shmlane_mpmc_receiver *r);
+
+/**
+ * Sets how the blocking calls of a byte producer wait.
+ * `SHMLANE_WRONG_STATE` while a claim is outstanding. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_producer_set_wait(struct shmlane_producer *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of a byte consumer wait.
+ * `SHMLANE_WRONG_STATE` while a record or batch read in place is held. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_consumer_set_wait(struct shmlane_consumer *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of a fixed-size SPSC producer wait. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_fixed_producer_set_wait(struct shmlane_fixed_producer *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of a fixed-size SPSC consumer wait. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_fixed_consumer_set_wait(struct shmlane_fixed_consumer *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of an MPMC sender wait.
+ * `SHMLANE_WRONG_STATE` while a claim is outstanding. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_mpmc_sender_set_wait(struct shmlane_mpmc_sender *h, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of an MPMC receiver wait.
+ * `SHMLANE_WRONG_STATE` while an element read in place is held. `wait` NULL restores the default.
+ *
+ * # Safety
+ * `h` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_mpmc_receiver_set_wait(struct shmlane_mpmc_receiver *h, const struct shmlane_wait *wait);
 
 #ifdef __cplusplus
 }  // extern "C"

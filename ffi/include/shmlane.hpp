@@ -11,8 +11,12 @@
 //    DISCONNECTED and PEER_DIED are ordinary outcomes of a ring. A Status
 //    converts to std::error_code (make_error_code) when wanted.
 //
-// Handles are move-only and close themselves; Grant aborts and Record
-// releases on destruction. Threading rules are those of shmlane.h: a
+// Handles are move-only and close themselves; Grant and MpmcClaim abort,
+// Record, Batch and MpmcElement release on destruction.
+// Anonymous rings (Channel::anonymous, FixedChannel::anonymous,
+// MpmcChannel::anonymous) give their fd with fd(): a new descriptor without
+// close-on-exec that the caller passes to a child or over a unix socket and
+// closes; the other process opens it with from_fd (which duplicates it). Threading rules are those of shmlane.h: a
 // Producer/Consumer may move between threads but is used by one at a time.
 // Timeouts: shmlane::forever (default), shmlane::try_once, or any
 // std::chrono duration.
@@ -28,6 +32,7 @@
 #include <system_error>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "shmlane.h"
 
@@ -178,6 +183,43 @@ class Record {
     std::uint32_t type_ = 0;
 };
 
+/// Several messages read in place with one update of the read index
+/// (Consumer::read_batch); all released together on destruction.
+class Batch {
+  public:
+    Batch() = default;
+    Batch(Batch &&o) noexcept : c_(std::exchange(o.c_, nullptr)), msgs_(std::move(o.msgs_)) {}
+    Batch &operator=(Batch &&o) noexcept {
+        if (this != &o) {
+            release();
+            c_ = std::exchange(o.c_, nullptr);
+            msgs_ = std::move(o.msgs_);
+        }
+        return *this;
+    }
+    Batch(const Batch &) = delete;
+    Batch &operator=(const Batch &) = delete;
+    ~Batch() { release(); }
+
+    explicit operator bool() const noexcept { return c_ != nullptr; }
+    std::size_t size() const noexcept { return msgs_.size(); }
+    const shmlane_msg &operator[](std::size_t i) const noexcept { return msgs_[i]; }
+    std::string_view view(std::size_t i) const noexcept {
+        return {static_cast<const char *>(msgs_[i].data), msgs_[i].len};
+    }
+    auto begin() const noexcept { return msgs_.begin(); }
+    auto end() const noexcept { return msgs_.end(); }
+    void release() noexcept {
+        if (c_) shmlane_release(std::exchange(c_, nullptr));
+        msgs_.clear();
+    }
+
+  private:
+    friend class Consumer;
+    shmlane_consumer *c_ = nullptr;
+    std::vector<shmlane_msg> msgs_;
+};
+
 /// Sending side of a byte ring.
 class Producer {
   public:
@@ -201,6 +243,9 @@ class Producer {
         }
         return s;
     }
+    /// How blocking calls wait (nullptr: the default); wrong_state while a
+    /// claim or read in place is held.
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_producer_set_wait(h_.get(), w)); }
     shmlane_producer *native() const noexcept { return h_.get(); }
 
   private:
@@ -241,6 +286,20 @@ class Consumer {
         }
         return s;
     }
+    /// Reads up to `max` messages in place with one index update (at least
+    /// one); `out` holds them until it is released or destroyed.
+    Status read_batch(Batch &out, std::size_t max = 64, Timeout t = forever) {
+        out.release();
+        out.msgs_.resize(max);
+        std::size_t n = 0;
+        Status s = detail::st(shmlane_read_batch(h_.get(), out.msgs_.data(), max, &n, t.count()));
+        out.msgs_.resize(s == Status::ok ? n : 0);
+        if (s == Status::ok) out.c_ = h_.get();
+        return s;
+    }
+    /// How blocking calls wait (nullptr: the default); wrong_state while a
+    /// claim or read in place is held.
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_consumer_set_wait(h_.get(), w)); }
     shmlane_consumer *native() const noexcept { return h_.get(); }
 
   private:
@@ -264,6 +323,24 @@ class Channel {
         return Channel(c);
     }
     static Status unlink(const std::string &name) noexcept { return detail::st(shmlane_unlink(name.c_str())); }
+    /// An anonymous ring (memfd); share it with fd().
+    static Channel anonymous(std::size_t capacity, const shmlane_options *opts = nullptr) {
+        shmlane_channel *c = nullptr;
+        detail::check(shmlane_channel_anonymous(capacity, opts, &c), "shmlane_channel_anonymous");
+        return Channel(c);
+    }
+    /// Opens an anonymous ring from an fd (duplicated: the caller keeps `fd`).
+    static Channel from_fd(int fd, std::uint32_t kind = 0) {
+        shmlane_channel *c = nullptr;
+        detail::check(shmlane_channel_from_fd(fd, kind, &c), "shmlane_channel_from_fd");
+        return Channel(c);
+    }
+    /// A new inheritable fd of an anonymous ring; the caller closes it.
+    int fd() const {
+        int fd = -1;
+        detail::check(shmlane_channel_fd(h_.get(), &fd), "shmlane_channel_fd");
+        return fd;
+    }
 
     Producer producer() const {
         shmlane_producer *p = nullptr;
@@ -302,6 +379,15 @@ class FixedProducer {
         static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
         return push(&v, sizeof v, t);
     }
+    /// Pushes up to `n` elements with one index update (at least one);
+    /// `pushed` receives how many.
+    template <class T> Status push_batch(const T *elems, std::size_t n, std::size_t &pushed, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return detail::st(shmlane_fixed_push_batch(h_.get(), elems, n, &pushed, t.count()));
+    }
+
+    /// How blocking calls wait (nullptr: the default).
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_fixed_producer_set_wait(h_.get(), w)); }
 
   private:
     friend class FixedChannel;
@@ -320,6 +406,15 @@ class FixedConsumer {
         static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
         return pop(&v, sizeof v, t);
     }
+    /// Pops up to `max` elements with one index update (at least one);
+    /// `popped` receives how many.
+    template <class T> Status pop_batch(T *out, std::size_t max, std::size_t &popped, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return detail::st(shmlane_fixed_pop_batch(h_.get(), out, max * sizeof(T), &popped, t.count()));
+    }
+
+    /// How blocking calls wait (nullptr: the default).
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_fixed_consumer_set_wait(h_.get(), w)); }
 
   private:
     friend class FixedChannel;
@@ -346,6 +441,27 @@ class FixedChannel {
         detail::check(shmlane_fixed_open(name.c_str(), elem_size, &f), "shmlane_fixed_open");
         return FixedChannel(f);
     }
+    /// An anonymous ring (memfd); share it with fd().
+    static FixedChannel anonymous(std::size_t capacity, std::size_t elem_size, std::size_t elem_align) {
+        shmlane_fixed *f = nullptr;
+        detail::check(shmlane_fixed_anonymous(capacity, elem_size, elem_align, &f), "shmlane_fixed_anonymous");
+        return FixedChannel(f);
+    }
+    template <class T> static FixedChannel anonymous(std::size_t capacity) {
+        return anonymous(capacity, sizeof(T), alignof(T));
+    }
+    /// Opens an anonymous ring from an fd (duplicated: the caller keeps `fd`).
+    static FixedChannel from_fd(int fd, std::size_t elem_size = 0) {
+        shmlane_fixed *f = nullptr;
+        detail::check(shmlane_fixed_from_fd(fd, elem_size, &f), "shmlane_fixed_from_fd");
+        return FixedChannel(f);
+    }
+    /// A new inheritable fd of an anonymous ring; the caller closes it.
+    int fd() const {
+        int fd = -1;
+        detail::check(shmlane_fixed_fd(h_.get(), &fd), "shmlane_fixed_fd");
+        return fd;
+    }
     FixedProducer producer() const {
         shmlane_fixed_producer *p = nullptr;
         detail::check(shmlane_fixed_producer_attach(h_.get(), &p), "shmlane_fixed_producer_attach");
@@ -365,6 +481,218 @@ class FixedChannel {
   private:
     explicit FixedChannel(shmlane_fixed *f) : h_(f) {}
     detail::Handle<shmlane_fixed, shmlane_fixed_close> h_;
+};
+
+/// A slot of an MPMC ring claimed to write in place: fill data(), then
+/// commit(); destruction aborts (receivers pass over it).
+class MpmcClaim {
+  public:
+    MpmcClaim() = default;
+    MpmcClaim(MpmcClaim &&o) noexcept : s_(std::exchange(o.s_, nullptr)), data_(o.data_) {}
+    MpmcClaim &operator=(MpmcClaim &&o) noexcept {
+        if (this != &o) {
+            abort();
+            s_ = std::exchange(o.s_, nullptr);
+            data_ = o.data_;
+        }
+        return *this;
+    }
+    MpmcClaim(const MpmcClaim &) = delete;
+    MpmcClaim &operator=(const MpmcClaim &) = delete;
+    ~MpmcClaim() { abort(); }
+
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+    std::byte *data() const noexcept { return static_cast<std::byte *>(data_); }
+    /// The slot as a T (the ring's element size and alignment must fit T).
+    template <class T> T &as() const noexcept { return *static_cast<T *>(data_); }
+    Status commit() noexcept {
+        if (!s_) return Status::wrong_state;
+        return detail::st(shmlane_mpmc_commit(std::exchange(s_, nullptr)));
+    }
+    void abort() noexcept {
+        if (s_) shmlane_mpmc_abort(std::exchange(s_, nullptr));
+    }
+
+  private:
+    friend class MpmcSender;
+    shmlane_mpmc_sender *s_ = nullptr;
+    void *data_ = nullptr;
+};
+
+/// An element of an MPMC ring read in place; released on destruction.
+class MpmcElement {
+  public:
+    MpmcElement() = default;
+    MpmcElement(MpmcElement &&o) noexcept : r_(std::exchange(o.r_, nullptr)), data_(o.data_) {}
+    MpmcElement &operator=(MpmcElement &&o) noexcept {
+        if (this != &o) {
+            release();
+            r_ = std::exchange(o.r_, nullptr);
+            data_ = o.data_;
+        }
+        return *this;
+    }
+    MpmcElement(const MpmcElement &) = delete;
+    MpmcElement &operator=(const MpmcElement &) = delete;
+    ~MpmcElement() { release(); }
+
+    explicit operator bool() const noexcept { return r_ != nullptr; }
+    const std::byte *data() const noexcept { return static_cast<const std::byte *>(data_); }
+    template <class T> const T &as() const noexcept { return *static_cast<const T *>(data_); }
+    void release() noexcept {
+        if (r_) shmlane_mpmc_release(std::exchange(r_, nullptr));
+    }
+
+  private:
+    friend class MpmcReceiver;
+    shmlane_mpmc_receiver *r_ = nullptr;
+    const void *data_ = nullptr;
+};
+
+/// A sender of a fixed-size MPMC ring.
+class MpmcSender {
+  public:
+    Status send(const void *elem, std::size_t len, Timeout t = forever) noexcept {
+        return detail::st(shmlane_mpmc_send(h_.get(), elem, len, t.count()));
+    }
+    template <class T> Status send(const T &v, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return send(&v, sizeof v, t);
+    }
+    /// Sends up to `n` elements with one claim (at least one); `sent`
+    /// receives how many.
+    template <class T> Status send_batch(const T *elems, std::size_t n, std::size_t &sent, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return detail::st(shmlane_mpmc_send_batch(h_.get(), elems, n, &sent, t.count()));
+    }
+    /// Claims a slot to write in place; one claim at a time.
+    Status claim(MpmcClaim &out, Timeout t = forever) noexcept {
+        out.abort();
+        void *p = nullptr;
+        Status s = detail::st(shmlane_mpmc_claim(h_.get(), t.count(), &p));
+        if (s == Status::ok) {
+            out.s_ = h_.get();
+            out.data_ = p;
+        }
+        return s;
+    }
+    /// How blocking calls wait (nullptr: the default); wrong_state while a
+    /// claim or read in place is held.
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_mpmc_sender_set_wait(h_.get(), w)); }
+    shmlane_mpmc_sender *native() const noexcept { return h_.get(); }
+
+  private:
+    friend class MpmcChannel;
+    explicit MpmcSender(shmlane_mpmc_sender *s) : h_(s) {}
+    detail::Handle<shmlane_mpmc_sender, shmlane_mpmc_sender_close> h_;
+};
+
+/// A receiver of a fixed-size MPMC ring (receivers compete for elements).
+class MpmcReceiver {
+  public:
+    Status recv(void *out, std::size_t cap, Timeout t = forever) noexcept {
+        std::size_t n = 0;
+        return detail::st(shmlane_mpmc_recv(h_.get(), out, cap, &n, t.count()));
+    }
+    template <class T> Status recv(T &v, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return recv(&v, sizeof v, t);
+    }
+    /// Receives up to `max` elements with one claim (at least one);
+    /// `received` gets how many.
+    template <class T> Status recv_batch(T *out, std::size_t max, std::size_t &received, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return detail::st(shmlane_mpmc_recv_batch(h_.get(), out, max * sizeof(T), &received, t.count()));
+    }
+    /// Reads the oldest element in place; release it before reading on.
+    Status read(MpmcElement &out, Timeout t = forever) noexcept {
+        out.release();
+        const void *p = nullptr;
+        Status s = detail::st(shmlane_mpmc_read(h_.get(), &p, t.count()));
+        if (s == Status::ok) {
+            out.r_ = h_.get();
+            out.data_ = p;
+        }
+        return s;
+    }
+    /// How blocking calls wait (nullptr: the default); wrong_state while a
+    /// claim or read in place is held.
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_mpmc_receiver_set_wait(h_.get(), w)); }
+    shmlane_mpmc_receiver *native() const noexcept { return h_.get(); }
+
+  private:
+    friend class MpmcChannel;
+    explicit MpmcReceiver(shmlane_mpmc_receiver *r) : h_(r) {}
+    detail::Handle<shmlane_mpmc_receiver, shmlane_mpmc_receiver_close> h_;
+};
+
+/// A fixed-size MPMC ring (elements known by size and alignment); any
+/// number of senders and receivers attach.
+class MpmcChannel {
+  public:
+    static MpmcChannel create(const std::string &name, std::size_t capacity, std::size_t elem_size,
+                              std::size_t elem_align, const shmlane_options *opts = nullptr) {
+        shmlane_mpmc *m = nullptr;
+        detail::check(shmlane_mpmc_create(name.c_str(), capacity, elem_size, elem_align, opts, &m),
+                      "shmlane_mpmc_create");
+        return MpmcChannel(m);
+    }
+    template <class T>
+    static MpmcChannel create(const std::string &name, std::size_t capacity, const shmlane_options *opts = nullptr) {
+        return create(name, capacity, sizeof(T), alignof(T), opts);
+    }
+    static MpmcChannel anonymous(std::size_t capacity, std::size_t elem_size, std::size_t elem_align,
+                                 const shmlane_options *opts = nullptr) {
+        shmlane_mpmc *m = nullptr;
+        detail::check(shmlane_mpmc_anonymous(capacity, elem_size, elem_align, opts, &m), "shmlane_mpmc_anonymous");
+        return MpmcChannel(m);
+    }
+    template <class T> static MpmcChannel anonymous(std::size_t capacity, const shmlane_options *opts = nullptr) {
+        return anonymous(capacity, sizeof(T), alignof(T), opts);
+    }
+    /// `elem_size` 0 accepts any element size.
+    static MpmcChannel open(const std::string &name, std::size_t elem_size = 0) {
+        shmlane_mpmc *m = nullptr;
+        detail::check(shmlane_mpmc_open(name.c_str(), elem_size, &m), "shmlane_mpmc_open");
+        return MpmcChannel(m);
+    }
+    /// Opens an anonymous ring from an fd (duplicated: the caller keeps `fd`).
+    static MpmcChannel from_fd(int fd, std::size_t elem_size = 0) {
+        shmlane_mpmc *m = nullptr;
+        detail::check(shmlane_mpmc_from_fd(fd, elem_size, &m), "shmlane_mpmc_from_fd");
+        return MpmcChannel(m);
+    }
+    /// A new inheritable fd of an anonymous ring; the caller closes it.
+    int fd() const {
+        int fd = -1;
+        detail::check(shmlane_mpmc_fd(h_.get(), &fd), "shmlane_mpmc_fd");
+        return fd;
+    }
+    MpmcSender sender() const {
+        shmlane_mpmc_sender *s = nullptr;
+        detail::check(shmlane_mpmc_sender_attach(h_.get(), &s), "shmlane_mpmc_sender_attach");
+        return MpmcSender(s);
+    }
+    MpmcReceiver receiver() const {
+        shmlane_mpmc_receiver *r = nullptr;
+        detail::check(shmlane_mpmc_receiver_attach(h_.get(), &r), "shmlane_mpmc_receiver_attach");
+        return MpmcReceiver(r);
+    }
+    std::size_t elem_size() const {
+        std::size_t e = 0;
+        detail::check(shmlane_mpmc_info(h_.get(), &e, nullptr), "shmlane_mpmc_info");
+        return e;
+    }
+    shmlane_mpmc_stats stats() const {
+        shmlane_mpmc_stats s{};
+        detail::check(shmlane_mpmc_stats_get(h_.get(), &s), "shmlane_mpmc_stats_get");
+        return s;
+    }
+    shmlane_mpmc *native() const noexcept { return h_.get(); }
+
+  private:
+    explicit MpmcChannel(shmlane_mpmc *m) : h_(m) {}
+    detail::Handle<shmlane_mpmc, shmlane_mpmc_close> h_;
 };
 
 }  // namespace shmlane

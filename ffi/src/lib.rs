@@ -18,23 +18,37 @@
 //!
 //! # Zero-copy in C
 //! A producer handle owns at most one outstanding claim and a consumer
-//! handle at most one record read in place. The Rust borrows that tie a
-//! [`Grant`] or a [`Record`] to its handle are erased to `'static` and kept
-//! next to the handle, whose state lives in a separate heap allocation that
+//! handle at most one record or batch read in place (likewise an MPMC
+//! sender one claim and a receiver one element). The Rust borrows that tie
+//! a [`Grant`], [`Record`], [`Batch`], `mpmc::RawWriteClaim` or
+//! `mpmc::RawReadClaim` to its handle are erased to `'static` and kept next
+//! to the handle, whose state lives in a separate heap allocation that
 //! never moves; the borrow is always dropped before the handle state (see
 //! the `Drop` impls).
+//!
+//! # Anonymous rings and fds
+//! `*_anonymous` creates a sealed memfd segment; `*_fd` hands out a new
+//! descriptor without close-on-exec (for a child or a unix socket); and
+//! `*_from_fd` duplicates the caller's descriptor, so that ownership never
+//! crosses the boundary.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 #![allow(non_camel_case_types)]
 
-use shmlane_core::bytes::{self, Grant, Record};
+use shmlane_core::bytes::{self, Batch, Grant, Record};
 use shmlane_core::layout::{self, Kind};
+use shmlane_core::mpmc;
+use shmlane_core::segment::Segment;
 use shmlane_core::spsc::{self, RawChannel, RawConsumer, RawProducer};
-use shmlane_core::{Error, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use shmlane_core::{
+    Error, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, WaitConfig,
+    WaitStrategy,
+};
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::time::Duration;
@@ -206,6 +220,23 @@ fn recv_status(e: RecvTimeoutError) -> shmlane_status {
         RecvTimeoutError::Disconnected => SHMLANE_DISCONNECTED,
         RecvTimeoutError::PeerDied { pid } => fail(SHMLANE_PEER_DIED, format!("producer process {pid} died")),
         RecvTimeoutError::Corrupt { corruption } => fail(SHMLANE_CORRUPT, corruption.to_string()),
+    }
+}
+
+fn send_error_status(e: SendError<()>) -> shmlane_status {
+    send_status(match e {
+        SendError::Disconnected(()) => SendTimeoutError::Disconnected(()),
+        SendError::PeerDied { pid, .. } => SendTimeoutError::PeerDied { value: (), pid },
+        SendError::Corrupt { corruption, .. } => SendTimeoutError::Corrupt { value: (), corruption },
+        SendError::TooLarge { len, max, .. } => SendTimeoutError::TooLarge { value: (), len, max },
+    })
+}
+
+fn recv_error_status(e: RecvError) -> shmlane_status {
+    match e {
+        RecvError::Disconnected => recv_status(RecvTimeoutError::Disconnected),
+        RecvError::PeerDied { pid } => recv_status(RecvTimeoutError::PeerDied { pid }),
+        RecvError::Corrupt { corruption } => recv_status(RecvTimeoutError::Corrupt { corruption }),
     }
 }
 
@@ -388,7 +419,7 @@ pub const SHMLANE_BYTES_CONTROL_LEN: usize = 768;
 
 /// Kind: SPSC ring of fixed-size elements (the `shmlane_fixed_*` calls).
 pub const SHMLANE_KIND_SPSC: u32 = 1;
-/// Kind: MPMC ring of fixed-size elements (not available through this ABI).
+/// Kind: MPMC ring of fixed-size elements (the `shmlane_mpmc_*` calls).
 pub const SHMLANE_KIND_MPMC: u32 = 2;
 /// Kind: byte ring, one producer, one consumer.
 pub const SHMLANE_KIND_BYTES: u32 = 3;
@@ -453,8 +484,10 @@ pub struct shmlane_producer {
 
 /// The receiving side of a byte ring. Opaque.
 pub struct shmlane_consumer {
-    // Dropped before `c` (declaration order): it borrows `*c`.
+    // Dropped before `c` (declaration order): they borrow `*c`. At most
+    // one of `record` and `batch` is Some.
     record: Option<Record<'static>>,
+    batch: Option<Batch<'static>>,
     c: NonNull<bytes::Consumer>,
 }
 
@@ -485,8 +518,9 @@ impl Drop for shmlane_producer {
 
 impl Drop for shmlane_consumer {
     fn drop(&mut self) {
-        // A record read in place is released before its consumer goes.
+        // A record or batch read in place is released before its consumer goes.
         self.record = None;
+        self.batch = None;
         // SAFETY: `c` came from Box::into_raw in shmlane_consumer_attach and
         // nothing borrows it any more (the record is gone).
         drop(unsafe { Box::from_raw(self.c.as_ptr()) });
@@ -514,7 +548,8 @@ impl shmlane_consumer {
     ///
     /// # Safety
     /// The returned borrow must not outlive `self.c` (it is stored only in
-    /// `self.record`, which is dropped first) and `self.record` must be None.
+    /// `self.record` or `self.batch`, which are dropped first) and both
+    /// must be None.
     unsafe fn get_static(&mut self) -> &'static mut bytes::Consumer {
         // SAFETY: as for `get`; the caller keeps the borrow inside `self`.
         unsafe { &mut *self.c.as_ptr() }
@@ -910,8 +945,12 @@ pub unsafe extern "C" fn shmlane_send(
                     .try_send_with_type(msg_type, msg)
                     .map_or_else(try_send_status, |()| SHMLANE_OK)
             }
-            // A deadline past what Instant can hold means no deadline.
-            Wait::Forever => p.send_timeout_with_type(msg_type, msg, Duration::MAX),
+            // No deadline, so no clock read on the fast path.
+            Wait::Forever => {
+                return p
+                    .send_with_type(msg_type, msg)
+                    .map_or_else(send_error_status, |()| SHMLANE_OK)
+            }
             Wait::For(d) => p.send_timeout_with_type(msg_type, msg, d),
         };
         r.map_or_else(send_status, |()| SHMLANE_OK)
@@ -948,7 +987,7 @@ pub unsafe extern "C" fn shmlane_claim(
         let prod: &'static mut bytes::Producer = unsafe { &mut *h.p.as_ptr() };
         let r = match wait_of(timeout_ns) {
             Wait::Try => prod.try_claim(len).map_err(try_send_status),
-            Wait::Forever => prod.claim_timeout(len, Duration::MAX).map_err(send_status),
+            Wait::Forever => prod.claim(len).map_err(send_error_status),
             Wait::For(d) => prod.claim_timeout(len, d).map_err(send_status),
         };
         match r {
@@ -1033,6 +1072,7 @@ pub unsafe extern "C" fn shmlane_consumer_attach(
             Ok(c) => {
                 let h = shmlane_consumer {
                     record: None,
+                    batch: None,
                     c: NonNull::from(Box::leak(Box::new(c))),
                 };
                 // SAFETY: non-null and writable (contract).
@@ -1064,11 +1104,15 @@ fn fetch(h: &mut shmlane_consumer, timeout_ns: i64) -> shmlane_status {
     if h.record.is_some() {
         return SHMLANE_OK;
     }
-    // SAFETY: `h.record` is None; the borrow is stored only in `h.record`.
+    if h.batch.is_some() {
+        return fail(SHMLANE_WRONG_STATE, "release the batch read in place first");
+    }
+    // SAFETY: `h.record` and `h.batch` are None; the borrow is stored only
+    // in `h.record`.
     let c = unsafe { h.get_static() };
     let r = match wait_of(timeout_ns) {
         Wait::Try => c.try_read().map_err(try_recv_status),
-        Wait::Forever => c.read_timeout(Duration::MAX).map_err(recv_status),
+        Wait::Forever => c.read().map_err(recv_error_status),
         Wait::For(d) => c.read_timeout(d).map_err(recv_status),
     };
     match r {
@@ -1189,8 +1233,10 @@ pub unsafe extern "C" fn shmlane_read(
     })
 }
 
-/// Releases the record returned by `shmlane_read` (its pointer becomes
-/// invalid). Does not block. `SHMLANE_WRONG_STATE` without a record.
+/// Releases the record returned by `shmlane_read`, or every message of the
+/// batch returned by `shmlane_read_batch` (one update of the read index);
+/// their pointers become invalid. Does not block. `SHMLANE_WRONG_STATE`
+/// without a record or batch.
 ///
 /// # Safety
 /// `c` is a live consumer handle.
@@ -1199,12 +1245,17 @@ pub unsafe extern "C" fn shmlane_release(c: *mut shmlane_consumer) -> shmlane_st
     guard(|| {
         non_null!(c);
         // SAFETY: a live handle, used by one thread at a time (contract).
-        match unsafe { &mut *c }.record.take() {
-            Some(r) => {
-                drop(r);
+        let h = unsafe { &mut *c };
+        if let Some(r) = h.record.take() {
+            drop(r);
+            return SHMLANE_OK;
+        }
+        match h.batch.take() {
+            Some(b) => {
+                drop(b);
                 SHMLANE_OK
             }
-            None => fail(SHMLANE_WRONG_STATE, "release without a record"),
+            None => fail(SHMLANE_WRONG_STATE, "release without a record or batch"),
         }
     })
 }
@@ -1222,7 +1273,7 @@ pub unsafe extern "C" fn shmlane_consumer_producer_alive(c: *mut shmlane_consume
         // SAFETY: a live handle, used by one thread at a time (contract);
         // `c` itself is only read through a shared borrow here.
         let h = unsafe { &*c };
-        if h.record.is_some() {
+        if h.record.is_some() || h.batch.is_some() {
             // The record borrows the consumer mutably; no other borrow of it
             // may exist until it is released.
             return fail(SHMLANE_WRONG_STATE, "release the record read in place first");
@@ -1472,6 +1523,33 @@ pub unsafe extern "C" fn shmlane_fixed_push(
     timeout_ns: i64,
 ) -> shmlane_status {
     guard(|| {
+        // Fast path: a free slot and valid arguments; the rest out of line.
+        if !p.is_null() && !elem.is_null() {
+            // SAFETY: a live handle, used by one thread at a time (contract).
+            let h = unsafe { &mut (*p).p };
+            // SAFETY: `len` readable bytes at `elem` (contract).
+            if len == h.elem_size() && h.push_fast(unsafe { std::slice::from_raw_parts(elem as *const u8, len) }) {
+                return SHMLANE_OK;
+            }
+        }
+        // SAFETY: contract of this function.
+        unsafe { fixed_push_slow(p, elem, len, timeout_ns) }
+    })
+}
+
+/// `shmlane_fixed_push` past its fast path: checks, errors, waiting.
+///
+/// # Safety
+/// As for `shmlane_fixed_push`.
+#[cold]
+#[inline(never)]
+unsafe fn fixed_push_slow(
+    p: *mut shmlane_fixed_producer,
+    elem: *const c_void,
+    len: usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    {
         non_null!(p, elem);
         // SAFETY: a live handle, used by one thread at a time (contract).
         let p = unsafe { &mut (*p).p };
@@ -1483,13 +1561,13 @@ pub unsafe extern "C" fn shmlane_fixed_push(
         }
         // SAFETY: non-null with `len` readable bytes (contract).
         let e = unsafe { std::slice::from_raw_parts(elem as *const u8, len) };
-        let r = match wait_of(timeout_ns) {
-            Wait::Try => return p.try_push(e).map_or_else(try_send_status, |()| SHMLANE_OK),
-            Wait::Forever => p.push_timeout(e, None),
-            Wait::For(d) => p.push_timeout(e, Some(d)),
+        let wait = match (p.try_push(e), raw_wait(timeout_ns)) {
+            (Ok(()), _) => return SHMLANE_OK,
+            (Err(TrySendError::Full(())), Some(t)) => t,
+            (Err(err), _) => return try_send_status(err),
         };
-        r.map_or_else(send_status, |()| SHMLANE_OK)
-    })
+        p.push_timeout(e, wait).map_or_else(send_status, |()| SHMLANE_OK)
+    }
 }
 
 /// Pops one element into `out` (`cap` bytes, at least the element size:
@@ -1508,6 +1586,36 @@ pub unsafe extern "C" fn shmlane_fixed_pop(
     timeout_ns: i64,
 ) -> shmlane_status {
     guard(|| {
+        // Fast path: an element available and valid arguments.
+        if !c.is_null() && !out.is_null() && !len.is_null() {
+            // SAFETY: a live handle, used by one thread at a time (contract).
+            let h = unsafe { &mut (*c).c };
+            let n = h.elem_size();
+            // SAFETY: `cap >= n` writable bytes at `out` (contract).
+            if cap >= n && h.pop_fast(unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) }) {
+                // SAFETY: non-null and writable (contract).
+                return unsafe { put(len, n) };
+            }
+        }
+        // SAFETY: contract of this function.
+        unsafe { fixed_pop_slow(c, out, cap, len, timeout_ns) }
+    })
+}
+
+/// `shmlane_fixed_pop` past its fast path: checks, errors, waiting.
+///
+/// # Safety
+/// As for `shmlane_fixed_pop`.
+#[cold]
+#[inline(never)]
+unsafe fn fixed_pop_slow(
+    c: *mut shmlane_fixed_consumer,
+    out: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    {
         non_null!(c, out, len);
         // SAFETY: a live handle, used by one thread at a time (contract).
         let c = unsafe { &mut (*c).c };
@@ -1522,15 +1630,1460 @@ pub unsafe extern "C" fn shmlane_fixed_pop(
         }
         // SAFETY: non-null with `cap >= n` writable bytes (contract).
         let o = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) };
-        let r = match wait_of(timeout_ns) {
-            Wait::Try => c.try_pop(o).map_err(try_recv_status),
-            Wait::Forever => c.pop_timeout(o, None).map_err(recv_status),
-            Wait::For(d) => c.pop_timeout(o, Some(d)).map_err(recv_status),
+        let r = match (c.try_pop(o), raw_wait(timeout_ns)) {
+            (Ok(()), _) => Ok(()),
+            (Err(TryRecvError::Empty), Some(t)) => c.pop_timeout(o, t).map_err(recv_status),
+            (Err(e), _) => Err(try_recv_status(e)),
         };
         match r {
             // SAFETY: non-null and writable (contract).
             Ok(()) => unsafe { put(len, n) },
             Err(s) => s,
+        }
+    }
+}
+
+/// The `(timeout_ns)` argument as the raw rings' `Option<Duration>`, or
+/// `None` for a single try.
+fn raw_wait(timeout_ns: i64) -> Option<Option<Duration>> {
+    match wait_of(timeout_ns) {
+        Wait::Try => None,
+        Wait::Forever => Some(None),
+        Wait::For(d) => Some(Some(d)),
+    }
+}
+
+/// Pushes up to `count` elements (`count * elem_size` bytes at `elems`,
+/// back to back) with one index update: as many as there is room for, at
+/// least one. `*pushed` receives how many (0 on error). Waits for room for
+/// the first as `timeout_ns` says (0: `SHMLANE_FULL` when there is none).
+/// `count` 0 is `SHMLANE_INVALID_ARGUMENT`. Other statuses as for
+/// `shmlane_fixed_push`.
+///
+/// # Safety
+/// `p` is a live handle; `elems` points to `count * elem_size` readable
+/// bytes; `pushed` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_fixed_push_batch(
+    p: *mut shmlane_fixed_producer,
+    elems: *const c_void,
+    count: usize,
+    pushed: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(p, elems, pushed);
+        // SAFETY: non-null and writable (contract).
+        unsafe { pushed.write(0) };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let p = unsafe { &mut (*p).p };
+        let e = p.elem_size();
+        let Some(bytes) = count.checked_mul(e).filter(|&b| b > 0 && b <= isize::MAX as usize) else {
+            return fail(SHMLANE_INVALID_ARGUMENT, format!("batch of {count} elements"));
+        };
+        // SAFETY: non-null with `count * elem_size` readable bytes (contract).
+        let src = unsafe { std::slice::from_raw_parts(elems as *const u8, bytes) };
+        loop {
+            match p.reserve_up_to(count) {
+                Ok(mut chunk) => {
+                    let n = chunk.len();
+                    let (a, b) = chunk.as_mut_slices();
+                    a.copy_from_slice(&src[..a.len()]);
+                    b.copy_from_slice(&src[a.len()..n * e]);
+                    chunk.commit_all();
+                    // SAFETY: non-null and writable (contract).
+                    return unsafe { put(pushed, n) };
+                }
+                Err(TrySendError::Full(())) => match raw_wait(timeout_ns) {
+                    None => return SHMLANE_FULL,
+                    Some(t) => {
+                        if let Err(err) = p.wait_for_space(1, t) {
+                            return send_status(err);
+                        }
+                    }
+                },
+                Err(err) => return try_send_status(err),
+            }
+        }
+    })
+}
+
+/// Pops up to `cap / elem_size` elements into `out` with one index update:
+/// every element available, at least one. `*popped` receives how many (0
+/// on error). Waits for the first as `timeout_ns` says (0:
+/// `SHMLANE_EMPTY` when there is none). A buffer smaller than one element
+/// is `SHMLANE_BUFFER_TOO_SMALL`. Other statuses as for `shmlane_fixed_pop`.
+///
+/// # Safety
+/// `c` is a live handle; `out` has `cap` writable bytes; `popped` is
+/// valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_fixed_pop_batch(
+    c: *mut shmlane_fixed_consumer,
+    out: *mut c_void,
+    cap: usize,
+    popped: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(c, out, popped);
+        // SAFETY: non-null and writable (contract).
+        unsafe { popped.write(0) };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let c = unsafe { &mut (*c).c };
+        let e = c.elem_size();
+        let max = cap / e;
+        if max == 0 {
+            return fail(
+                SHMLANE_BUFFER_TOO_SMALL,
+                format!("buffer of {cap} bytes for {e}-byte elements"),
+            );
+        }
+        // SAFETY: non-null with `cap >= max * e` writable bytes (contract).
+        let dst = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, max * e) };
+        loop {
+            let r = c.read_chunk(max).map(|chunk| {
+                let (a, b) = chunk.as_slices();
+                dst[..a.len()].copy_from_slice(a);
+                dst[a.len()..a.len() + b.len()].copy_from_slice(b);
+                chunk.len()
+                // Dropping the chunk releases all of them: one store of `head`.
+            });
+            match r {
+                // SAFETY: non-null and writable (contract).
+                Ok(n) => return unsafe { put(popped, n) },
+                Err(TryRecvError::Empty) => match raw_wait(timeout_ns) {
+                    None => return SHMLANE_EMPTY,
+                    Some(t) => {
+                        if let Err(err) = c.wait_for_items(1, t) {
+                            return recv_status(err);
+                        }
+                    }
+                },
+                Err(err) => return try_recv_status(err),
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Anonymous segments (memfd): create, get the fd, open from an fd
+// ---------------------------------------------------------------------------
+
+/// Duplicates a caller's fd (close-on-exec) for the library to own.
+fn dup_fd(fd: c_int) -> Result<OwnedFd, shmlane_status> {
+    if fd < 0 {
+        return Err(fail(
+            SHMLANE_INVALID_ARGUMENT,
+            format!("fd {fd} is not a file descriptor"),
+        ));
+    }
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on any integer is safe: it fails with
+    // EBADF unless `fd` is open, and otherwise returns a new fd we own.
+    let raw = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if raw < 0 {
+        let e = std::io::Error::last_os_error();
+        let s = if e.raw_os_error() == Some(libc::EBADF) {
+            SHMLANE_INVALID_ARGUMENT
+        } else {
+            SHMLANE_IO
+        };
+        return Err(fail(s, format!("fd {fd}: {e}")));
+    }
+    // SAFETY: a fresh fd from fcntl, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Writes a new inheritable fd of an anonymous segment to `out`.
+///
+/// # Safety
+/// `out` is valid for a write.
+unsafe fn segment_fd(seg: Option<&Segment>, out: *mut c_int) -> shmlane_status {
+    let Some(seg) = seg else {
+        return fail(SHMLANE_INVALID_ARGUMENT, "an in-process ring has no fd");
+    };
+    match seg.inheritable_fd() {
+        // SAFETY: writable (contract).
+        Ok(fd) => unsafe { put(out, fd.into_raw_fd()) },
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => fail(
+            SHMLANE_INVALID_ARGUMENT,
+            format!("segment '{}' is named: it has no fd; open it by name", seg.name()),
+        ),
+        Err(e) => fail(SHMLANE_IO, format!("dup: {e}")),
+    }
+}
+
+/// Creates an anonymous byte ring (a sealed memfd, no name in /dev/shm;
+/// it disappears when the last process holding it closes it). Share it
+/// with `shmlane_channel_fd`: the fd survives `fork` and `exec` (pass its
+/// number to the child) and can be sent over a unix socket (SCM_RIGHTS);
+/// the other process opens it with `shmlane_channel_from_fd`. Arguments
+/// and errors as for `shmlane_channel_create` (`options->mode` and
+/// `reclaim_stale` do not apply).
+///
+/// # Safety
+/// `options` is NULL or points to a `shmlane_options`; `out` is valid for
+/// writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_channel_anonymous(
+    capacity: usize,
+    options: *const shmlane_options,
+    out: *mut *mut shmlane_channel,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        // SAFETY: NULL or a valid options struct (contract).
+        let opts = unsafe { options.as_ref() }.copied().unwrap_or_default();
+        let b = match builder_of(&opts) {
+            Ok(b) => b,
+            Err(s) => return s,
+        };
+        match b.anonymous(capacity) {
+            // SAFETY: `out` is non-null and writable (contract).
+            Ok(ch) => unsafe { put(out, boxed(shmlane_channel { ch })) },
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// Opens an anonymous byte ring from a file descriptor (inherited or
+/// received over a unix socket). The library duplicates `fd`: the caller
+/// still owns it and may close it after the call. `kind` as for
+/// `shmlane_channel_open`. Errors as for `shmlane_channel_open`, and
+/// `SHMLANE_INVALID_ARGUMENT` for a negative or closed fd.
+///
+/// # Safety
+/// `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_channel_from_fd(
+    fd: c_int,
+    kind: u32,
+    out: *mut *mut shmlane_channel,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        let mut b = bytes::Builder::new();
+        match kind_of(kind, None) {
+            Ok(Some(k)) => b = b.kind(k),
+            Ok(None) => {}
+            Err(s) => return s,
+        }
+        let fd = match dup_fd(fd) {
+            Ok(fd) => fd,
+            Err(s) => return s,
+        };
+        match b.from_fd(fd) {
+            // SAFETY: `out` is non-null and writable (contract).
+            Ok(ch) => unsafe { put(out, boxed(shmlane_channel { ch })) },
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// Writes to `*fd` a new file descriptor of an anonymous byte ring, without
+/// close-on-exec: pass it to a child (fork/exec) or over a unix socket, and
+/// close it when done. A named ring is `SHMLANE_INVALID_ARGUMENT` (open it
+/// by name).
+///
+/// # Safety
+/// `ch` is a live handle; `fd` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_channel_fd(ch: *const shmlane_channel, fd: *mut c_int) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, fd);
+        // SAFETY: a live handle (contract); `fd` writable.
+        unsafe { segment_fd((*ch).ch.segment(), fd) }
+    })
+}
+
+/// Creates an anonymous fixed-size SPSC ring; see `shmlane_fixed_create`
+/// for the arguments and `shmlane_channel_anonymous` for sharing it.
+///
+/// # Safety
+/// `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_fixed_anonymous(
+    capacity: usize,
+    elem_size: usize,
+    elem_align: usize,
+    out: *mut *mut shmlane_fixed,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        match RawChannel::anonymous(capacity, elem_size, elem_align) {
+            // SAFETY: non-null and writable (contract).
+            Ok(ch) => unsafe { put(out, boxed(shmlane_fixed { ch })) },
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// Opens an anonymous fixed-size SPSC ring from a file descriptor (the
+/// library duplicates it; the caller still owns `fd`). `elem_size` as for
+/// `shmlane_fixed_open`.
+///
+/// # Safety
+/// `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_fixed_from_fd(
+    fd: c_int,
+    elem_size: usize,
+    out: *mut *mut shmlane_fixed,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        let fd = match dup_fd(fd) {
+            Ok(fd) => fd,
+            Err(s) => return s,
+        };
+        match RawChannel::from_fd(fd, (elem_size != 0).then_some(elem_size)) {
+            // SAFETY: non-null and writable (contract).
+            Ok(ch) => unsafe { put(out, boxed(shmlane_fixed { ch })) },
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// A new inheritable fd of an anonymous fixed-size SPSC ring; see
+/// `shmlane_channel_fd`.
+///
+/// # Safety
+/// `ch` is a live handle; `fd` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_fixed_fd(ch: *const shmlane_fixed, fd: *mut c_int) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, fd);
+        // SAFETY: a live handle (contract); `fd` writable.
+        unsafe { segment_fd((*ch).ch.segment(), fd) }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Byte rings: batch reads
+// ---------------------------------------------------------------------------
+
+/// One message of a batch read in place (`shmlane_read_batch`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct shmlane_msg {
+    /// The payload, inside the shared segment; valid until `shmlane_release`.
+    pub data: *const c_void,
+    /// Payload length in bytes.
+    pub len: usize,
+    /// The sender's type word.
+    pub msg_type: u32,
+}
+
+/// Reads up to `max` messages in place with one update of the ring's read
+/// index: every message readable now (at least one), oldest first, into
+/// `msgs[0 .. *count)`. They stay valid, and their space is not reused,
+/// until `shmlane_release` releases all of them at once (or
+/// `shmlane_consumer_close`). Waits for the first message as `timeout_ns`
+/// says; statuses as for `shmlane_read` (`*count` is 0 on error). `max` 0
+/// is `SHMLANE_INVALID_ARGUMENT`; a batch or record already held is
+/// `SHMLANE_WRONG_STATE`.
+///
+/// # Safety
+/// `c` is a live consumer handle; `msgs` has room for `max` entries;
+/// `count` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_read_batch(
+    c: *mut shmlane_consumer,
+    msgs: *mut shmlane_msg,
+    max: usize,
+    count: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(c, msgs, count);
+        // SAFETY: non-null and writable (contract).
+        unsafe { count.write(0) };
+        if max == 0 {
+            return fail(SHMLANE_INVALID_ARGUMENT, "max is 0");
+        }
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *c };
+        if h.record.is_some() || h.batch.is_some() {
+            return fail(SHMLANE_WRONG_STATE, "release the record or batch read in place first");
+        }
+        // SAFETY: no record or batch borrows the consumer (checked above);
+        // the borrow is stored only in `h.batch`, dropped before `h.c`.
+        let cons = unsafe { h.get_static() };
+        let r = match wait_of(timeout_ns) {
+            Wait::Try => cons.try_read_batch(max).map_err(try_recv_status),
+            Wait::Forever => cons.read_batch(max).map_err(recv_error_status),
+            Wait::For(d) => cons.read_batch_timeout(max, d).map_err(recv_status),
+        };
+        let batch = match r {
+            Ok(b) => b,
+            Err(s) => return s,
+        };
+        let mut n = 0;
+        for (k, m) in batch.iter().take(max).enumerate() {
+            let msg = shmlane_msg {
+                data: m.data().as_ptr() as *const c_void,
+                len: m.len(),
+                msg_type: m.msg_type(),
+            };
+            // SAFETY: `msgs` has room for `max` entries (contract), k < max.
+            unsafe { msgs.add(k).write(msg) };
+            n = k + 1;
+        }
+        h.batch = Some(batch);
+        // SAFETY: non-null and writable (contract).
+        unsafe { put(count, n) }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Fixed-size element rings (MPMC)
+// ---------------------------------------------------------------------------
+
+/// An open fixed-size MPMC ring (not attached). Opaque.
+pub struct shmlane_mpmc {
+    ch: mpmc::RawChannel,
+}
+
+/// A sender of a fixed-size MPMC ring. Opaque.
+pub struct shmlane_mpmc_sender {
+    // Dropped before `s` (declaration order): it borrows `*s`.
+    claim: Option<mpmc::RawWriteClaim<'static>>,
+    s: NonNull<mpmc::RawSender>,
+}
+
+/// A receiver of a fixed-size MPMC ring. Opaque.
+pub struct shmlane_mpmc_receiver {
+    // Dropped before `r` (declaration order): it borrows `*r`.
+    claim: Option<mpmc::RawReadClaim<'static>>,
+    r: NonNull<mpmc::RawReceiver>,
+}
+
+impl Drop for shmlane_mpmc_sender {
+    fn drop(&mut self) {
+        // An outstanding claim becomes a tombstone before its sender goes.
+        self.claim = None;
+        // SAFETY: `s` came from Box::leak in shmlane_mpmc_sender_attach and
+        // nothing borrows it any more (the claim is gone).
+        drop(unsafe { Box::from_raw(self.s.as_ptr()) });
+    }
+}
+
+impl Drop for shmlane_mpmc_receiver {
+    fn drop(&mut self) {
+        // An element read in place is released before its receiver goes.
+        self.claim = None;
+        // SAFETY: `r` came from Box::leak in shmlane_mpmc_receiver_attach
+        // and nothing borrows it any more (the claim is gone).
+        drop(unsafe { Box::from_raw(self.r.as_ptr()) });
+    }
+}
+
+impl shmlane_mpmc_sender {
+    /// The sender, unless a claim borrows it.
+    fn get(&mut self) -> Result<&mut mpmc::RawSender, shmlane_status> {
+        if self.claim.is_some() {
+            return Err(fail(
+                SHMLANE_WRONG_STATE,
+                "a zero-copy claim is outstanding: commit or abort it first",
+            ));
+        }
+        // SAFETY: a live Box allocation owned by `self`; no claim borrows
+        // it, and `&mut self` makes this the only access.
+        Ok(unsafe { &mut *self.s.as_ptr() })
+    }
+}
+
+impl shmlane_mpmc_receiver {
+    /// The receiver, unless a claim borrows it.
+    fn get(&mut self) -> Result<&mut mpmc::RawReceiver, shmlane_status> {
+        if self.claim.is_some() {
+            return Err(fail(
+                SHMLANE_WRONG_STATE,
+                "an element read in place is outstanding: release it first",
+            ));
+        }
+        // SAFETY: as for the sender.
+        Ok(unsafe { &mut *self.r.as_ptr() })
+    }
+}
+
+fn mpmc_builder(capacity: usize, o: &shmlane_options) -> Result<mpmc::Builder, shmlane_status> {
+    if o.kind != 0 && o.kind != SHMLANE_KIND_MPMC {
+        return Err(fail(
+            SHMLANE_INVALID_ARGUMENT,
+            format!(
+                "kind {} in the options of an MPMC ring (0 or SHMLANE_KIND_MPMC)",
+                o.kind
+            ),
+        ));
+    }
+    if o.max_message != 0 {
+        return Err(fail(
+            SHMLANE_INVALID_ARGUMENT,
+            "max_message applies to byte rings only (leave it 0)",
+        ));
+    }
+    let mut b = mpmc::Builder::new().capacity(capacity);
+    if o.mode != 0 {
+        b = b.mode(o.mode);
+    }
+    if o.endpoints != 0 {
+        b = b.endpoints(o.endpoints);
+    }
+    if o.stall_timeout_ns != 0 {
+        b = b.stall_timeout(Duration::from_nanos(o.stall_timeout_ns));
+    }
+    Ok(b.reclaim_stale(o.reclaim_stale != 0))
+}
+
+/// Creates a named MPMC ring of `capacity` slots (a power of two, at least
+/// 2) of `elem_size`-byte elements aligned to `elem_align` (a power of two
+/// up to `SHMLANE_REGION_ALIGN`; `elem_size` a multiple of it). Any number
+/// of senders and receivers attach (up to `options->endpoints`, default
+/// 64). It interoperates with Rust's `mpmc::Channel<T>` for any `Pod` T of
+/// that size and alignment. `options`: NULL for defaults; `kind` must be 0
+/// or `SHMLANE_KIND_MPMC`, `max_message` 0. Close with `shmlane_mpmc_close`;
+/// errors as for `shmlane_channel_create`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `options` is NULL or points to a
+/// `shmlane_options`; `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_create(
+    name: *const c_char,
+    capacity: usize,
+    elem_size: usize,
+    elem_align: usize,
+    options: *const shmlane_options,
+    out: *mut *mut shmlane_mpmc,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        // SAFETY: contract of this function.
+        let name = match unsafe { name_of(name) } {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        // SAFETY: NULL or a valid options struct (contract).
+        let opts = unsafe { options.as_ref() }.copied().unwrap_or_default();
+        let b = match mpmc_builder(capacity, &opts) {
+            Ok(b) => b,
+            Err(s) => return s,
+        };
+        match mpmc::RawChannel::create(&b, name, elem_size, elem_align) {
+            // SAFETY: non-null and writable (contract).
+            Ok(ch) => unsafe { put(out, boxed(shmlane_mpmc { ch })) },
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// Creates an anonymous MPMC ring (sealed memfd); arguments as for
+/// `shmlane_mpmc_create`, sharing as for `shmlane_channel_anonymous`
+/// (`shmlane_mpmc_fd`, `shmlane_mpmc_from_fd`).
+///
+/// # Safety
+/// `options` is NULL or points to a `shmlane_options`; `out` is valid for
+/// writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_anonymous(
+    capacity: usize,
+    elem_size: usize,
+    elem_align: usize,
+    options: *const shmlane_options,
+    out: *mut *mut shmlane_mpmc,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        // SAFETY: NULL or a valid options struct (contract).
+        let opts = unsafe { options.as_ref() }.copied().unwrap_or_default();
+        let b = match mpmc_builder(capacity, &opts) {
+            Ok(b) => b,
+            Err(s) => return s,
+        };
+        match mpmc::RawChannel::anonymous(&b, elem_size, elem_align) {
+            // SAFETY: non-null and writable (contract).
+            Ok(ch) => unsafe { put(out, boxed(shmlane_mpmc { ch })) },
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// Opens a named MPMC ring. `elem_size` 0 accepts any element size;
+/// otherwise a ring of another size is `SHMLANE_TYPE_MISMATCH`. A segment
+/// of another kind is `SHMLANE_KIND_MISMATCH`; other errors as for
+/// `shmlane_channel_open`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_open(
+    name: *const c_char,
+    elem_size: usize,
+    out: *mut *mut shmlane_mpmc,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        // SAFETY: contract of this function.
+        let name = match unsafe { name_of(name) } {
+            Ok(n) => n,
+            Err(s) => return s,
+        };
+        match mpmc::RawChannel::open(&mpmc::Builder::new(), name, (elem_size != 0).then_some(elem_size)) {
+            // SAFETY: non-null and writable (contract).
+            Ok(ch) => unsafe { put(out, boxed(shmlane_mpmc { ch })) },
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// Opens an anonymous MPMC ring from a file descriptor (the library
+/// duplicates it; the caller still owns `fd`). `elem_size` as for
+/// `shmlane_mpmc_open`.
+///
+/// # Safety
+/// `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_from_fd(
+    fd: c_int,
+    elem_size: usize,
+    out: *mut *mut shmlane_mpmc,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        let fd = match dup_fd(fd) {
+            Ok(fd) => fd,
+            Err(s) => return s,
+        };
+        match mpmc::RawChannel::from_fd(&mpmc::Builder::new(), fd, (elem_size != 0).then_some(elem_size)) {
+            // SAFETY: non-null and writable (contract).
+            Ok(ch) => unsafe { put(out, boxed(shmlane_mpmc { ch })) },
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// A new inheritable fd of an anonymous MPMC ring; see `shmlane_channel_fd`.
+///
+/// # Safety
+/// `ch` is a live handle; `fd` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_fd(ch: *const shmlane_mpmc, fd: *mut c_int) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, fd);
+        // SAFETY: a live handle (contract); `fd` writable.
+        unsafe { segment_fd((*ch).ch.segment(), fd) }
+    })
+}
+
+/// Closes an MPMC ring handle (NULL is ignored); attached senders and
+/// receivers stay usable.
+///
+/// # Safety
+/// `ch` is NULL or a handle that is not used again.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_close(ch: *mut shmlane_mpmc) {
+    let _ = guard(|| {
+        if !ch.is_null() {
+            // SAFETY: a handle from Box::into_raw, closed once (contract).
+            drop(unsafe { Box::from_raw(ch) });
+        }
+        SHMLANE_OK
+    });
+}
+
+/// Element size and slot count of an MPMC ring. Does not block.
+///
+/// # Safety
+/// `ch` is a live handle; `elem_size` and `capacity` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_info(
+    ch: *const shmlane_mpmc,
+    elem_size: *mut usize,
+    capacity: *mut usize,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(ch);
+        // SAFETY: a live handle (contract).
+        let ch = unsafe { &(*ch).ch };
+        // SAFETY: each is NULL (skipped) or writable (contract).
+        unsafe {
+            if !elem_size.is_null() {
+                elem_size.write(ch.elem_size());
+            }
+            if !capacity.is_null() {
+                capacity.write(ch.capacity());
+            }
+        }
+        SHMLANE_OK
+    })
+}
+
+/// Counters of an MPMC ring (a snapshot; fields may disagree by an element
+/// while operations are in flight).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmlane_mpmc_stats {
+    /// Number of slots.
+    pub capacity: u64,
+    /// Elements waiting in the ring.
+    pub depth: u64,
+    /// Elements committed (or being committed) since creation.
+    pub sent: u64,
+    /// Elements received (or being received) since creation.
+    pub received: u64,
+    /// Claims of producers that died before committing, skipped.
+    pub lost_sends: u64,
+    /// Elements claimed by consumers that died before releasing them.
+    pub lost_recvs: u64,
+    /// Claims aborted by live senders.
+    pub aborted: u64,
+    /// Senders attached now (including dead ones not yet replaced).
+    pub senders: u32,
+    /// Receivers attached now (including dead ones not yet replaced).
+    pub receivers: u32,
+    /// Size of the endpoint table.
+    pub endpoint_capacity: u32,
+    /// The segment's stall timeout in nanoseconds.
+    pub stall_timeout_ns: u64,
+}
+
+/// Reads the counters of an MPMC ring. Does not block, no system call.
+///
+/// # Safety
+/// `ch` is a live handle; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_stats_get(
+    ch: *const shmlane_mpmc,
+    out: *mut shmlane_mpmc_stats,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, out);
+        // SAFETY: a live handle (contract).
+        let s = unsafe { &(*ch).ch }.stats();
+        let st = shmlane_mpmc_stats {
+            capacity: s.capacity,
+            depth: s.depth,
+            sent: s.sent,
+            received: s.received,
+            lost_sends: s.lost_sends,
+            lost_recvs: s.lost_recvs,
+            aborted: s.aborted,
+            senders: s.senders,
+            receivers: s.receivers,
+            endpoint_capacity: s.endpoint_capacity,
+            stall_timeout_ns: u64::try_from(s.stall_timeout.as_nanos()).unwrap_or(u64::MAX),
+        };
+        // SAFETY: non-null and writable (contract).
+        unsafe { put(out, st) }
+    })
+}
+
+/// Attaches a sender (takes a free endpoint entry, or a dead process's:
+/// `SHMLANE_ENDPOINT_TABLE_FULL` when none). Same threading rules as byte
+/// producers. Close it with `shmlane_mpmc_sender_close`.
+///
+/// # Safety
+/// `ch` is a live handle; `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_sender_attach(
+    ch: *const shmlane_mpmc,
+    out: *mut *mut shmlane_mpmc_sender,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, out);
+        // SAFETY: a live handle (contract).
+        match unsafe { &(*ch).ch }.sender() {
+            Ok(s) => {
+                let h = shmlane_mpmc_sender {
+                    claim: None,
+                    s: NonNull::from(Box::leak(Box::new(s))),
+                };
+                // SAFETY: non-null and writable (contract).
+                unsafe { put(out, boxed(h)) }
+            }
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// Attaches a receiver; see `shmlane_mpmc_sender_attach`. Receivers
+/// compete: each element goes to one of them.
+///
+/// # Safety
+/// `ch` is a live handle; `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_receiver_attach(
+    ch: *const shmlane_mpmc,
+    out: *mut *mut shmlane_mpmc_receiver,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, out);
+        // SAFETY: a live handle (contract).
+        match unsafe { &(*ch).ch }.receiver() {
+            Ok(r) => {
+                let h = shmlane_mpmc_receiver {
+                    claim: None,
+                    r: NonNull::from(Box::leak(Box::new(r))),
+                };
+                // SAFETY: non-null and writable (contract).
+                unsafe { put(out, boxed(h)) }
+            }
+            Err(e) => error_status(&e),
+        }
+    })
+}
+
+/// Closes a sender (NULL is ignored); an outstanding claim is aborted.
+/// Receivers see `SHMLANE_DISCONNECTED` once every sender closed and the
+/// ring is drained.
+///
+/// # Safety
+/// `s` is NULL or a handle that is not used again.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_sender_close(s: *mut shmlane_mpmc_sender) {
+    let _ = guard(|| {
+        if !s.is_null() {
+            // SAFETY: a handle from Box::into_raw, closed once (contract).
+            drop(unsafe { Box::from_raw(s) });
+        }
+        SHMLANE_OK
+    });
+}
+
+/// Closes a receiver (NULL is ignored), releasing an element read in
+/// place. Senders see `SHMLANE_DISCONNECTED` once every receiver closed.
+///
+/// # Safety
+/// `r` is NULL or a handle that is not used again.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_receiver_close(r: *mut shmlane_mpmc_receiver) {
+    let _ = guard(|| {
+        if !r.is_null() {
+            // SAFETY: a handle from Box::into_raw, closed once (contract).
+            drop(unsafe { Box::from_raw(r) });
+        }
+        SHMLANE_OK
+    });
+}
+
+fn elem_len_check(len: usize, e: usize) -> shmlane_status {
+    if len != e {
+        return fail(
+            SHMLANE_INVALID_ARGUMENT,
+            format!("element of {len} bytes for a ring of {e}-byte elements"),
+        );
+    }
+    SHMLANE_OK
+}
+
+/// Sends one element (`len` must equal the element size:
+/// `SHMLANE_INVALID_ARGUMENT` otherwise). Timeouts and statuses as for
+/// `shmlane_send`; `SHMLANE_WRONG_STATE` while a claim is outstanding.
+///
+/// # Safety
+/// `s` is a live handle; `elem` points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_send(
+    s: *mut shmlane_mpmc_sender,
+    elem: *const c_void,
+    len: usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        // Fast path: no claim outstanding, a free slot, valid arguments.
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        if let Some(h) = unsafe { s.as_mut() }.filter(|h| h.claim.is_none() && !elem.is_null()) {
+            // SAFETY: no claim borrows the sender (checked above).
+            let tx = unsafe { &mut *h.s.as_ptr() };
+            if len == tx.elem_size() {
+                // SAFETY: `len` readable bytes at `elem` (contract).
+                match tx.send_fast(unsafe { std::slice::from_raw_parts(elem as *const u8, len) }) {
+                    Ok(true) => return SHMLANE_OK,
+                    Ok(false) => {}
+                    Err(corruption) => return fail(SHMLANE_CORRUPT, corruption.to_string()),
+                }
+            }
+        }
+        // SAFETY: contract of this function.
+        unsafe { mpmc_send_slow(s, elem, len, timeout_ns) }
+    })
+}
+
+/// `shmlane_mpmc_send` past its fast path: checks, errors, waiting.
+///
+/// # Safety
+/// As for `shmlane_mpmc_send`.
+#[cold]
+#[inline(never)]
+unsafe fn mpmc_send_slow(
+    s: *mut shmlane_mpmc_sender,
+    elem: *const c_void,
+    len: usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    {
+        non_null!(s, elem);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let tx = match unsafe { &mut *s }.get() {
+            Ok(t) => t,
+            Err(st) => return st,
+        };
+        let st = elem_len_check(len, tx.elem_size());
+        if st != SHMLANE_OK {
+            return st;
+        }
+        // SAFETY: non-null with `len` readable bytes (contract).
+        let e = unsafe { std::slice::from_raw_parts(elem as *const u8, len) };
+        match raw_wait(timeout_ns) {
+            None => tx.try_send(e).map_or_else(try_send_status, |()| SHMLANE_OK),
+            Some(t) => tx.send_timeout(e, t).map_or_else(send_status, |()| SHMLANE_OK),
+        }
+    }
+}
+
+/// Sends up to `count` elements (`count * elem_size` bytes at `elems`,
+/// back to back) with one claim (one update of the shared tail): as many as
+/// there are free slots, at least one. `*sent` receives how many (0 on
+/// error). Waits for room for the first as `timeout_ns` says.
+/// `count` 0 is `SHMLANE_INVALID_ARGUMENT`; other statuses as for
+/// `shmlane_mpmc_send`.
+///
+/// # Safety
+/// `s` is a live handle; `elems` points to `count * elem_size` readable
+/// bytes; `sent` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_send_batch(
+    s: *mut shmlane_mpmc_sender,
+    elems: *const c_void,
+    count: usize,
+    sent: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(s, elems, sent);
+        // SAFETY: non-null and writable (contract).
+        unsafe { sent.write(0) };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let tx = match unsafe { &mut *s }.get() {
+            Ok(t) => t,
+            Err(st) => return st,
+        };
+        let Some(bytes) = count
+            .checked_mul(tx.elem_size())
+            .filter(|&b| b > 0 && b <= isize::MAX as usize)
+        else {
+            return fail(SHMLANE_INVALID_ARGUMENT, format!("batch of {count} elements"));
+        };
+        // SAFETY: non-null with `bytes` readable bytes (contract).
+        let src = unsafe { std::slice::from_raw_parts(elems as *const u8, bytes) };
+        let r = match raw_wait(timeout_ns) {
+            None => tx.try_send_slice(src).map_err(try_send_status),
+            Some(t) => tx.send_slice_timeout(src, t).map_err(send_status),
+        };
+        match r {
+            // SAFETY: non-null and writable (contract).
+            Ok(n) => unsafe { put(sent, n) },
+            Err(st) => st,
+        }
+    })
+}
+
+/// Claims a free slot to write in place (zero-copy): `*slot` points to
+/// `elem_size` writable bytes in the shared segment, aligned to the ring's
+/// element alignment, valid until `shmlane_mpmc_commit` or
+/// `shmlane_mpmc_abort` (or `shmlane_mpmc_sender_close`, which aborts). One
+/// claim at a time per sender (`SHMLANE_WRONG_STATE`). An aborted claim
+/// never blocks receivers (they pass over it). Timeouts and statuses as for
+/// `shmlane_mpmc_send`.
+///
+/// # Safety
+/// `s` is a live handle; `slot` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_claim(
+    s: *mut shmlane_mpmc_sender,
+    timeout_ns: i64,
+    slot: *mut *mut c_void,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(s, slot);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *s };
+        if let Err(st) = h.get() {
+            return st;
+        }
+        // SAFETY: `h.s` is the handle's live Box allocation, not borrowed
+        // by a claim (checked above). The 'static borrow is stored only in
+        // `h.claim`, which is dropped before `h.s` is freed.
+        let tx: &'static mut mpmc::RawSender = unsafe { &mut *h.s.as_ptr() };
+        let r = match raw_wait(timeout_ns) {
+            None => tx.try_claim().map_err(try_send_status),
+            Some(t) => tx.claim_timeout(t).map_err(send_status),
+        };
+        match r {
+            Ok(mut c) => {
+                let p = c.as_mut_ptr() as *mut c_void;
+                h.claim = Some(c);
+                // SAFETY: non-null and writable (contract).
+                unsafe { put(slot, p) }
+            }
+            Err(st) => st,
+        }
+    })
+}
+
+/// Publishes the claimed element. Does not block. `SHMLANE_WRONG_STATE`
+/// without a claim; `SHMLANE_CORRUPT` if a receiver judged this process
+/// dead and skipped the claim (the element is not delivered).
+///
+/// # Safety
+/// `s` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_commit(s: *mut shmlane_mpmc_sender) -> shmlane_status {
+    guard(|| {
+        non_null!(s);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        match unsafe { &mut *s }.claim.take() {
+            Some(c) => match c.commit() {
+                Ok(()) => SHMLANE_OK,
+                Err(corruption) => fail(SHMLANE_CORRUPT, corruption.to_string()),
+            },
+            None => fail(SHMLANE_WRONG_STATE, "commit without a claim"),
+        }
+    })
+}
+
+/// Gives up the outstanding claim (receivers pass over the slot; counted
+/// in `aborted`). Does not block. `SHMLANE_WRONG_STATE` without a claim.
+///
+/// # Safety
+/// `s` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_abort(s: *mut shmlane_mpmc_sender) -> shmlane_status {
+    guard(|| {
+        non_null!(s);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        match unsafe { &mut *s }.claim.take() {
+            Some(c) => {
+                drop(c);
+                SHMLANE_OK
+            }
+            None => fail(SHMLANE_WRONG_STATE, "abort without a claim"),
+        }
+    })
+}
+
+/// Receives one element into `out` (`cap` bytes, at least the element
+/// size: `SHMLANE_BUFFER_TOO_SMALL` otherwise, with the element size in
+/// `*len`). `*len` receives the element size on success. Timeouts and
+/// statuses as for `shmlane_recv`; `SHMLANE_WRONG_STATE` while an element
+/// read in place is held.
+///
+/// # Safety
+/// `r` is a live handle; `out` has `cap` writable bytes; `len` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_recv(
+    r: *mut shmlane_mpmc_receiver,
+    out: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        // Fast path: nothing held in place, an element available, valid
+        // arguments.
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        if let Some(h) = unsafe { r.as_mut() }.filter(|h| h.claim.is_none() && !out.is_null() && !len.is_null()) {
+            // SAFETY: no claim borrows the receiver (checked above).
+            let rx = unsafe { &mut *h.r.as_ptr() };
+            let n = rx.elem_size();
+            if cap >= n {
+                // SAFETY: `cap >= n` writable bytes at `out` (contract).
+                match rx.recv_fast(unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) }) {
+                    // SAFETY: non-null and writable (contract).
+                    Ok(true) => return unsafe { put(len, n) },
+                    Ok(false) => {}
+                    Err(corruption) => return fail(SHMLANE_CORRUPT, corruption.to_string()),
+                }
+            }
+        }
+        // SAFETY: contract of this function.
+        unsafe { mpmc_recv_slow(r, out, cap, len, timeout_ns) }
+    })
+}
+
+/// `shmlane_mpmc_recv` past its fast path: checks, errors, waiting.
+///
+/// # Safety
+/// As for `shmlane_mpmc_recv`.
+#[cold]
+#[inline(never)]
+unsafe fn mpmc_recv_slow(
+    r: *mut shmlane_mpmc_receiver,
+    out: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    {
+        non_null!(r, out, len);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let rx = match unsafe { &mut *r }.get() {
+            Ok(x) => x,
+            Err(st) => return st,
+        };
+        let n = rx.elem_size();
+        if cap < n {
+            // SAFETY: non-null and writable (contract).
+            unsafe { put(len, n) };
+            return fail(
+                SHMLANE_BUFFER_TOO_SMALL,
+                format!("buffer of {cap} bytes for {n}-byte elements"),
+            );
+        }
+        // SAFETY: non-null with `cap >= n` writable bytes (contract).
+        let o = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) };
+        let res = match raw_wait(timeout_ns) {
+            None => rx.try_recv(o).map_err(try_recv_status),
+            Some(t) => rx.recv_timeout(o, t).map_err(recv_status),
+        };
+        match res {
+            // SAFETY: non-null and writable (contract).
+            Ok(()) => unsafe { put(len, n) },
+            Err(st) => st,
+        }
+    }
+}
+
+/// Receives up to `cap / elem_size` elements into `out` with one claim (one
+/// update of the shared head): every element available, at least one,
+/// back to back. `*count` receives how many (0 on error). Waits for the
+/// first as `timeout_ns` says. A buffer smaller than one element is
+/// `SHMLANE_BUFFER_TOO_SMALL`; other statuses as for `shmlane_mpmc_recv`.
+///
+/// # Safety
+/// `r` is a live handle; `out` has `cap` writable bytes; `count` is
+/// valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_recv_batch(
+    r: *mut shmlane_mpmc_receiver,
+    out: *mut c_void,
+    cap: usize,
+    count: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(r, out, count);
+        // SAFETY: non-null and writable (contract).
+        unsafe { count.write(0) };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let rx = match unsafe { &mut *r }.get() {
+            Ok(x) => x,
+            Err(st) => return st,
+        };
+        let e = rx.elem_size();
+        if cap < e {
+            return fail(
+                SHMLANE_BUFFER_TOO_SMALL,
+                format!("buffer of {cap} bytes for {e}-byte elements"),
+            );
+        }
+        // SAFETY: non-null with `cap` writable bytes (contract).
+        let o = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, cap - cap % e) };
+        let res = match raw_wait(timeout_ns) {
+            None => rx.try_recv_slice(o).map_err(try_recv_status),
+            Some(t) => rx.recv_slice_timeout(o, t).map_err(recv_status),
+        };
+        match res {
+            // SAFETY: non-null and writable (contract).
+            Ok(n) => unsafe { put(count, n) },
+            Err(st) => st,
+        }
+    })
+}
+
+/// Reads the oldest element in place (zero-copy): `*elem` points to its
+/// `elem_size` bytes in the shared segment, valid until
+/// `shmlane_mpmc_release` (or `shmlane_mpmc_receiver_close`). Calling it
+/// again before the release returns the same element. Timeouts and
+/// statuses as for `shmlane_mpmc_recv`.
+///
+/// # Safety
+/// `r` is a live handle; `elem` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_read(
+    r: *mut shmlane_mpmc_receiver,
+    elem: *mut *const c_void,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(r, elem);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *r };
+        if let Some(c) = h.claim.as_ref() {
+            // SAFETY: non-null and writable (contract).
+            return unsafe { put(elem, c.as_ptr() as *const c_void) };
+        }
+        // SAFETY: the handle's live Box allocation, not borrowed by a claim
+        // (checked above); the 'static borrow is stored only in `h.claim`,
+        // dropped before `h.r` is freed.
+        let rx: &'static mut mpmc::RawReceiver = unsafe { &mut *h.r.as_ptr() };
+        let res = match raw_wait(timeout_ns) {
+            None => rx.try_claim().map_err(try_recv_status),
+            Some(t) => rx.claim_timeout(t).map_err(recv_status),
+        };
+        match res {
+            Ok(c) => {
+                let p = c.as_ptr() as *const c_void;
+                h.claim = Some(c);
+                // SAFETY: non-null and writable (contract).
+                unsafe { put(elem, p) }
+            }
+            Err(st) => st,
+        }
+    })
+}
+
+/// Releases the element read in place by `shmlane_mpmc_read`. Does not
+/// block. `SHMLANE_WRONG_STATE` without one; `SHMLANE_CORRUPT` if a sender
+/// judged this process dead and reclaimed the slot (what was read may be
+/// torn and must be discarded).
+///
+/// # Safety
+/// `r` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_release(r: *mut shmlane_mpmc_receiver) -> shmlane_status {
+    guard(|| {
+        non_null!(r);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        match unsafe { &mut *r }.claim.take() {
+            Some(c) => match c.release() {
+                Ok(()) => SHMLANE_OK,
+                Err(corruption) => fail(SHMLANE_CORRUPT, corruption.to_string()),
+            },
+            None => fail(SHMLANE_WRONG_STATE, "release without an element read in place"),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// How blocking calls wait
+// ---------------------------------------------------------------------------
+
+/// `shmlane_wait.strategy`: spin about 50 µs, then sleep on the futex (the
+/// default of every handle).
+pub const SHMLANE_WAIT_DEFAULT: u32 = 0;
+/// `shmlane_wait.strategy`: only spin, never sleep in the kernel (lowest
+/// latency; burns a core while waiting).
+pub const SHMLANE_WAIT_SPIN: u32 = 1;
+/// `shmlane_wait.strategy`: sleep on the futex at once (lowest CPU use).
+pub const SHMLANE_WAIT_PARK: u32 = 2;
+/// `shmlane_wait.strategy`: spin for `spin_ns`, then sleep.
+pub const SHMLANE_WAIT_SPIN_THEN_PARK: u32 = 3;
+
+/// How the blocking calls of one handle wait (a zeroed struct is the
+/// default).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmlane_wait {
+    /// A `SHMLANE_WAIT_*` value.
+    pub strategy: u32,
+    /// `SHMLANE_WAIT_SPIN_THEN_PARK`: how long to spin, in nanoseconds.
+    pub spin_ns: u64,
+    /// While blocked, how often to check that the peers are alive (and the
+    /// longest single sleep), in nanoseconds; 0 for the default (100 ms).
+    pub check_interval_ns: u64,
+}
+
+/// Decodes a `shmlane_wait` (NULL: the default).
+///
+/// # Safety
+/// `w` is NULL or points to a `shmlane_wait`.
+unsafe fn wait_config(w: *const shmlane_wait) -> Result<WaitConfig, shmlane_status> {
+    // SAFETY: NULL or valid (contract).
+    let w = unsafe { w.as_ref() }.copied().unwrap_or_default();
+    let mut cfg = WaitConfig::default();
+    cfg.strategy = match w.strategy {
+        SHMLANE_WAIT_DEFAULT => cfg.strategy,
+        SHMLANE_WAIT_SPIN => WaitStrategy::Spin,
+        SHMLANE_WAIT_PARK => WaitStrategy::Park,
+        SHMLANE_WAIT_SPIN_THEN_PARK => WaitStrategy::SpinThenPark(Duration::from_nanos(w.spin_ns)),
+        s => {
+            return Err(fail(
+                SHMLANE_INVALID_ARGUMENT,
+                format!("wait strategy {s} is not a SHMLANE_WAIT_*"),
+            ))
+        }
+    };
+    if w.check_interval_ns != 0 {
+        cfg.check_interval = Duration::from_nanos(w.check_interval_ns);
+    }
+    Ok(cfg)
+}
+
+/// Sets how the blocking calls of a byte producer wait.
+/// `SHMLANE_WRONG_STATE` while a claim is outstanding. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_producer_set_wait(
+    h: *mut shmlane_producer,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        match h.get() {
+            Ok(p) => {
+                p.set_wait_config(cfg);
+                SHMLANE_OK
+            }
+            Err(s) => s,
+        }
+    })
+}
+
+/// Sets how the blocking calls of a byte consumer wait.
+/// `SHMLANE_WRONG_STATE` while a record or batch read in place is held. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_consumer_set_wait(
+    h: *mut shmlane_consumer,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        if h.record.is_some() || h.batch.is_some() {
+            return fail(SHMLANE_WRONG_STATE, "release the record or batch read in place first");
+        }
+        // SAFETY: no record or batch borrows the consumer (checked above).
+        unsafe { h.get_static() }.set_wait_config(cfg);
+        SHMLANE_OK
+    })
+}
+
+/// Sets how the blocking calls of a fixed-size SPSC producer wait. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_fixed_producer_set_wait(
+    h: *mut shmlane_fixed_producer,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        h.p.set_wait_config(cfg);
+        SHMLANE_OK
+    })
+}
+
+/// Sets how the blocking calls of a fixed-size SPSC consumer wait. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_fixed_consumer_set_wait(
+    h: *mut shmlane_fixed_consumer,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        h.c.set_wait_config(cfg);
+        SHMLANE_OK
+    })
+}
+
+/// Sets how the blocking calls of an MPMC sender wait.
+/// `SHMLANE_WRONG_STATE` while a claim is outstanding. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_sender_set_wait(
+    h: *mut shmlane_mpmc_sender,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        match h.get() {
+            Ok(x) => {
+                x.set_wait_config(cfg);
+                SHMLANE_OK
+            }
+            Err(st) => st,
+        }
+    })
+}
+
+/// Sets how the blocking calls of an MPMC receiver wait.
+/// `SHMLANE_WRONG_STATE` while an element read in place is held. `wait` NULL restores the default.
+///
+/// # Safety
+/// `h` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_mpmc_receiver_set_wait(
+    h: *mut shmlane_mpmc_receiver,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(h);
+        // SAFETY: contract of this function.
+        let cfg = match unsafe { wait_config(wait) } {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *h };
+        match h.get() {
+            Ok(x) => {
+                x.set_wait_config(cfg);
+                SHMLANE_OK
+            }
+            Err(st) => st,
         }
     })
 }

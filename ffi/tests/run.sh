@@ -50,29 +50,38 @@ CXXFLAGS=(-std=c++17 -Wall -Wextra -Werror -I"$FFI/include" -I"$FFI/tests/c")
 STATIC=("$REL/libshmlane.a" -lpthread -ldl -lm)
 SHARED=(-L"$REL" -lshmlane -Wl,-rpath,"$REL")
 
-for prog in unit consumer producer; do
+for prog in unit consumer producer xproc; do
   run "gcc $prog.c (static)" gcc "${CFLAGS[@]}" "tests/c/$prog.c" "${STATIC[@]}" -o "$OUT/$prog"
   run "gcc $prog.c (shared)" gcc "${CFLAGS[@]}" "tests/c/$prog.c" "${SHARED[@]}" -o "$OUT/$prog-so"
 done
 if [ -f tests/cpp/wrapper.cpp ]; then
   run "g++ wrapper.cpp (static)" g++ "${CXXFLAGS[@]}" tests/cpp/wrapper.cpp "${STATIC[@]}" -o "$OUT/wrapper"
   run "g++ wrapper.cpp (shared)" g++ "${CXXFLAGS[@]}" tests/cpp/wrapper.cpp "${SHARED[@]}" -o "$OUT/wrapper-so"
+  run "g++ mpmc_anon.cpp (static)" g++ "${CXXFLAGS[@]}" tests/cpp/mpmc_anon.cpp "${STATIC[@]}" -o "$OUT/mpmc_anon"
+  run "g++ mpmc_anon.cpp (shared)" g++ "${CXXFLAGS[@]}" tests/cpp/mpmc_anon.cpp "${SHARED[@]}" -o "$OUT/mpmc_anon-so"
   run "g++ header alone (C++17)" g++ -std=c++17 -Wall -Wextra -Werror -pedantic -I"$FFI/include" \
     -x c++ -fsyntax-only - <<<'#include "shmlane.h"
 int main() { return shmlane_abi_version() == SHMLANE_ABI_VERSION ? 0 : 1; }'
 fi
 
-# The README's examples, compiled and run as they are written.
-awk '/^```c$/{f=1;next} /^```/{f=0} f' README.md >"$OUT/readme.c"
-awk '/^```cpp$/{f=1;next} /^```/{f=0} f' README.md >"$OUT/readme.cpp"
-run "README C example (gcc, static)" gcc "${CFLAGS[@]}" "$OUT/readme.c" "${STATIC[@]}" -o "$OUT/readme-c"
-run "README C++ example (g++, shared)" g++ "${CXXFLAGS[@]}" "$OUT/readme.cpp" "${SHARED[@]}" -o "$OUT/readme-cpp"
-run "README C example runs" "$OUT/readme-c"
-run "README C++ example runs" "$OUT/readme-cpp"
+# The README's examples (every ```c and ```cpp block is a program),
+# compiled and run as they are written.
+awk -v out="$OUT" '/^```c$/{n++;f=1;next} /^```/{f=0} f{print > (out "/readme" n ".c")}' README.md
+awk -v out="$OUT" '/^```cpp$/{n++;f=1;next} /^```/{f=0} f{print > (out "/readme" n ".cpp")}' README.md
+for src in "$OUT"/readme*.c; do
+  b=$(basename "$src" .c)
+  run "README C example $b (gcc, static)" gcc "${CFLAGS[@]}" "$src" "${STATIC[@]}" -o "$OUT/$b-c"
+  run "README C example $b runs" "$OUT/$b-c"
+done
+for src in "$OUT"/readme*.cpp; do
+  b=$(basename "$src" .cpp)
+  run "README C++ example $b (g++, shared)" g++ "${CXXFLAGS[@]}" "$src" "${SHARED[@]}" -o "$OUT/$b-cpp"
+  run "README C++ example $b runs" "$OUT/$b-cpp"
+done
 if command -v pkg-config >/dev/null; then
   run "pkg-config shmlane.pc links" bash -c 'PKG_CONFIG_PATH="$0" gcc -std=c99 -Wall -Werror "$1" -o "$2" \
     $(PKG_CONFIG_PATH="$0" pkg-config --define-variable=libdir="$3" --define-variable=includedir="$0/include" \
-      --cflags --libs --static shmlane) -Wl,-rpath,"$3" && "$2"' "$FFI" "$OUT/readme.c" "$OUT/readme-pc" "$REL"
+      --cflags --libs --static shmlane) -Wl,-rpath,"$3" && "$2"' "$FFI" "$OUT/readme1.c" "$OUT/readme-pc" "$REL"
 fi
 
 PEER=$REL/shmlane-ffi-peer
@@ -102,18 +111,40 @@ c_fixed_to_rust() {
   wait "$rust" || rc=1
   return $rc
 }
+c_mpmc_to_rust() { # NAME NPROD: Rust MPMC consumer creates, C producers send (batches, claims)
+  local name=$1 nprod=$2 pids=() rc=0 i
+  "$PEER" mpmc-consume "$name" 20000 "$nprod" &
+  local rust=$!
+  for ((i = 0; i < nprod; i++)); do
+    "$OUT/xproc-so" mpmc-produce "$name" 20000 "$i" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  wait "$rust" || rc=1
+  return $rc
+}
 export PEER OUT
-export -f c_to_rust c_fixed_to_rust
+export -f c_to_rust c_fixed_to_rust c_mpmc_to_rust
 run "C -> Rust consumer, SPSC, 20000 msgs" c_to_rust "/$TAG-d" bytes 1 20000
 run "C x2 -> Rust consumer, MPSC" c_to_rust "/$TAG-e" mpsc 2 10000
 run "C -> Rust, fixed-size SPSC, 50000 elems" c_fixed_to_rust "/$TAG-f"
+run "Rust x3 -> C consumer, fixed-size MPMC (batches, in place)" "$OUT/xproc" mpmc-consume "/$TAG-g" 20000 3 "$PEER"
+run "C x2 -> Rust consumer, fixed-size MPMC (batches, claims)" c_mpmc_to_rust "/$TAG-h" 2
+run "anonymous rings by fd (fork+exec), Rust <-> C, C -> C by inherited fd and over a unix socket" "$OUT/xproc" anon "$PEER"
+run "anonymous rings by fd (shared lib)" "$OUT/xproc-so" anon "$PEER"
 
 if [ -x "$OUT/wrapper" ]; then
   run "C++ wrapper test" "$OUT/wrapper" "/$TAG-x" "$PEER"
 fi
+if [ -x "$OUT/mpmc_anon" ]; then
+  run "C++ MPMC, anonymous rings, batches <-> Rust (static)" "$OUT/mpmc_anon" "/$TAG-y" "$PEER"
+  run "C++ MPMC, anonymous rings, batches <-> Rust (shared)" "$OUT/mpmc_anon-so" "/$TAG-z" "$PEER"
+fi
 
 if command -v valgrind >/dev/null; then
   run "valgrind C unit (full run)" valgrind -q --error-exitcode=1 --leak-check=full "$OUT/unit" "/$TAG-v"
+  run "valgrind C anonymous rings, MPMC, batches <- -> Rust" valgrind -q --error-exitcode=1 --leak-check=full \
+    "$OUT/xproc" anon "$PEER"
   run "valgrind C consumer <- Rust" valgrind -q --error-exitcode=1 --leak-check=full \
     "$OUT/consumer" "/$TAG-w" bytes 2000 1 "$PEER"
 else

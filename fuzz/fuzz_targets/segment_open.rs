@@ -67,6 +67,25 @@ fuzz_target!(|input: &[u8]| {
             }
         }
     }
+    if let Ok(ch) = shmlane::mpmc::RawChannel::from_fd(&shmlane::mpmc::Builder::new(), dup(&fd), None) {
+        let _ = ch.stats();
+        if let (Ok(mut tx), Ok(mut rx)) = (ch.sender(), ch.receiver()) {
+            let elems = vec![0xa5u8; 3 * ch.elem_size()];
+            let mut out = vec![0u8; 3 * ch.elem_size()];
+            let e = ch.elem_size();
+            for _ in 0..2 {
+                let _ = tx.try_send(&elems[..e]);
+                let _ = tx.send_fast(&elems[..e]);
+                let _ = tx.try_send_slice(&elems);
+                let _ = rx.try_recv(&mut out[..e]);
+                let _ = rx.recv_fast(&mut out[..e]);
+                let _ = rx.try_recv_slice(&mut out);
+                if let Ok(c) = rx.try_claim() {
+                    let _ = c.as_slice().len();
+                }
+            }
+        }
+    }
     if let Ok(ch) = shmlane::bytes::Channel::from_fd(dup(&fd)) {
         let _ = ch.stats();
         if let (Ok(mut tx), Ok(mut rx)) = (ch.producer(), ch.consumer()) {

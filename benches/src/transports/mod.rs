@@ -56,6 +56,7 @@ use crate::harness::{ChildCtx, Harness, Pinning};
 use crate::measure::{RunCfg, Sample};
 use crate::sys::{bail, Res};
 
+pub mod c_abi;
 pub mod eventfd;
 pub mod futex;
 pub mod memcpy;
@@ -108,6 +109,10 @@ pub fn registry() -> Vec<&'static dyn Transport> {
         &shmlane_bytes::ShmlaneBytesZc,
         &shmlane_mpmc::ShmlaneMpmc,
         &shmlane_broadcast::ShmlaneBroadcast,
+        // shmlane from C: C loops calling the C ABI (skipped without a C compiler).
+        &c_abi::CAbiSpsc,
+        &c_abi::CAbiMpmc,
+        &c_abi::CAbiBytes,
     ]
 }
 
