@@ -155,13 +155,15 @@
 //! # Ok::<(), shmlane::Error>(())
 //! ```
 
+mod core;
 mod fixed;
 
-pub(crate) use fixed::stats_of_segment;
-pub use fixed::{
-    Builder, Channel, Publisher, ReadGuard, Stats, Subscriber, SubscriberStats, BROADCAST_CONTROL_LEN,
-    BROADCAST_COUNTERS_OFFSET, BROADCAST_NOT_EMPTY_OFFSET, BROADCAST_NOT_FULL_OFFSET, BROADCAST_TAIL_OFFSET,
+pub use self::core::{
+    Stats, SubscriberStats, BROADCAST_CONTROL_LEN, BROADCAST_COUNTERS_OFFSET, BROADCAST_NOT_EMPTY_OFFSET,
+    BROADCAST_NOT_FULL_OFFSET, BROADCAST_TAIL_OFFSET,
 };
+pub(crate) use fixed::stats_of_segment;
+pub use fixed::{Builder, Channel, Publisher, ReadGuard, Subscriber};
 
 use crate::error::{Closed, Corruption};
 #[allow(unused_imports)] // doc links
