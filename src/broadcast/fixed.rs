@@ -806,7 +806,7 @@ impl<T: Pod> Publisher<T> {
     }
 }
 
-fn send_err<T>(e: SendTimeoutError<T>) -> SendError<T> {
+pub(super) fn send_err<T>(e: SendTimeoutError<T>) -> SendError<T> {
     match e {
         SendTimeoutError::Timeout(_) => unreachable!("no deadline"),
         SendTimeoutError::Disconnected(v) => SendError::Disconnected(v),
@@ -816,7 +816,7 @@ fn send_err<T>(e: SendTimeoutError<T>) -> SendError<T> {
     }
 }
 
-trait IntoSendTimeout<T> {
+pub(super) trait IntoSendTimeout<T> {
     fn into_send_timeout(self) -> SendTimeoutError<T>;
 }
 

@@ -155,6 +155,7 @@
 //! # Ok::<(), shmlane::Error>(())
 //! ```
 
+pub mod bytes;
 mod core;
 mod fixed;
 
@@ -163,6 +164,7 @@ pub use self::core::{
     BROADCAST_NOT_FULL_OFFSET, BROADCAST_TAIL_OFFSET,
 };
 pub(crate) use fixed::stats_of_segment;
+pub use bytes::{BytesBuilder, BytesChannel, BytesMessage, BytesPublisher, BytesSubscriber};
 pub use fixed::{Builder, Channel, Publisher, ReadGuard, Subscriber};
 
 use crate::error::{Closed, Corruption};
