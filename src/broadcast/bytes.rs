@@ -1067,10 +1067,22 @@ impl BytesSubscriber {
         // The number of the message at `new`: from its header if it is
         // still intact, else from `published` (a newer lap is reported by
         // the next look).
-        let number = match sh.head(new) {
-            Ok(Head::Msg { number, .. }) if new < t && sh.intact(new) => number,
-            _ => sh.published(),
-        };
+        let mut x = new;
+        let mut number = sh.published();
+        // At most a padding, then the message behind it.
+        for _ in 0..3 {
+            if x >= t {
+                break;
+            }
+            match sh.head(x) {
+                Ok(Head::Skip(s)) if sh.intact(x) => x += s,
+                Ok(Head::Msg { number: m, .. }) if sh.intact(x) => {
+                    number = m;
+                    break;
+                }
+                _ => break,
+            }
+        }
         let from = self.next_msg.unwrap_or(self.join_msg).max(self.join_msg);
         let n = number.saturating_sub(from);
         self.cursor = new;
