@@ -218,7 +218,9 @@ const MAX: usize = 100;
 
 fn bytes_message(i: u64) -> Vec<u8> {
     let len = (i.wrapping_mul(37) % (MAX as u64 + 1)) as usize;
-    let mut v: Vec<u8> = (0..len).map(|k| (i as usize).wrapping_mul(131).wrapping_add(k * 7) as u8).collect();
+    let mut v: Vec<u8> = (0..len)
+        .map(|k| (i as usize).wrapping_mul(131).wrapping_add(k * 7) as u8)
+        .collect();
     if len >= 8 {
         let sum = fnv(&v[8..]) ^ i;
         v[..8].copy_from_slice(&sum.to_le_bytes());
@@ -227,7 +229,9 @@ fn bytes_message(i: u64) -> Vec<u8> {
 }
 
 fn fnv(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3))
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+        (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn bytes_intact(i: u64, m: &[u8]) -> bool {

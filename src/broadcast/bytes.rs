@@ -48,9 +48,11 @@
 //! could look like any header).
 //!
 //! A lapped subscriber loads `oldest` (Acquire, pairing with the publisher's
-//! Release store, so the `tail` it loads next covers it), jumps there and
-//! reads that record's message number `m` (validated as above): it missed
-//! `m - expected` messages (`Lagged`). Every jump moves forward.
+//! Release store, so the `tail` it loads next covers it) and jumps there;
+//! every jump moves forward. Losses are counted from message numbers: when
+//! the record a subscriber reads (intact, validated as above) has number
+//! `m` above the one it expects, it reports `Lagged(m - expected)` and
+//! delivers that record on the next call.
 //!
 //! The publisher finds `oldest` by walking the headers of the records it is
 //! about to overwrite (its own writes, validated anyway: a header that does
@@ -249,7 +251,10 @@ impl Shared {
         let (len, ty) = (lt as u32 as usize, (lt >> 32) as u32);
         if ty == PADDING_TYPE {
             if len as u64 + RECORD_HEADER_LEN as u64 != rem {
-                return Err(corrupt(p, "broadcast padding record does not reach the end of the area"));
+                return Err(corrupt(
+                    p,
+                    "broadcast padding record does not reach the end of the area",
+                ));
             }
             return Ok(Head::Skip(rem));
         }
@@ -257,7 +262,10 @@ impl Shared {
             return Err(corrupt(p, "broadcast record length exceeds max_message or the area"));
         }
         if seq < 2 || seq & 1 != 0 {
-            return Err(corrupt(p, "broadcast record sequence is not that of a published record"));
+            return Err(corrupt(
+                p,
+                "broadcast record sequence is not that of a published record",
+            ));
         }
         Ok(Head::Msg {
             number: seq / 2 - 1,
@@ -498,7 +506,13 @@ impl BytesBuilder {
     /// An in-process channel on the heap (tests, threads, loom, miri).
     pub fn in_process(&self) -> Result<BytesChannel> {
         let (cap, max, n) = self.checked()?;
-        let mut sh = Shared::heap(cap, max, n, self.policy, self.create.stall_timeout.max(Duration::from_nanos(1)));
+        let mut sh = Shared::heap(
+            cap,
+            max,
+            n,
+            self.policy,
+            self.create.stall_timeout.max(Duration::from_nanos(1)),
+        );
         sh.core.check_every_poll = self.check_every_poll;
         Ok(BytesChannel { sh })
     }
@@ -744,7 +758,8 @@ impl BytesPublisher {
             // Relaxed (both): published by the `tail` store.
             sh.word(p).store(2 * self.msg + 2, Ordering::Relaxed);
             let len = at - p - RECORD_HEADER_LEN as u64;
-            sh.word(p + 8).store(len | (u64::from(PADDING_TYPE) << 32), Ordering::Relaxed);
+            sh.word(p + 8)
+                .store(len | (u64::from(PADDING_TYPE) << 32), Ordering::Relaxed);
         }
         let seq = sh.word(at);
         // Relaxed (all record stores): published by the `tail` store.
@@ -778,7 +793,7 @@ impl BytesPublisher {
             self.sh.truncated().map_err(Stop::Closed)?;
         }
         let sh = self.sh.clone();
-        self.limit = sh.rescan(end - 8, expensive, &mut self.pacer);
+        self.limit = sh.rescan(end - 8, self.next, expensive, &mut self.pacer);
         if end > self.limit {
             return Err(Stop::Wait);
         }
@@ -1032,6 +1047,9 @@ impl BytesSubscriber {
                     if !self.sh.intact(c) {
                         return Some(self.lapped());
                     }
+                    if let Some(e) = self.missed(number) {
+                        return Some(Err(e));
+                    }
                     return Some(Ok(Found {
                         number,
                         ty,
@@ -1052,8 +1070,10 @@ impl BytesSubscriber {
         Some(Err(corrupt(self.cursor, "broadcast padding follows padding").into()))
     }
 
-    /// Our record was overwritten: jump to the oldest intact one and say
-    /// how many messages were missed (`Empty` when none counts as lost).
+    /// Our record was overwritten: jump to the oldest intact one. The
+    /// messages missed are counted from the message numbers when the next
+    /// record is read (see `attempt`), so this returns `Empty` (the caller
+    /// looks again).
     #[cold]
     fn lapped(&mut self) -> std::result::Result<Found, TryRecvError> {
         let sh = self.sh.clone();
@@ -1064,41 +1084,24 @@ impl BytesSubscriber {
         let c = self.cursor;
         let valid = o % 8 == 0 && o <= t && t - o <= sh.cap;
         let new = if valid && o > c { o } else { t };
-        // The number of the message at `new`: from its header if it is
-        // still intact, else from `published` (a newer lap is reported by
-        // the next look).
-        let mut x = new;
-        let mut number = sh.published();
-        // At most a padding, then the message behind it.
-        for _ in 0..3 {
-            if x >= t {
-                break;
-            }
-            match sh.head(x) {
-                Ok(Head::Skip(s)) if sh.intact(x) => x += s,
-                Ok(Head::Msg { number: m, .. }) if sh.intact(x) => {
-                    number = m;
-                    break;
-                }
-                _ => break,
-            }
-        }
-        let from = self.next_msg.unwrap_or(self.join_msg).max(self.join_msg);
-        let n = number.saturating_sub(from);
         self.cursor = new;
-        if self.next_msg.is_some() || n != 0 {
-            self.next_msg = Some(number);
-        }
-        if n != 0 {
-            self.lost += n;
-            sh.record_lost(self.index, self.lost, n);
-        }
         sh.set_gate(self.index, new.max(self.counted_from));
-        Err(if n == 0 {
-            TryRecvError::Empty
-        } else {
-            TryRecvError::Lagged(n)
-        })
+        Err(TryRecvError::Empty)
+    }
+
+    /// Messages missed before message `number`, which is intact at the
+    /// cursor: reported as `Lagged` (the next look delivers it).
+    #[inline(always)]
+    fn missed(&mut self, number: u64) -> Option<TryRecvError> {
+        let from = self.next_msg.unwrap_or(self.join_msg).max(self.join_msg);
+        if number <= from {
+            return None;
+        }
+        let n = number - from;
+        self.next_msg = Some(number);
+        self.lost += n;
+        self.sh.record_lost(self.index, self.lost, n);
+        Some(TryRecvError::Lagged(n))
     }
 
     fn poll(&mut self, expensive: bool, in_place: bool) -> std::result::Result<Found, TryRecvError> {
@@ -1282,7 +1285,6 @@ impl std::fmt::Debug for BytesMessage<'_> {
             .finish()
     }
 }
-
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -386,13 +386,12 @@ impl Core {
     /// [`count_in`](Core::count_in) for [`PUBLISHER`].
     pub(super) fn claim_publisher(&self) -> Result<(u64, u64)> {
         let me = endpoint::self_token();
-        let claimed = endpoint::claim(self.entry(PUBLISHER), Role::Producer, me).map_err(|pid| {
-            Error::EndpointBusy {
+        let claimed =
+            endpoint::claim(self.entry(PUBLISHER), Role::Producer, me).map_err(|pid| Error::EndpointBusy {
                 name: self.name.to_string(),
                 role: Role::Producer,
                 pid,
-            }
-        })?;
+            })?;
         let e = self.entry(PUBLISHER);
         self.uncount_predecessor(e, &self.counters().publishers, claimed.took_over_from.is_some());
         let t = self.load_tail().map_err(|c| {
@@ -414,13 +413,12 @@ impl Core {
     /// subscribers' counter.
     pub(super) fn join(&self) -> Result<Joined> {
         let me = endpoint::self_token();
-        let (i, claimed) =
-            endpoint::claim_any(&self.entries()[1..], Role::Subscriber, me).ok_or_else(|| {
-                Error::EndpointTableFull {
-                    name: self.name.to_string(),
-                    capacity: self.n_entries as u32,
-                }
-            })?;
+        let (i, claimed) = endpoint::claim_any(&self.entries()[1..], Role::Subscriber, me).ok_or_else(|| {
+            Error::EndpointTableFull {
+                name: self.name.to_string(),
+                capacity: self.n_entries as u32,
+            }
+        })?;
         let i = i + 1;
         let e = self.entry(i);
         self.uncount_predecessor(e, &self.counters().subscribers, claimed.took_over_from.is_some());
@@ -495,16 +493,18 @@ impl Core {
         self.entry(i).words[W_FLAGS].load(Ordering::Relaxed) & FLAG_EVICTED != 0
     }
 
-    /// Recomputes the gating limit for a publisher about to write position
-    /// `p`: `min(live gates) + cap` (at least `p`). With `expensive`,
-    /// evicts the dead holdouts whose own stall expired.
+    /// Recomputes the gating limit for a publisher at `tail` about to write
+    /// up to position `p` (inclusive): `min(live gates) + cap` (at least
+    /// `p`). A gate below `tail - cap` (impossible for a live subscriber
+    /// under Block: only a scribble) counts as `tail - cap`. With
+    /// `expensive`, evicts the dead holdouts whose own stall expired.
     #[cold]
-    pub(super) fn rescan(&self, p: u64, expensive: bool, pacer: &mut Pacer) -> u64 {
+    pub(super) fn rescan(&self, p: u64, tail: u64, expensive: bool, pacer: &mut Pacer) -> u64 {
         // SeqCst: pairs with the fence in `Core::join` (Dekker); also
         // orders our earlier `tail` stores before the cursor loads.
         fence(Ordering::SeqCst);
         let cap = self.cap;
-        let floor = p.saturating_sub(cap);
+        let floor = tail.saturating_sub(cap);
         let live = expensive.then(Liveness::new);
         let mut scan = HoldoutScan::new();
         let mut min = p;
@@ -617,7 +617,10 @@ impl Core {
             return bad(format!("broadcast policy flags {} are unknown", h.flags));
         };
         if h.geometry.endpoint_count < 2 {
-            return bad(format!("broadcast endpoint table of {} entries", h.geometry.endpoint_count));
+            return bad(format!(
+                "broadcast endpoint table of {} entries",
+                h.geometry.endpoint_count
+            ));
         }
         let stall = match h.stall_timeout_ns {
             0 => crate::segment::CreateOptions::default().stall_timeout,
@@ -750,4 +753,3 @@ pub struct SubscriberStats {
     /// Whether the publisher evicted it as dead.
     pub evicted: bool,
 }
-

@@ -2,11 +2,11 @@
 //! builder. The algorithm, its provenance and invariants are in the parent
 //! module's docs.
 
-use super::{Policy, RecvError, RecvTimeoutError, TryRecvError};
 use super::core::{
-    corrupt, deadline, BroadcastControl, Core, Pacer, Stats, SubscriberStats, BROADCAST_CONTROL_LEN, MAX_POS, PUBLISHER,
-    W_CURSOR, W_START,
+    corrupt, deadline, BroadcastControl, Core, Pacer, Stats, SubscriberStats, BROADCAST_CONTROL_LEN, MAX_POS,
+    PUBLISHER, W_CURSOR, W_START,
 };
+use super::{Policy, RecvError, RecvTimeoutError, TryRecvError};
 use crate::error::{Closed, Error, Result, SendError, SendTimeoutError, TrySendError};
 use crate::layout::{EndpointEntry, Geometry, Kind, TypeFingerprint, DEFAULT_ENDPOINTS, MAX_ENDPOINTS};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
@@ -653,7 +653,7 @@ impl<T: Pod> Publisher<T> {
             if expensive {
                 self.sh.truncated()?;
             }
-            self.limit = self.sh.core.rescan(p, expensive, &mut self.pacer);
+            self.limit = self.sh.core.rescan(p, p, expensive, &mut self.pacer);
             if p >= self.limit {
                 return Err(Stop::Wait);
             }

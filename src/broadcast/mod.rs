@@ -163,8 +163,8 @@ pub use self::core::{
     Stats, SubscriberStats, BROADCAST_CONTROL_LEN, BROADCAST_COUNTERS_OFFSET, BROADCAST_NOT_EMPTY_OFFSET,
     BROADCAST_NOT_FULL_OFFSET, BROADCAST_TAIL_OFFSET,
 };
-pub(crate) use fixed::stats_of_segment;
 pub use bytes::{BytesBuilder, BytesChannel, BytesMessage, BytesPublisher, BytesSubscriber};
+pub(crate) use fixed::stats_of_segment;
 pub use fixed::{Builder, Channel, Publisher, ReadGuard, Subscriber};
 
 use crate::error::{Closed, Corruption};
