@@ -103,6 +103,7 @@
 //! assert_eq!(m.number(), 1 + n);
 //! assert_eq!(m.bytes(), &[1 + n as u8; 30][..]);
 //! drop(m);
+//! while a.try_read().is_ok() {}
 //! assert_eq!(a.lost() + a.received(), 21);
 //! # Ok::<(), shmlane::Error>(())
 //! ```
@@ -600,7 +601,7 @@ impl BytesChannel {
         // `tail` was loaded with Acquire.
         let intent = x.intent.load(Ordering::Relaxed).clamp(t, t + cap);
         let o = x.oldest.load(Ordering::Relaxed);
-        let oldest = if o % 8 == 0 && o <= t && t - o <= cap { o } else { t };
+        let oldest = if o.is_multiple_of(8) && o <= t && t - o <= cap { o } else { t };
         let msg = x.published.load(Ordering::Relaxed).min(t / 8);
         sh.count_in(PUBLISHER, &sh.counters().publishers);
         Ok(BytesPublisher {
@@ -634,7 +635,7 @@ impl BytesChannel {
         let x = sh.ext();
         // Acquire: pairs with the Release store of `oldest` in `write`.
         let o = x.oldest.load(Ordering::Acquire);
-        let start = if oldest && o % 8 == 0 && o <= t2 && t2 - o <= sh.cap {
+        let start = if oldest && o.is_multiple_of(8) && o <= t2 && t2 - o <= sh.cap {
             o
         } else {
             t2
@@ -1014,7 +1015,7 @@ impl BytesSubscriber {
                     return None;
                 }
             }
-            if self.tail - c > self.sh.cap || c % 8 != 0 {
+            if self.tail - c > self.sh.cap || !c.is_multiple_of(8) {
                 return Some(self.lapped());
             }
             let h = self.sh.head(c);
@@ -1082,7 +1083,7 @@ impl BytesSubscriber {
         let t = sh.load_tail().map_err(TryRecvError::from)?;
         self.tail = t;
         let c = self.cursor;
-        let valid = o % 8 == 0 && o <= t && t - o <= sh.cap;
+        let valid = o.is_multiple_of(8) && o <= t && t - o <= sh.cap;
         let new = if valid && o > c { o } else { t };
         self.cursor = new;
         sh.set_gate(self.index, new.max(self.counted_from));
