@@ -33,8 +33,8 @@
 //! publisher, record [p, end)                 subscriber at cursor c
 //! walk the records below end - capacity:      t = tail.load(Acquire)  (c < t: published)
 //!   oldest = first record at/after it         header, payload: load(Relaxed) words
-//! intent.store(end, Relaxed)                  fence(Acquire)
-//! oldest.store(oldest, Release)               i = intent.load(Relaxed)
+//! oldest.store(oldest, Release)               fence(Acquire)
+//! intent.store(end, Release)                  i = intent.load(Acquire)
 //! fence(Release)                              i <= c + capacity: intact, deliver
 //! header, payload: store(Relaxed)             otherwise: lapped
 //! tail.store(end, Release); wake
@@ -47,9 +47,12 @@
 //! `tail` alone, never by a header (stale payload bytes of an earlier lap
 //! could look like any header).
 //!
-//! A lapped subscriber loads `oldest` (Acquire, pairing with the publisher's
-//! Release store, so the `tail` it loads next covers it) and jumps there;
-//! every jump moves forward. Losses are counted from message numbers: when
+//! A lapped subscriber loads `oldest` and jumps there. It learned that it
+//! was lapped from `tail` or `intent` (Acquire loads), and the publisher
+//! stores `oldest` (Release) before both, so the `oldest` it sees is past
+//! its cursor: every jump moves forward, and nothing is skipped uncounted
+//! (loom found the version where `intent` was Relaxed: a subscriber saw a
+//! new intent but an old `oldest` and skipped to `tail`). Losses are counted from message numbers: when
 //! the record a subscriber reads (intact, validated as above) has number
 //! `m` above the one it expects, it reports `Lagged(m - expected)` and
 //! delivers that record on the next call.
@@ -134,10 +137,10 @@ pub const BYTES_EXT_OFFSET: usize = BROADCAST_CONTROL_LEN;
 /// Size of the byte kind's control block.
 pub const BYTES_CONTROL_LEN: usize = BROADCAST_CONTROL_LEN + 128;
 
-/// Largest `max_message` of a `capacity`-byte area: a record and the
-/// padding before it fit in half the area.
+/// Largest `max_message` of a `capacity`-byte area: a record is at most
+/// half the area, so a record and the padding before it always fit.
 pub const fn max_message_limit(capacity: usize) -> usize {
-    let m = (capacity / 4).saturating_sub(RECORD_HEADER_LEN);
+    let m = (capacity / 2).saturating_sub(RECORD_HEADER_LEN);
     if m > u32::MAX as usize - 64 {
         u32::MAX as usize - 64
     } else {
@@ -280,8 +283,10 @@ impl Shared {
     fn intact(&self, c: u64) -> bool {
         // Acquire: pairs with the Release fence in `BytesPublisher::write`.
         fence(Ordering::Acquire);
-        // Relaxed: ordered by the fence above.
-        self.ext().intent.load(Ordering::Relaxed) <= c + self.cap
+        // Acquire: pairs with the Release store of `intent` in
+        // `BytesPublisher::write`: if it is beyond us, the `oldest` stored
+        // before it (past our cursor) is visible to `lapped`.
+        self.ext().intent.load(Ordering::Acquire) <= c + self.cap
     }
 
     fn heap(cap: u64, max: usize, endpoints: u32, policy: Policy, stall: Duration) -> Shared {
@@ -601,7 +606,11 @@ impl BytesChannel {
         // `tail` was loaded with Acquire.
         let intent = x.intent.load(Ordering::Relaxed).clamp(t, t + cap);
         let o = x.oldest.load(Ordering::Relaxed);
-        let oldest = if o.is_multiple_of(8) && o <= t && t - o <= cap { o } else { t };
+        let oldest = if o.is_multiple_of(8) && o <= t && t - o <= cap {
+            o
+        } else {
+            t
+        };
         let msg = x.published.load(Ordering::Relaxed).min(t / 8);
         sh.count_in(PUBLISHER, &sh.counters().publishers);
         Ok(BytesPublisher {
@@ -746,11 +755,13 @@ impl BytesPublisher {
         self.retire(end);
         let sh = self.sh.clone();
         let x = sh.ext();
-        // Relaxed: ordered before the record stores by the fence below.
-        x.intent.store(end.max(self.intent_floor), Ordering::Relaxed);
         // Release: pairs with the Acquire load in `BytesSubscriber::lapped`
         // and `join`: the `tail` stored before is visible with it.
         x.oldest.store(self.oldest, Ordering::Release);
+        // Release: pairs with the Acquire load of `intent` in
+        // `Shared::intact`: a subscriber that sees this intent (and so
+        // jumps) sees the `oldest` stored above, which is past its cursor.
+        x.intent.store(end.max(self.intent_floor), Ordering::Release);
         // Release: pairs with the Acquire fence in `Shared::intact`: a
         // subscriber whose copy reads any word stored below sees `intent`.
         fence(Ordering::Release);
@@ -891,8 +902,9 @@ impl BytesPublisher {
         let (at, end) = self.place(msg.len());
         self.retire(end);
         let sh = self.sh.clone();
-        // Relaxed/Release: as in `write`.
-        sh.ext().intent.store(end.max(self.intent_floor), Ordering::Relaxed);
+        // Release (all three): as in `write`.
+        sh.ext().oldest.store(self.oldest, Ordering::Release);
+        sh.ext().intent.store(end.max(self.intent_floor), Ordering::Release);
         fence(Ordering::Release);
         sh.word(at).store(2 * self.msg + 1, Ordering::Relaxed);
         sh.word(at + 8).store(msg.len() as u64, Ordering::Relaxed);
@@ -1534,9 +1546,9 @@ mod tests {
     fn bad_arguments() {
         assert!(BytesBuilder::new().capacity(100).in_process().is_err());
         assert!(BytesBuilder::new().capacity(32).in_process().is_err());
-        assert!(BytesBuilder::new().capacity(128).max_message(17).in_process().is_err());
+        assert!(BytesBuilder::new().capacity(128).max_message(49).in_process().is_err());
         let ch = BytesBuilder::new().capacity(128).in_process().unwrap();
-        assert_eq!(ch.max_message(), 16);
+        assert_eq!(ch.max_message(), 48);
         let mut tx = ch.publisher().unwrap();
         assert!(matches!(
             tx.try_send_with_type(PADDING_TYPE, b""),
@@ -1554,7 +1566,7 @@ mod tests {
             .create(&name)
             .unwrap();
         let other = BytesChannel::open(&name).unwrap();
-        assert_eq!((other.policy(), other.max_message()), (Policy::Overwrite, 240));
+        assert_eq!((other.policy(), other.max_message()), (Policy::Overwrite, 496));
         let mut tx = ch.publisher().unwrap();
         let mut s = other.subscribe().unwrap();
         tx.send(b"xyz").unwrap();

@@ -487,6 +487,7 @@ impl Core {
 
     /// Whether the publisher evicted subscriber `i` as dead.
     #[inline(always)]
+    #[cfg_attr(loom, allow(dead_code))]
     pub(super) fn evicted(&self, i: usize) -> bool {
         // Relaxed: our own entry; the publisher sets the flag only when it
         // judged us dead.

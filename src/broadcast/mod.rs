@@ -7,7 +7,11 @@
 //! starts at the newest message ([`Channel::subscribe`]: it receives what is
 //! published after it joined) or at the oldest message still in the ring
 //! ([`Channel::subscribe_from_oldest`]). Messages are fixed-size `T: Pod`
-//! elements ([`Kind::Broadcast`](crate::layout::Kind::Broadcast)). The
+//! elements ([`Kind::Broadcast`](crate::layout::Kind::Broadcast)), or
+//! variable-length byte messages ([`BytesChannel`],
+//! [`Kind::BroadcastBytes`](crate::layout::Kind::BroadcastBytes); framing
+//! and algorithm in [`bytes`]), with the same policies, attachment, gating
+//! and eviction (`core.rs`, shared). The
 //! policy is chosen at creation ([`Builder::policy`]) and stored in the
 //! segment:
 //! - [`Policy::Block`] (lossless): the publisher waits for the slowest live
