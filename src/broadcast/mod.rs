@@ -90,9 +90,11 @@
 //!
 //! ## Eviction
 //! While blocked, the publisher checks (at most once per
-//! [`WaitConfig::check_interval`], after the stall timeout has run since it
-//! became blocked) the holders of the entries that hold it back; an entry
-//! whose holder is dead (or that nobody holds) has its cursor cleared with a
+//! [`WaitConfig::check_interval`]) the holders of the entries that hold it
+//! back. The stall clock runs per holdout: an entry whose holder is found
+//! dead (or that nobody holds) is remembered with the time it was first
+//! found so, keeps that time while its cursor does not move, and once it has
+//! held the publisher back dead for the stall timeout has its cursor cleared with a
 //! compare-and-swap and its `EVICTED` flag set, and is counted in
 //! [`Stats::evicted`]. A subscriber that was evicted but is in fact alive
 //! (only possible across pid namespaces) reads on without gating and gets
