@@ -84,10 +84,16 @@ pub fn live(name: &str) -> Result<Live> {
 /// Counters and subscribers of the named broadcast channel, whatever its
 /// element type: the channel's [`broadcast::Stats`] and, for every attached
 /// subscriber, its cursor, lag, received and lost counts (with a liveness
-/// check of each holder). [`Error::KindMismatch`] for another kind.
+/// check of each holder). Works for both broadcast kinds (for
+/// [`Kind::BroadcastBytes`], `capacity` is in bytes and positions are
+/// message numbers). [`Error::KindMismatch`] for another kind.
 pub fn broadcast(name: &str) -> Result<(broadcast::Stats, Vec<broadcast::SubscriberStats>)> {
     let seg = Segment::open_any(name, &OpenOptions::default())?;
     let kind = seg.header().geometry.kind;
+    if kind == Kind::BroadcastBytes {
+        // Validates the control block size and the area itself.
+        return broadcast::bytes::stats_of_segment(std::sync::Arc::new(seg));
+    }
     if kind != Kind::Broadcast {
         return Err(Error::KindMismatch {
             name: name.to_owned(),

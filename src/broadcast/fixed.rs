@@ -2,94 +2,22 @@
 //! builder. The algorithm, its provenance and invariants are in the parent
 //! module's docs.
 
+use super::core::{
+    corrupt, deadline, BroadcastControl, Core, Pacer, Stats, SubscriberStats, BROADCAST_CONTROL_LEN, MAX_POS,
+    PUBLISHER, W_CURSOR, W_START,
+};
 use super::{Policy, RecvError, RecvTimeoutError, TryRecvError};
-use crate::endpoint::{self, Holder};
-use crate::error::{Closed, Corruption, Error, Result, SendError, SendTimeoutError, TrySendError};
-use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint, DEFAULT_ENDPOINTS, MAX_ENDPOINTS};
+use crate::error::{Closed, Error, Result, SendError, SendTimeoutError, TrySendError};
+use crate::layout::{EndpointEntry, Geometry, Kind, TypeFingerprint, DEFAULT_ENDPOINTS, MAX_ENDPOINTS};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
 use crate::sync::{fence, AtomicU64, Ordering};
-use crate::wait::{self, WaitConfig, WaitWord};
+use crate::wait::{self, WaitConfig};
 use bytemuck::Pod;
-use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The shared control block of a broadcast channel.
-#[repr(C)]
-#[derive(Debug)]
-pub(crate) struct BroadcastControl {
-    /// Next position the publisher writes (= messages published).
-    pub(crate) tail: CachePadded<AtomicU64>,
-    /// Subscribers sleep here when they have read everything.
-    pub(crate) not_empty: CachePadded<WaitWord>,
-    /// The publisher sleeps here when a subscriber holds it back (Block).
-    pub(crate) not_full: CachePadded<WaitWord>,
-    /// Attachment counts and loss counters (slow paths only).
-    pub(crate) counters: CachePadded<BroadcastCounters>,
-}
-
-/// Counters of a broadcast channel, on their own line.
-#[repr(C)]
-#[derive(Debug)]
-pub(crate) struct BroadcastCounters {
-    /// Publishers attached now (low 32 bits) and attaches ever (high 32).
-    pub(crate) publishers: AtomicU64,
-    /// Subscribers, packed like `publishers`.
-    pub(crate) subscribers: AtomicU64,
-    /// Subscribers evicted as dead (Block).
-    pub(crate) evicted: AtomicU64,
-    /// Messages reported lost (`Lagged`) to all subscribers, ever.
-    pub(crate) lost: AtomicU64,
-}
-
-#[cfg(not(loom))]
-mod asserts {
-    use super::*;
-    use memoffset::offset_of;
-    const _: () = assert!(offset_of!(BroadcastControl, tail) == BROADCAST_TAIL_OFFSET);
-    const _: () = assert!(offset_of!(BroadcastControl, not_empty) == BROADCAST_NOT_EMPTY_OFFSET);
-    const _: () = assert!(offset_of!(BroadcastControl, not_full) == BROADCAST_NOT_FULL_OFFSET);
-    const _: () = assert!(offset_of!(BroadcastControl, counters) == BROADCAST_COUNTERS_OFFSET);
-    const _: () = assert!(offset_of!(BroadcastCounters, publishers) == 0);
-    const _: () = assert!(offset_of!(BroadcastCounters, subscribers) == 8);
-    const _: () = assert!(offset_of!(BroadcastCounters, evicted) == 16);
-    const _: () = assert!(offset_of!(BroadcastCounters, lost) == 24);
-    const _: () = assert!(core::mem::size_of::<BroadcastControl>() == BROADCAST_CONTROL_LEN);
-}
-
-/// Offset of `tail` in the control block.
-pub const BROADCAST_TAIL_OFFSET: usize = 0;
-/// Offset of the `not_empty` futex word (then its waiters count).
-pub const BROADCAST_NOT_EMPTY_OFFSET: usize = 128;
-/// Offset of the `not_full` futex word (then its waiters count).
-pub const BROADCAST_NOT_FULL_OFFSET: usize = 256;
-/// Offset of the counters (publishers, subscribers, evicted, lost).
-pub const BROADCAST_COUNTERS_OFFSET: usize = 384;
-/// Size of the control block.
-pub const BROADCAST_CONTROL_LEN: usize = 512;
-
-/// Positions stay below this (so `2p + 2` never overflows).
-const MAX_POS: u64 = 1 << 62;
-/// Endpoint words of a subscriber: cursor + 1 (0 = not gating).
-const W_CURSOR: usize = 0;
-/// Messages this subscriber was told it lost.
-const W_LOST: usize = 1;
-/// Flags ([`FLAG_EVICTED`]).
-const W_FLAGS: usize = 2;
-/// Which attachment counter the holder incremented.
-const W_COUNTED: usize = 3;
-/// Position this subscriber started from (plus positions skipped while
-/// joining): `received = cursor - start - lost`.
-const W_START: usize = 4;
-const FLAG_EVICTED: u64 = 1;
-const COUNTED: u64 = 1;
-const ATTACH_ONE: u64 = 1 | (1 << 32);
-const ATTACHED_MASK: u64 = 0xffff_ffff;
-/// The publisher's endpoint entry.
-const PUBLISHER: usize = 0;
 
 /// Where the words of a slot are, in units of 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,162 +52,31 @@ struct HeapRing {
     entries: Box<[EndpointEntry]>,
 }
 
-/// The memory a channel lives in: raw pointers plus whatever keeps them
-/// alive. Not generic: the element size is in `lay`.
+/// The memory a channel lives in: the common part plus the slots. Not
+/// generic: the element size is in `lay`.
 #[derive(Clone)]
 struct Shared {
-    ctl: NonNull<BroadcastControl>,
+    core: Core,
     words: NonNull<AtomicU64>,
-    cap: u64,
     lay: SlotLayout,
-    entries: NonNull<EndpointEntry>,
-    n_entries: usize,
-    policy: Policy,
-    stall: Duration,
-    /// Liveness and stall checks on every poll of a blocking call (loom
-    /// models of dead peers, where time does not pass).
-    check_every_poll: bool,
-    seg: Option<Arc<Segment>>,
-    /// Keeps the memory behind the pointers alive (never read).
-    #[allow(dead_code)]
-    keep: Arc<dyn Send + Sync>,
-    name: Arc<str>,
 }
 
-// SAFETY: the pointers target memory kept alive by `keep`, accessed only
-// through atomics (slots are atomic words), or through shared references to
-// slots that the gating protocol keeps unwritten (Block, see `ReadGuard`).
+// SAFETY: the pointers target memory kept alive by `core.keep`, accessed
+// only through atomics (slots are atomic words), or through shared
+// references to slots that the gating protocol keeps unwritten (Block, see
+// `ReadGuard`).
 unsafe impl Send for Shared {}
 // SAFETY: as above.
 unsafe impl Sync for Shared {}
 
-/// Is the holder of an owner token alive? Tokens of this process are
-/// judged without a system call: alive only if equal to our own token, so
-/// a token with our pid and another start time (a test's simulated crash)
-/// is dead.
-struct Liveness {
-    me: u64,
-}
-
-impl Liveness {
-    fn new() -> Liveness {
-        Liveness {
-            me: endpoint::self_token(),
-        }
+impl std::ops::Deref for Shared {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
     }
-
-    fn alive(&self, token: u64) -> bool {
-        if endpoint::token_pid(token) == endpoint::token_pid(self.me) {
-            token == self.me
-        } else {
-            endpoint::token_alive(token)
-        }
-    }
-
-    /// Whether entry `e` has a live holder.
-    fn holder_alive(&self, e: &EndpointEntry) -> bool {
-        match endpoint::holder(e) {
-            Holder::Held(t) => self.alive(t),
-            _ => false,
-        }
-    }
-}
-
-/// Time on the slow paths of one handle: when the next liveness check is
-/// due, and since when the publisher has been held back. Under loom there
-/// is no time: every check is due and every stall has expired.
-#[derive(Debug)]
-struct Pacer {
-    #[cfg(not(loom))]
-    next_check: Instant,
-    #[cfg(not(loom))]
-    stuck_since: Option<Instant>,
-}
-
-impl Pacer {
-    fn new() -> Pacer {
-        Pacer {
-            #[cfg(not(loom))]
-            next_check: Instant::now(),
-            #[cfg(not(loom))]
-            stuck_since: None,
-        }
-    }
-
-    fn due(&mut self, interval: Duration) -> bool {
-        #[cfg(loom)]
-        {
-            let _ = interval;
-            true
-        }
-        #[cfg(not(loom))]
-        {
-            let now = Instant::now();
-            if now >= self.next_check {
-                self.next_check = now + interval;
-                true
-            } else {
-                false
-            }
-        }
-    }
-
-    #[inline]
-    fn stuck(&mut self) {
-        #[cfg(not(loom))]
-        if self.stuck_since.is_none() {
-            self.stuck_since = Some(Instant::now());
-        }
-    }
-
-    #[inline]
-    fn progressed(&mut self) {
-        #[cfg(not(loom))]
-        {
-            self.stuck_since = None;
-        }
-    }
-
-    fn stall_expired(&self, timeout: Duration) -> bool {
-        #[cfg(loom)]
-        {
-            let _ = timeout;
-            true
-        }
-        #[cfg(not(loom))]
-        self.stuck_since.is_some_and(|s| s.elapsed() >= timeout)
-    }
-}
-
-fn corrupt(index: u64, what: &'static str) -> Closed {
-    Closed::Corrupt(Corruption { offset: index, what })
-}
-
-fn deadline(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }
 
 impl Shared {
-    fn ctl(&self) -> &BroadcastControl {
-        // SAFETY: points to a control block that `keep` keeps alive; it
-        // contains only atomics, valid for any bit pattern.
-        unsafe { self.ctl.as_ref() }
-    }
-
-    fn counters(&self) -> &BroadcastCounters {
-        &self.ctl().counters
-    }
-
-    fn entries(&self) -> &[EndpointEntry] {
-        // SAFETY: `n_entries` entries (validated at open, or the heap box)
-        // kept alive by `keep`; atomics only.
-        unsafe { std::slice::from_raw_parts(self.entries.as_ptr(), self.n_entries) }
-    }
-
-    fn entry(&self, i: usize) -> &EndpointEntry {
-        &self.entries()[i]
-    }
-
     /// Word `w` of the slot of position `p` (`w < stride_w`).
     #[inline(always)]
     fn word(&self, p: u64, w: usize) -> &AtomicU64 {
@@ -334,76 +131,10 @@ impl Shared {
         v
     }
 
-    fn load_tail(&self) -> std::result::Result<u64, Closed> {
-        // Acquire: pairs with the Release store of `tail` in
-        // `Publisher::publish`: slots below it are published.
-        let t = self.ctl().tail.load(Ordering::Acquire);
-        if t >= MAX_POS {
-            return Err(corrupt(t, "broadcast tail is out of range"));
-        }
-        Ok(t)
-    }
-
-    /// Slow-path check: was the segment's file truncated under us?
-    fn truncated(&self) -> std::result::Result<(), Closed> {
-        if self.seg.as_ref().is_some_and(|s| s.truncated()) {
-            return Err(corrupt(0, "the segment file was truncated by another process"));
-        }
-        Ok(())
-    }
-
-    /// Uncounts a dead predecessor of entry `e` that we just took over.
-    fn uncount_predecessor(&self, e: &EndpointEntry, counter: &AtomicU64, took_over: bool) {
-        // Relaxed: we own the entry (claimed by CAS, which acquired the
-        // predecessor's last stores).
-        let marker = e.words[W_COUNTED].swap(0, Ordering::Relaxed);
-        if took_over && marker == COUNTED {
-            // AcqRel: the counts are read with Acquire in `publisher_gone`.
-            counter.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
-    fn count_in(&self, e: &EndpointEntry, counter: &AtomicU64) {
-        // AcqRel: pairs with the Acquire load in `publisher_gone`.
-        counter.fetch_add(ATTACH_ONE, Ordering::AcqRel);
-        // Relaxed: read only by whoever takes the entry over, after its CAS.
-        e.words[W_COUNTED].store(COUNTED, Ordering::Relaxed);
-    }
-
-    fn detach(&self, i: usize, token: u64, counter: &AtomicU64) {
-        let e = self.entry(i);
-        if endpoint::release(e, token) {
-            // Release: pairs with the Acquire load in `publisher_gone`; what
-            // we did happens before a peer sees the count drop.
-            counter.fetch_sub(1, Ordering::Release);
-        }
-    }
-
-    /// Simulates a SIGKILL of entry `i`'s holder (tests and loom): its token
-    /// becomes that of a dead process with our pid, nothing is released.
-    #[cfg(any(test, loom))]
-    fn mark_dead(&self, i: usize, token: u64) {
-        // Release: pairs with the Acquire load in `endpoint::holder`.
-        let _ = self
-            .entry(i)
-            .owner
-            .compare_exchange(token, token ^ 1, Ordering::Release, Ordering::Relaxed);
-    }
-
     fn heap(cap: u64, lay: SlotLayout, endpoints: u32, policy: Policy, stall: Duration) -> Shared {
         let n = cap as usize * lay.stride_w + 15;
         let ring = Arc::new(HeapRing {
-            ctl: BroadcastControl {
-                tail: CachePadded::new(AtomicU64::new(0)),
-                not_empty: CachePadded::new(WaitWord::new()),
-                not_full: CachePadded::new(WaitWord::new()),
-                counters: CachePadded::new(BroadcastCounters {
-                    publishers: AtomicU64::new(0),
-                    subscribers: AtomicU64::new(0),
-                    evicted: AtomicU64::new(0),
-                    lost: AtomicU64::new(0),
-                }),
-            },
+            ctl: BroadcastControl::new(),
             words: (0..n).map(|_| AtomicU64::new(0)).collect(),
             entries: (0..endpoints).map(|_| EndpointEntry::new()).collect(),
         });
@@ -415,20 +146,12 @@ impl Shared {
         } else {
             0
         };
+        let core = Core::on_heap(&ring.ctl, &ring.entries, cap, policy, stall, ring.clone());
         Shared {
-            ctl: NonNull::from(&ring.ctl),
+            core,
             // SAFETY: `skip <= 15`, within the box of `n` words.
             words: NonNull::new(unsafe { base.add(skip) } as *mut AtomicU64).expect("non-null"),
-            cap,
             lay,
-            entries: NonNull::new(ring.entries.as_ptr() as *mut EndpointEntry).expect("non-null"),
-            n_entries: endpoints as usize,
-            policy,
-            stall,
-            check_every_poll: false,
-            seg: None,
-            keep: ring,
-            name: Arc::from("heap"),
         }
     }
 
@@ -459,136 +182,31 @@ impl Shared {
                 align.max(8)
             ));
         }
-        let Some(policy) = Policy::from_flags(h.flags) else {
-            return bad(format!("broadcast policy flags {} are unknown", h.flags));
-        };
-        if g.endpoint_count < 2 {
-            return bad(format!("broadcast endpoint table of {} entries", g.endpoint_count));
-        }
-        let stall = match h.stall_timeout_ns {
-            0 => CreateOptions::default().stall_timeout,
-            ns => Duration::from_nanos(ns),
-        };
-        let entries = seg.endpoints();
+        let words = NonNull::new(seg.data_ptr() as *mut AtomicU64).expect("non-null");
         Ok(Shared {
-            ctl: NonNull::new(seg.control_ptr() as *mut BroadcastControl).expect("non-null"),
-            words: NonNull::new(seg.data_ptr() as *mut AtomicU64).expect("non-null"),
-            cap: g.capacity,
+            core: Core::in_segment(seg, g.capacity)?,
+            words,
             lay,
-            entries: NonNull::from(&entries[0]),
-            n_entries: entries.len(),
-            policy,
-            stall,
-            check_every_poll: false,
-            name: Arc::from(seg.name()),
-            seg: Some(seg.clone()),
-            keep: seg,
         })
     }
 
     fn stats(&self) -> Stats {
-        let c = self.counters();
-        // Relaxed (all loads): statistics only.
+        // Relaxed: statistics only.
         let tail = self.ctl().tail.load(Ordering::Relaxed);
-        let mut max_lag = 0;
-        for e in self.entries().iter().skip(1) {
-            let w = e.words[W_CURSOR].load(Ordering::Relaxed);
-            if w != 0 {
-                max_lag = max_lag.max(tail.saturating_sub(w - 1));
-            }
-        }
-        Stats {
-            capacity: self.cap,
-            policy: self.policy,
-            published: tail,
-            publisher_attached: c.publishers.load(Ordering::Relaxed) & ATTACHED_MASK != 0,
-            subscribers: (c.subscribers.load(Ordering::Relaxed) & ATTACHED_MASK) as u32,
-            evicted: c.evicted.load(Ordering::Relaxed),
-            lost: c.lost.load(Ordering::Relaxed),
-            max_lag,
-            endpoint_capacity: self.n_entries as u32,
-            stall_timeout: self.stall,
-        }
+        self.core.stats(tail, gate_msg)
     }
 
     fn subscribers(&self) -> Vec<SubscriberStats> {
-        // Relaxed (all loads): statistics only.
+        // Relaxed: statistics only.
         let tail = self.ctl().tail.load(Ordering::Relaxed);
-        let live = Liveness::new();
-        let mut out = Vec::new();
-        for (i, e) in self.entries().iter().enumerate().skip(1) {
-            let Holder::Held(t) = endpoint::holder(e) else {
-                continue;
-            };
-            let w = e.words[W_CURSOR].load(Ordering::Relaxed);
-            let lost = e.words[W_LOST].load(Ordering::Relaxed);
-            let start = e.words[W_START].load(Ordering::Relaxed);
-            let flags = e.words[W_FLAGS].load(Ordering::Relaxed);
-            let cursor = w.saturating_sub(1);
-            out.push(SubscriberStats {
-                entry: i as u32,
-                pid: endpoint::token_pid(t),
-                alive: live.alive(t),
-                cursor,
-                lag: tail.saturating_sub(cursor),
-                received: cursor.saturating_sub(start).saturating_sub(lost),
-                lost,
-                evicted: flags & FLAG_EVICTED != 0,
-            });
-        }
-        out
+        self.core.subscribers(tail, gate_msg)
     }
 }
 
-/// Counters of a broadcast channel; see [`Channel::stats`]. Readable from
-/// any process without attaching.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
-    /// Number of slots.
-    pub capacity: u64,
-    /// The channel's policy.
-    pub policy: Policy,
-    /// Messages published since creation (`tail`).
-    pub published: u64,
-    /// Whether a publisher is attached (possibly a dead one not yet
-    /// replaced).
-    pub publisher_attached: bool,
-    /// Subscribers attached now (including dead ones not yet replaced or
-    /// evicted).
-    pub subscribers: u32,
-    /// Subscribers evicted as dead after holding the publisher back for
-    /// the stall timeout (Block).
-    pub evicted: u64,
-    /// Messages reported lost (`Lagged`) to all subscribers since creation.
-    pub lost: u64,
-    /// Largest `published - cursor` over the subscribers attached now.
-    pub max_lag: u64,
-    /// Size of the endpoint table (publisher included).
-    pub endpoint_capacity: u32,
-    /// The segment's stall timeout.
-    pub stall_timeout: Duration,
-}
-
-/// One subscriber's position; see [`Channel::subscribers`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SubscriberStats {
-    /// Index in the endpoint table.
-    pub entry: u32,
-    /// Process holding it.
-    pub pid: u32,
-    /// Whether that process is alive.
-    pub alive: bool,
-    /// Next position it reads (its join position while it still reads
-    /// messages published before it joined).
-    pub cursor: u64,
-    /// Messages published it has not read yet (`published - cursor`).
-    pub lag: u64,
-    /// Messages it received.
-    pub received: u64,
-    /// Messages it was told it lost (`Lagged`).
-    pub lost: u64,
-    /// Whether the publisher evicted it as dead.
-    pub evicted: bool,
+/// A fixed-ring subscriber's message number is its gate.
+fn gate_msg(e: &EndpointEntry) -> Option<u64> {
+    // Relaxed: statistics only.
+    e.words[W_CURSOR].load(Ordering::Relaxed).checked_sub(1)
 }
 
 /// Counters of a broadcast segment opened without its element type (for
@@ -767,7 +385,7 @@ impl Builder {
             self.policy,
             self.create.stall_timeout.max(Duration::from_nanos(1)),
         );
-        sh.check_every_poll = self.check_every_poll;
+        sh.core.check_every_poll = self.check_every_poll;
         Ok(Channel {
             sh,
             segment: None,
@@ -882,23 +500,7 @@ impl<T: Pod + Send> Channel<T> {
     /// published message.
     pub fn publisher(&self) -> Result<Publisher<T>> {
         let sh = &self.sh;
-        let me = endpoint::self_token();
-        let claimed = endpoint::claim(sh.entry(PUBLISHER), Role::Producer, me).map_err(|pid| Error::EndpointBusy {
-            name: sh.name.to_string(),
-            role: Role::Producer,
-            pid,
-        })?;
-        let e = sh.entry(PUBLISHER);
-        let c = &sh.counters().publishers;
-        sh.uncount_predecessor(e, c, claimed.took_over_from.is_some());
-        let bad = |cl: Closed| match cl {
-            Closed::Corrupt(x) => Error::Corrupt {
-                name: sh.name.to_string(),
-                detail: x.to_string(),
-            },
-            _ => unreachable!("load_tail only reports corruption"),
-        };
-        let mut t = sh.load_tail().map_err(bad)?;
+        let (me, mut t) = sh.claim_publisher()?;
         // A dead predecessor may have published slot `t` but not `tail`.
         // Acquire: pairs with its Release store of the slot's seq.
         if t + 1 < MAX_POS && sh.seq(t).load(Ordering::Acquire) == 2 * t + 2 {
@@ -906,7 +508,7 @@ impl<T: Pod + Send> Channel<T> {
             // Release: pairs with the Acquire load of `tail` in `load_tail`.
             sh.ctl().tail.store(t, Ordering::Release);
         }
-        sh.count_in(e, c);
+        sh.count_in(PUBLISHER, &sh.counters().publishers);
         Ok(Publisher {
             sh: sh.clone(),
             token: me,
@@ -933,57 +535,16 @@ impl<T: Pod + Send> Channel<T> {
 
     fn join(&self, oldest: bool) -> Result<Subscriber<T>> {
         let sh = &self.sh;
-        let me = endpoint::self_token();
-        let (i, claimed) =
-            endpoint::claim_any(&sh.entries()[1..], Role::Subscriber, me).ok_or_else(|| Error::EndpointTableFull {
-                name: sh.name.to_string(),
-                capacity: sh.n_entries as u32,
-            })?;
-        let i = i + 1;
-        let e = sh.entry(i);
-        let c = &sh.counters().subscribers;
-        sh.uncount_predecessor(e, c, claimed.took_over_from.is_some());
-        // Relaxed: our own entry's words, read for statistics only.
-        e.words[W_LOST].store(0, Ordering::Relaxed);
-        e.words[W_FLAGS].store(0, Ordering::Relaxed);
-        let fail = |cl: Closed| {
-            e.words[W_CURSOR].store(0, Ordering::Relaxed);
-            endpoint::release(e, me);
-            match cl {
-                Closed::Corrupt(x) => Error::Corrupt {
-                    name: sh.name.to_string(),
-                    detail: x.to_string(),
-                },
-                _ => unreachable!("load_tail only reports corruption"),
-            }
-        };
-        // The gate word we publish is max(cursor, join tail): messages
-        // published before we joined are not protected (a subscriber from
-        // the oldest reads them if they are still intact).
-        let t = sh.load_tail().map_err(fail)?;
-        // Relaxed: ordered by the fence below.
-        e.words[W_CURSOR].store(t + 1, Ordering::Relaxed);
-        // SeqCst: pairs with the fence in `Publisher::rescan` (Dekker):
-        // either its scan sees our cursor, or our re-read below sees the
-        // tail stored before that scan.
-        fence(Ordering::SeqCst);
-        let t2 = sh.load_tail().map_err(fail)?.max(t);
+        let j = sh.join()?;
+        let t2 = j.at;
         let start = if oldest { t2.saturating_sub(sh.cap) } else { t2 };
-        if t2 != t {
-            // Release: pairs with the Acquire load in `Publisher::rescan`.
-            e.words[W_CURSOR].store(t2 + 1, Ordering::Release);
-            // The publisher may be waiting for our first cursor.
-            if sh.policy == Policy::Block {
-                sh.ctl().not_full.wake();
-            }
-        }
         // Relaxed: statistics.
-        e.words[W_START].store(start, Ordering::Relaxed);
-        sh.count_in(e, c);
+        sh.entry(j.index).words[W_START].store(start, Ordering::Relaxed);
+        sh.count_in(j.index, &sh.counters().subscribers);
         Ok(Subscriber {
             sh: sh.clone(),
-            index: i,
-            token: me,
+            index: j.index,
+            token: j.token,
             cursor: start,
             counted_from: t2,
             start,
@@ -1053,49 +614,6 @@ impl<T: Pod> Publisher<T> {
         self.next
     }
 
-    /// Recomputes the gating limit: `min(live cursors) + capacity`. With
-    /// `expensive` and the stall expired, evicts the dead subscribers that
-    /// hold us back.
-    #[cold]
-    fn rescan(&mut self, p: u64, expensive: bool) -> u64 {
-        let sh = &self.sh;
-        // SeqCst: pairs with the fence in `Channel::join` (Dekker); also
-        // orders our earlier `tail` stores before the cursor loads.
-        fence(Ordering::SeqCst);
-        let cap = sh.cap;
-        let floor = p.saturating_sub(cap);
-        let live = (expensive && self.pacer.stall_expired(sh.stall)).then(Liveness::new);
-        let mut min = p;
-        for e in sh.entries().iter().skip(1) {
-            // Acquire: pairs with the Release cursor stores in
-            // `Subscriber::advance` / `Channel::join`: the subscriber's reads
-            // of the slots below its cursor happen before we overwrite them.
-            let w = e.words[W_CURSOR].load(Ordering::Acquire);
-            if w == 0 || w > p {
-                continue;
-            }
-            let c = (w - 1).max(floor);
-            if c + cap <= p {
-                if let Some(live) = &live {
-                    if !live.holder_alive(e) {
-                        // AcqRel: fails if the subscriber moved (then it lives).
-                        if e.words[W_CURSOR]
-                            .compare_exchange(w, 0, Ordering::AcqRel, Ordering::Relaxed)
-                            .is_ok()
-                        {
-                            // Relaxed: informational.
-                            e.words[W_FLAGS].fetch_or(FLAG_EVICTED, Ordering::Relaxed);
-                            sh.counters().evicted.fetch_add(1, Ordering::Relaxed);
-                        }
-                        continue;
-                    }
-                }
-            }
-            min = min.min(c);
-        }
-        min + cap
-    }
-
     /// Writes position `p` (the seqlock's write side).
     #[inline(always)]
     fn write(&self, p: u64, value: &T) {
@@ -1135,12 +653,10 @@ impl<T: Pod> Publisher<T> {
             if expensive {
                 self.sh.truncated()?;
             }
-            self.limit = self.rescan(p, expensive);
+            self.limit = self.sh.core.rescan(p, p, expensive, &mut self.pacer);
             if p >= self.limit {
-                self.pacer.stuck();
                 return Err(Stop::Wait);
             }
-            self.pacer.progressed();
         }
         Ok(want.min(self.limit - p))
     }
@@ -1256,6 +772,28 @@ impl<T: Pod> Publisher<T> {
         Ok(())
     }
 
+    /// Simulates a SIGKILL of the publisher in the middle of writing
+    /// `value`: the slot's sequence is odd and only the first word of the
+    /// element is stored (tests and loom).
+    #[cfg(any(test, loom))]
+    #[doc(hidden)]
+    pub fn __crash_mid_write(self, value: T) {
+        let p = self.next;
+        let seq = self.sh.seq(p);
+        // Relaxed: as in `write`.
+        seq.store(2 * p + 1, Ordering::Relaxed);
+        // Release: as in `write`.
+        fence(Ordering::Release);
+        let first = bytemuck::bytes_of(&value).chunks(8).next().map_or(0, |c| {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            u64::from_ne_bytes(w)
+        });
+        // Relaxed: as in `store_elem`.
+        self.sh.word(p, self.sh.lay.payload_w).store(first, Ordering::Relaxed);
+        self.__crash();
+    }
+
     /// Simulates a SIGKILL of the publisher (tests and loom).
     #[cfg(any(test, loom))]
     #[doc(hidden)]
@@ -1268,7 +806,7 @@ impl<T: Pod> Publisher<T> {
     }
 }
 
-fn send_err<T>(e: SendTimeoutError<T>) -> SendError<T> {
+pub(super) fn send_err<T>(e: SendTimeoutError<T>) -> SendError<T> {
     match e {
         SendTimeoutError::Timeout(_) => unreachable!("no deadline"),
         SendTimeoutError::Disconnected(v) => SendError::Disconnected(v),
@@ -1278,7 +816,7 @@ fn send_err<T>(e: SendTimeoutError<T>) -> SendError<T> {
     }
 }
 
-trait IntoSendTimeout<T> {
+pub(super) trait IntoSendTimeout<T> {
     fn into_send_timeout(self) -> SendTimeoutError<T>;
 }
 
@@ -1296,9 +834,7 @@ impl<T> IntoSendTimeout<T> for TrySendError<T> {
 
 impl<T> Drop for Publisher<T> {
     fn drop(&mut self) {
-        let sh = &self.sh;
-        sh.detach(PUBLISHER, self.token, &sh.counters().publishers);
-        sh.ctl().not_empty.wake_all();
+        self.sh.detach_publisher(self.token);
     }
 }
 
@@ -1362,22 +898,12 @@ impl<T: Pod> Subscriber<T> {
         self.sh.policy
     }
 
-    fn entry(&self) -> &EndpointEntry {
-        self.sh.entry(self.index)
-    }
-
     /// Done with position `p`: move the cursor past it.
     #[inline(always)]
     fn advance(&mut self, p: u64) {
         self.cursor = p + 1;
         // The gate: positions from before we joined are not protected.
-        let gate = self.cursor.max(self.counted_from);
-        // Release: pairs with the Acquire load in `Publisher::rescan`: our
-        // reads of slot `p` happen before its overwrite.
-        self.entry().words[W_CURSOR].store(gate + 1, Ordering::Release);
-        if self.sh.policy == Policy::Block {
-            self.sh.ctl().not_full.wake();
-        }
+        self.sh.set_gate(self.index, self.cursor.max(self.counted_from));
     }
 
     /// One look at the cursor's slot: `None` when nothing is published
@@ -1424,9 +950,7 @@ impl<T: Pod> Subscriber<T> {
         }
         if n != 0 {
             self.lost += n;
-            // Relaxed: statistics.
-            e.words[W_LOST].store(self.lost, Ordering::Relaxed);
-            self.sh.counters().lost.fetch_add(n, Ordering::Relaxed);
+            self.sh.record_lost(self.index, self.lost, n);
         }
         self.cursor = new - 1;
         self.advance(new - 1);
@@ -1435,29 +959,6 @@ impl<T: Pod> Subscriber<T> {
         } else {
             TryRecvError::Lagged(n)
         })
-    }
-
-    /// Whether the publisher is gone (after an empty look).
-    fn publisher_gone(&self, expensive: bool) -> std::result::Result<Option<Closed>, Closed> {
-        // Acquire: pairs with the Release fetch_sub in `Shared::detach`:
-        // everything the publisher published is visible.
-        let c = self.sh.counters().publishers.load(Ordering::Acquire);
-        if c >> 32 == 0 {
-            return Ok(None);
-        }
-        if c & ATTACHED_MASK == 0 {
-            return Ok(Some(Closed::Disconnected));
-        }
-        if !expensive {
-            return Ok(None);
-        }
-        self.sh.truncated()?;
-        if let Holder::Held(t) = endpoint::holder(self.sh.entry(PUBLISHER)) {
-            if !Liveness::new().alive(t) {
-                return Ok(Some(Closed::PeerDied(endpoint::token_pid(t))));
-            }
-        }
-        Ok(None)
     }
 
     /// Whether the slot at the cursor may be referenced in place.
@@ -1469,11 +970,7 @@ impl<T: Pod> Subscriber<T> {
         }
         #[cfg(not(loom))]
         {
-            // Relaxed: our own entry; the publisher sets the flag only when
-            // it judged us dead.
-            self.sh.policy == Policy::Block
-                && self.cursor >= self.counted_from
-                && self.entry().words[W_FLAGS].load(Ordering::Relaxed) & FLAG_EVICTED == 0
+            self.sh.policy == Policy::Block && self.cursor >= self.counted_from && !self.sh.evicted(self.index)
         }
     }
 
@@ -1488,7 +985,7 @@ impl<T: Pod> Subscriber<T> {
                 Some(r) => return r,
                 None => {}
             }
-            match self.publisher_gone(expensive) {
+            match self.sh.publisher_gone(expensive) {
                 Ok(None) => return Err(TryRecvError::Empty),
                 Ok(Some(c)) => {
                     // The last publication happens before the detach we saw.
@@ -1623,14 +1120,7 @@ impl<T: Pod> Subscriber<T> {
 
 impl<T> Drop for Subscriber<T> {
     fn drop(&mut self) {
-        let sh = &self.sh;
-        // Release: pairs with the Acquire load in `Publisher::rescan`: our
-        // reads are done before the publisher stops waiting for us.
-        sh.entry(self.index).words[W_CURSOR].store(0, Ordering::Release);
-        sh.detach(self.index, self.token, &sh.counters().subscribers);
-        if sh.policy == Policy::Block {
-            sh.ctl().not_full.wake();
-        }
+        self.sh.detach_subscriber(self.index, self.token);
     }
 }
 
@@ -1900,6 +1390,64 @@ mod tests {
         tx.send(2).unwrap();
         assert_eq!(s.try_recv(), Ok(2));
         assert!(ch.stats().publisher_attached);
+    }
+
+    #[test]
+    fn publisher_killed_mid_write_is_replaced_and_nothing_torn() {
+        for policy in [Policy::Block, Policy::Overwrite] {
+            let ch = ring(4, policy);
+            let mut tx = ch.publisher().unwrap();
+            let mut s = ch.subscribe().unwrap();
+            s.set_wait_config(fast());
+            tx.send(1).unwrap();
+            tx.__crash_mid_write(0xdead);
+            assert_eq!(s.try_recv(), Ok(1));
+            // The half-written slot is never delivered.
+            assert_eq!(
+                s.recv(),
+                Err(RecvError::PeerDied {
+                    pid: std::process::id()
+                })
+            );
+            let mut tx = ch.publisher().unwrap();
+            assert_eq!(tx.published(), 1);
+            for i in 2..7 {
+                tx.send(i).unwrap();
+                assert_eq!(s.try_recv(), Ok(i));
+            }
+            assert_eq!(s.lost(), 0);
+        }
+    }
+
+    #[test]
+    fn stall_clock_runs_per_holdout() {
+        // Two subscribers hold the publisher back, both alive, for longer
+        // than the stall; then one dies and the other moves on: the dead one
+        // gets its own full stall before it is evicted.
+        let ch = Builder::new()
+            .capacity(2)
+            .endpoints(4)
+            .stall_timeout(Duration::from_millis(200))
+            .in_process::<u64>()
+            .unwrap();
+        let mut tx = ch.publisher().unwrap();
+        tx.set_wait_config(fast());
+        let mut slow = ch.subscribe().unwrap();
+        let doomed = ch.subscribe().unwrap();
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_millis(250) {
+            assert!(tx.try_send(3).unwrap_err().is_full());
+        }
+        doomed.__crash();
+        assert_eq!(slow.try_recv(), Ok(1));
+        assert!(tx.try_send(3).unwrap_err().is_full());
+        assert_eq!(ch.stats().evicted, 0, "evicted before its own stall ran");
+        tx.send(3).unwrap();
+        assert_eq!(ch.stats().evicted, 1);
+        assert_eq!(slow.try_recv(), Ok(2));
+        assert_eq!(slow.try_recv(), Ok(3));
     }
 
     #[test]

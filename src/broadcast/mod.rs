@@ -7,7 +7,11 @@
 //! starts at the newest message ([`Channel::subscribe`]: it receives what is
 //! published after it joined) or at the oldest message still in the ring
 //! ([`Channel::subscribe_from_oldest`]). Messages are fixed-size `T: Pod`
-//! elements ([`Kind::Broadcast`](crate::layout::Kind::Broadcast)). The
+//! elements ([`Kind::Broadcast`](crate::layout::Kind::Broadcast)), or
+//! variable-length byte messages ([`BytesChannel`],
+//! [`Kind::BroadcastBytes`](crate::layout::Kind::BroadcastBytes); framing
+//! and algorithm in [`bytes`]), with the same policies, attachment, gating
+//! and eviction (`core.rs`, shared). The
 //! policy is chosen at creation ([`Builder::policy`]) and stored in the
 //! segment:
 //! - [`Policy::Block`] (lossless): the publisher waits for the slowest live
@@ -86,9 +90,11 @@
 //!
 //! ## Eviction
 //! While blocked, the publisher checks (at most once per
-//! [`WaitConfig::check_interval`], after the stall timeout has run since it
-//! became blocked) the holders of the entries that hold it back; an entry
-//! whose holder is dead (or that nobody holds) has its cursor cleared with a
+//! [`WaitConfig::check_interval`]) the holders of the entries that hold it
+//! back. The stall clock runs per holdout: an entry whose holder is found
+//! dead (or that nobody holds) is remembered with the time it was first
+//! found so, keeps that time while its cursor does not move, and once it has
+//! held the publisher back dead for the stall timeout has its cursor cleared with a
 //! compare-and-swap and its `EVICTED` flag set, and is counted in
 //! [`Stats::evicted`]. A subscriber that was evicted but is in fact alive
 //! (only possible across pid namespaces) reads on without gating and gets
@@ -155,13 +161,17 @@
 //! # Ok::<(), shmlane::Error>(())
 //! ```
 
+pub mod bytes;
+mod core;
 mod fixed;
 
-pub(crate) use fixed::stats_of_segment;
-pub use fixed::{
-    Builder, Channel, Publisher, ReadGuard, Stats, Subscriber, SubscriberStats, BROADCAST_CONTROL_LEN,
-    BROADCAST_COUNTERS_OFFSET, BROADCAST_NOT_EMPTY_OFFSET, BROADCAST_NOT_FULL_OFFSET, BROADCAST_TAIL_OFFSET,
+pub use self::core::{
+    Stats, SubscriberStats, BROADCAST_CONTROL_LEN, BROADCAST_COUNTERS_OFFSET, BROADCAST_NOT_EMPTY_OFFSET,
+    BROADCAST_NOT_FULL_OFFSET, BROADCAST_TAIL_OFFSET,
 };
+pub use bytes::{BytesBuilder, BytesChannel, BytesMessage, BytesPublisher, BytesSubscriber};
+pub(crate) use fixed::stats_of_segment;
+pub use fixed::{Builder, Channel, Publisher, ReadGuard, Subscriber};
 
 use crate::error::{Closed, Corruption};
 #[allow(unused_imports)] // doc links
