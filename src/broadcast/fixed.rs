@@ -549,6 +549,7 @@ impl<T: Pod + Send> Channel<T> {
             counted_from: t2,
             start,
             lost: 0,
+            seen_tail: t2,
             wait: WaitConfig::default(),
             pacer: Pacer::new(),
             _t: PhantomData,
@@ -861,6 +862,9 @@ pub struct Subscriber<T> {
     start: u64,
     /// Mirror of our `W_LOST` word.
     lost: u64,
+    /// The last `tail` we loaded: positions below it are published, so
+    /// reading them needs no look at the publisher's `tail` line.
+    seen_tail: u64,
     wait: WaitConfig,
     pacer: Pacer,
     _t: PhantomData<fn(T) -> T>,
@@ -911,6 +915,23 @@ impl<T: Pod> Subscriber<T> {
     #[inline(always)]
     fn attempt(&mut self, in_place: bool) -> Option<std::result::Result<Got<T>, TryRecvError>> {
         let p = self.cursor;
+        // A waiting subscriber polls `tail` (its own line, stored once per
+        // publication) rather than the slot, whose line the publisher is
+        // writing: polling the slot pulls that line away from the publisher
+        // between its stores of the sequence and the element. Like the SPSC
+        // consumer's cached tail, `seen_tail` lets every position below it
+        // be read without touching `tail` at all.
+        if p >= self.seen_tail {
+            // Acquire: pairs with the Release store of `tail` in
+            // `Publisher::publish`: the slots below it are written (their
+            // sequence is still checked below: a lap or a scribble shows
+            // there).
+            let t = self.sh.ctl().tail.load(Ordering::Acquire);
+            if t <= p {
+                return None;
+            }
+            self.seen_tail = t;
+        }
         let want = 2 * p + 2;
         let seq = self.sh.seq(p);
         // Acquire: pairs with the Release store of seq in `Publisher::write`.

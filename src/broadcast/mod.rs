@@ -45,6 +45,15 @@
 //!                                          otherwise: lapped (below)
 //! ```
 //!
+//! Before it looks at the slot, a subscriber compares `p` with the last
+//! `tail` it loaded (Acquire, pairing with the publisher's Release store)
+//! and reloads `tail` only when `p` reached it: `p >= tail` is "nothing
+//! yet" without touching the slot's line, which the publisher may be
+//! writing (a waiting subscriber that polled the slot would pull that line
+//! away from the publisher between its stores), and the slots below a
+//! loaded `tail` are read with no look at `tail` at all, as the SPSC
+//! consumer's cached index does.
+//!
 //! Zeroed memory is `seq = 0`, i.e. "nothing yet" for every position, so a
 //! new segment needs no initialisation. The element is copied with relaxed
 //! *atomic* word loads and stores, so the seqlock is free of data races in
