@@ -10,6 +10,7 @@
  * consumer must see SHMLANE_PEER_DIED after the last message. */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
+#include <time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,6 +62,20 @@ int main(int argc, char **argv) {
     if (!ch) return 1;
     CHECK_STATUS(shmlane_consumer_attach(ch, &c), SHMLANE_OK);
     for (i = 0; i < nprod; i++) pids[i] = spawn(argv[5], argv[1], argv[3], i, kill_mode);
+    /* End of stream is "every producer that attached has detached": a fast
+     * producer must not finish before a slow one attaches. None can finish
+     * before we read (COUNT messages overflow the small ring), so wait,
+     * bounded, until all of them are attached. */
+    {
+        struct shmlane_stats st;
+        int polls = 0;
+        do {
+            CHECK_STATUS(shmlane_channel_stats(ch, &st), SHMLANE_OK);
+            if (st.producers_alive >= nprod) break;
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+        } while (++polls < 20000);
+        CHECK(st.producers_alive >= nprod);
+    }
 
     while (ok && total < want_total) {
         size_t n = 0;
