@@ -104,6 +104,7 @@ pub(crate) enum Holder {
 }
 
 /// Reads an entry.
+#[inline]
 pub(crate) fn holder(e: &EndpointEntry) -> Holder {
     // Acquire: pairs with the Release CAS in `claim` / `release`; what the
     // holder published before attaching or detaching is visible.

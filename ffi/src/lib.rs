@@ -1561,12 +1561,10 @@ unsafe fn fixed_push_slow(
         }
         // SAFETY: non-null with `len` readable bytes (contract).
         let e = unsafe { std::slice::from_raw_parts(elem as *const u8, len) };
-        let wait = match (p.try_push(e), raw_wait(timeout_ns)) {
-            (Ok(()), _) => return SHMLANE_OK,
-            (Err(TrySendError::Full(())), Some(t)) => t,
-            (Err(err), _) => return try_send_status(err),
-        };
-        p.push_timeout(e, wait).map_or_else(send_status, |()| SHMLANE_OK)
+        match raw_wait(timeout_ns) {
+            None => p.try_push(e).map_or_else(try_send_status, |()| SHMLANE_OK),
+            Some(t) => p.push_timeout(e, t).map_or_else(send_status, |()| SHMLANE_OK),
+        }
     }
 }
 
@@ -1630,10 +1628,9 @@ unsafe fn fixed_pop_slow(
         }
         // SAFETY: non-null with `cap >= n` writable bytes (contract).
         let o = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) };
-        let r = match (c.try_pop(o), raw_wait(timeout_ns)) {
-            (Ok(()), _) => Ok(()),
-            (Err(TryRecvError::Empty), Some(t)) => c.pop_timeout(o, t).map_err(recv_status),
-            (Err(e), _) => Err(try_recv_status(e)),
+        let r = match raw_wait(timeout_ns) {
+            None => c.try_pop(o).map_err(try_recv_status),
+            Some(t) => c.pop_timeout(o, t).map_err(recv_status),
         };
         match r {
             // SAFETY: non-null and writable (contract).
