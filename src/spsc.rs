@@ -45,8 +45,7 @@
 //! slow enough that the consumer never gets ahead again. So a blocking
 //! push that found the ring full and is spinning waits, for its first 64
 //! polls (a couple of microseconds), until 512 bytes of slots (at most a
-//! quarter of the ring) are free, and then takes any free slot
-//! (`wait::Refill`, shared with the other rings' writers). The element
+//! quarter of the ring) are free, and then takes any free slot. The element
 //! it pushes waited for the consumer anyway; the try forms, a parked push
 //! and the batch forms take free slots as soon as they see them.
 //!
@@ -75,7 +74,7 @@ use crate::error::{
 use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
 use crate::sync::{AtomicU64, Ordering, SlotCell, Track};
-use crate::wait::{self, Refill, WaitConfig, WaitWord};
+use crate::wait::{self, WaitConfig, WaitStrategy, WaitWord};
 use bytemuck::Pod;
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
@@ -695,6 +694,15 @@ fn corrupt(index: u64, what: &'static str) -> Closed {
     Closed::Corrupt(Corruption { offset: index, what })
 }
 
+/// Bytes of free ring a blocked push waits for before it writes again
+/// (capped at a quarter of the ring), for at most [`REFILL_POLLS`] polls:
+/// see "Full ring" in the module docs.
+const REFILL_BYTES: usize = 512;
+
+/// Polls (about 26 ns apart while spinning) a blocked push holds out for
+/// [`REFILL_BYTES`] of free ring before it takes any free slot.
+const REFILL_POLLS: u32 = 64;
+
 /// A failed single try as the error of a waiting push (`Full` never
 /// reaches it: the caller waits instead).
 fn send_timeout_of(e: TrySendError<()>) -> SendTimeoutError<()> {
@@ -760,15 +768,20 @@ impl<T: Pod> Producer<T> {
         self.shared.gone(CONSUMER, expensive)
     }
 
-    /// Whether a blocked push should keep waiting for a batch of free
-    /// slots ([`Refill`]; "Full ring" in the module docs).
+    /// Whether a blocked push may take a free slot now (see "Full ring" in
+    /// the module docs): once `REFILL_POLLS` polls have passed, or when at
+    /// least `refill` slots are free. `polls` counts this push's polls.
     #[inline]
-    fn refill_hold(&mut self, refill: &mut Refill) -> bool {
-        let want = Refill::want(self.shared.width * size_of::<T>(), self.shared.cap);
-        match self.free(want) {
-            Ok(n) => refill.hold(&self.wait, n, want),
-            Err(_) => false,
+    fn refill_ready(&mut self, polls: &mut u32) -> bool {
+        // Only in the burst of polls a spinning wait starts with: a parked
+        // push polls when woken, and holding out there would cost a sleep.
+        if *polls >= REFILL_POLLS || self.wait.strategy == WaitStrategy::Park {
+            return true;
         }
+        *polls += 1;
+        let want = (REFILL_BYTES / (self.shared.width * size_of::<T>()).max(1))
+            .clamp(1, (self.shared.cap / 4).max(1) as usize) as u64;
+        !matches!(self.free(want), Ok(n) if n < want)
     }
 
     /// Publishes `n` written slots.
@@ -865,9 +878,9 @@ impl<T: Pod> Producer<T> {
         // memory alive) is borrowed.
         let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        let mut refill = Refill::default();
+        let mut polls = 0;
         let r = wait::block_on(&ctl.not_full, &cfg, deadline, |exp| {
-            if !exp && self.refill_hold(&mut refill) {
+            if !exp && !self.refill_ready(&mut polls) {
                 return None;
             }
             let v = slot.take().expect("value present while polling");
@@ -1722,9 +1735,9 @@ impl RawProducer {
         // memory alive) is borrowed.
         let ctl = unsafe { self.p.shared.ctl_detached() };
         let cfg = self.p.wait;
-        let mut refill = Refill::default();
+        let mut polls = 0;
         wait::block_on(&ctl.not_full, &cfg, timeout.and_then(deadline), |exp| {
-            if !exp && self.p.refill_hold(&mut refill) {
+            if !exp && !self.p.refill_ready(&mut polls) {
                 return None;
             }
             match self.try_push_inner(elem, exp) {
@@ -1867,7 +1880,6 @@ impl RawConsumer {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::wait::WaitStrategy;
 
     fn spin_cfg() -> WaitConfig {
         WaitConfig {
@@ -1877,7 +1889,7 @@ mod tests {
     }
 
     /// A spinning push into a full ring holds out for a batch of free slots
-    /// only for a while (bounded polls, then the check interval): one freed slot is enough for it to
+    /// only for a bounded number of polls: one freed slot is enough for it to
     /// finish, and nothing is lost or reordered.
     #[test]
     fn blocked_push_takes_a_single_freed_slot() {

@@ -170,54 +170,6 @@ impl WaitWord {
     }
 }
 
-/// Full-ring hysteresis for a writer blocked on a full ring.
-///
-/// When a ring runs full, a writer that takes each slot the moment the
-/// reader frees it works on the reader's cache line, one element behind it,
-/// and every element then costs a line round trip between the two cores, a
-/// state that is slow enough to last. A blocked writer therefore holds out,
-/// during the first [`Refill::POLLS`] polls of a spinning wait (a couple of
-/// microseconds at about 26 ns per pause), until a batch of
-/// [`Refill::BYTES`] (capped by the caller, e.g. to a quarter of the ring)
-/// is free, and then takes whatever is free. A parked writer (woken per
-/// release, or once per check interval) never holds out. The spinning
-/// burst of [`block_on`] (128 polls) outlasts the holding out, so a writer
-/// never sleeps while it holds out.
-#[derive(Debug, Default)]
-pub(crate) struct Refill {
-    polls: u32,
-}
-
-impl Refill {
-    /// Bytes of free ring a blocked writer holds out for.
-    pub(crate) const BYTES: usize = 512;
-    /// Polls it holds out for them at most.
-    pub(crate) const POLLS: u32 = 64;
-
-    /// The batch, in slots of `slot_bytes`, for a ring of `cap` slots: at
-    /// least 1, at most `cap / 4`.
-    pub(crate) fn want(slot_bytes: usize, cap: u64) -> u64 {
-        ((Refill::BYTES / slot_bytes.max(1)) as u64).clamp(1, (cap / 4).max(1))
-    }
-
-    /// Whether the writer should keep waiting although `free` units are
-    /// free, `want` being the batch it holds out for. Counts one poll.
-    #[inline]
-    pub(crate) fn hold(&mut self, cfg: &WaitConfig, free: u64, want: u64) -> bool {
-        // Loom's `block_on` parks at once (no spinning burst to hold out
-        // in), and holding out decides only when a writer writes, never
-        // whether: the models check the rings without it.
-        if cfg!(loom) {
-            return false;
-        }
-        if free >= want || self.polls >= Refill::POLLS || cfg.strategy == WaitStrategy::Park {
-            return false;
-        }
-        self.polls += 1;
-        true
-    }
-}
-
 /// Polls made before the first clock read of a spinning wait.
 #[cfg(not(loom))]
 const FAST_POLLS: u32 = 128;
@@ -379,34 +331,6 @@ mod tests {
     use super::*;
     use crate::sync::AtomicBool;
     use std::sync::Arc;
-
-    /// A blocked writer holds out for its batch at most `Refill::POLLS`
-    /// polls, never while parked, and never once the batch is free; the
-    /// spinning burst of `block_on` outlasts it.
-    #[test]
-    fn refill_holds_out_a_bounded_number_of_polls() {
-        const { assert!(Refill::POLLS < FAST_POLLS) };
-        let spin = WaitConfig {
-            strategy: WaitStrategy::Spin,
-            ..WaitConfig::default()
-        };
-        let mut r = Refill::default();
-        assert!(!r.hold(&spin, 8, 8));
-        for _ in 0..Refill::POLLS {
-            assert!(r.hold(&spin, 1, 8));
-        }
-        assert!(!r.hold(&spin, 1, 8));
-        assert!(!r.hold(&spin, 0, 8));
-        let park = WaitConfig {
-            strategy: WaitStrategy::Park,
-            ..WaitConfig::default()
-        };
-        assert!(!Refill::default().hold(&park, 1, 8));
-        assert_eq!(Refill::want(8, 1024), 64);
-        assert_eq!(Refill::want(8, 64), 16);
-        assert_eq!(Refill::want(8, 2), 1);
-        assert_eq!(Refill::want(4096, 1024), 1);
-    }
 
     #[test]
     fn timeout_returns_none_after_deadline() {

@@ -121,7 +121,7 @@ use crate::error::{Closed, Error, Result, SendError, SendTimeoutError, TrySendEr
 use crate::layout::{EndpointEntry, Geometry, Kind, TypeFingerprint, DEFAULT_ENDPOINTS, MAX_ENDPOINTS};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
 use crate::sync::{fence, AtomicU64, Ordering};
-use crate::wait::{self, Refill, WaitConfig};
+use crate::wait::{self, WaitConfig};
 use crossbeam_utils::CachePadded;
 use std::os::fd::OwnedFd;
 use std::ptr::NonNull;
@@ -873,17 +873,7 @@ impl BytesPublisher {
     ) -> std::result::Result<(), SendTimeoutError<()>> {
         let sh = self.sh.clone();
         let cfg = self.wait;
-        let extra = (Refill::BYTES as u64).min(sh.cap / 4);
-        let mut refill = Refill::default();
         wait::block_on(&sh.ctl().not_full, &cfg, deadline, |exp| {
-            // Held back: wait for a batch of room while spinning (`Refill`).
-            if !exp && sh.policy == Policy::Block && msg.len() <= sh.max {
-                let (_, end) = self.place(msg.len());
-                let batch = self.room(end + extra, false).is_ok();
-                if refill.hold(&cfg, u64::from(batch), 1) {
-                    return None;
-                }
-            }
             match self.try_inner(ty, msg, exp || sh.check_every_poll) {
                 Ok(()) => Some(Ok(())),
                 Err(TrySendError::Full(())) => None,
@@ -1335,41 +1325,6 @@ mod tests {
     /// A message of `len` bytes that says which it is.
     fn msg(i: u64, len: usize) -> Vec<u8> {
         (0..len).map(|k| (i as usize * 31 + k) as u8).collect()
-    }
-
-    fn spin() -> WaitConfig {
-        WaitConfig {
-            strategy: WaitStrategy::Spin,
-            check_interval: Duration::from_millis(1),
-        }
-    }
-
-    /// As for the fixed-size publisher: holding out for a batch of room is
-    /// bounded, one record taken is enough.
-    #[test]
-    fn held_back_send_takes_a_single_freed_record() {
-        let ch = ring(4096, 64, Policy::Block);
-        let mut tx = ch.publisher().unwrap();
-        let mut sub = ch.subscribe().unwrap();
-        tx.set_wait_config(spin());
-        let mut sent = 0u64;
-        while tx.try_send(&msg(sent, 40)).is_ok() {
-            sent += 1;
-        }
-        let t = std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            sub.try_recv(&mut buf).unwrap();
-            assert_eq!(buf, msg(0, 40));
-            sub
-        });
-        tx.send_timeout(&msg(sent, 40), Duration::from_secs(30)).unwrap();
-        let mut sub = t.join().unwrap();
-        let mut buf = Vec::new();
-        for i in 1..=sent {
-            sub.try_recv(&mut buf).unwrap();
-            assert_eq!(buf, msg(i, 40));
-        }
-        assert_eq!(sub.try_recv(&mut buf), Err(TryRecvError::Empty));
     }
 
     #[test]

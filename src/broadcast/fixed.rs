@@ -11,7 +11,7 @@ use crate::error::{Closed, Error, Result, SendError, SendTimeoutError, TrySendEr
 use crate::layout::{EndpointEntry, Geometry, Kind, TypeFingerprint, DEFAULT_ENDPOINTS, MAX_ENDPOINTS};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
 use crate::sync::{fence, AtomicU64, Ordering};
-use crate::wait::{self, Refill, WaitConfig};
+use crate::wait::{self, WaitConfig};
 use bytemuck::Pod;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
@@ -710,13 +710,7 @@ impl<T: Pod> Publisher<T> {
     fn send_until(&mut self, value: T, deadline: Option<Instant>) -> std::result::Result<(), SendTimeoutError<T>> {
         let sh = self.sh.clone();
         let cfg = self.wait;
-        let want = Refill::want(sh.lay.slot_size(), sh.cap);
-        let mut refill = Refill::default();
         let r = wait::block_on(&sh.ctl().not_full, &cfg, deadline, |exp| {
-            // Held back: wait for a batch of room while spinning (`Refill`).
-            if !exp && matches!(self.room(want, false), Ok(n) if refill.hold(&cfg, n, want)) {
-                return None;
-            }
             match self.try_send_inner(value, exp || sh.check_every_poll) {
                 Ok(()) => Some(Ok(())),
                 Err(TrySendError::Full(_)) => None,
@@ -1224,38 +1218,6 @@ mod tests {
             .stall_timeout(Duration::from_millis(5))
             .in_process()
             .unwrap()
-    }
-
-    fn spin() -> WaitConfig {
-        WaitConfig {
-            strategy: WaitStrategy::Spin,
-            check_interval: Duration::from_millis(1),
-        }
-    }
-
-    /// A spinning publisher held back by a subscriber holds out for a batch
-    /// of room (`Refill`) only for a while (bounded polls, then the check interval): one message
-    /// taken is enough for it to publish, in order.
-    #[test]
-    fn held_back_send_takes_a_single_freed_slot() {
-        let ch = ring(64, Policy::Block);
-        let mut tx = ch.publisher().unwrap();
-        let mut sub = ch.subscribe().unwrap();
-        tx.set_wait_config(spin());
-        for i in 0..64 {
-            tx.try_send(i).unwrap();
-        }
-        assert!(tx.try_send(64).unwrap_err().is_full());
-        let t = std::thread::spawn(move || {
-            assert_eq!(sub.try_recv(), Ok(0));
-            sub
-        });
-        assert_eq!(tx.send_timeout(64, Duration::from_secs(30)), Ok(()));
-        let mut sub = t.join().unwrap();
-        for i in 1..=64 {
-            assert_eq!(sub.try_recv(), Ok(i));
-        }
-        assert_eq!(sub.try_recv(), Err(TryRecvError::Empty));
     }
 
     #[test]

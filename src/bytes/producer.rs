@@ -25,7 +25,7 @@ use crate::endpoint::{self, OWNER_CLOSED};
 use crate::error::{Closed, Corruption, Error, Result, SendError, SendTimeoutError, TrySendError};
 use crate::layout::Role;
 use crate::sync::Ordering;
-use crate::wait::{self, Refill, WaitConfig};
+use crate::wait::{self, WaitConfig};
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
@@ -375,19 +375,6 @@ impl Producer {
     /// [`poll_claim`](Producer::poll_claim) of an SPSC ring: inlined into
     /// the callers' fast paths.
     #[inline(always)]
-    /// Free bytes of an SPSC ring, with `head` loaded afresh (0 when the
-    /// indices are inconsistent: the claim that follows reports it).
-    fn spsc_free(&mut self) -> u64 {
-        // Acquire: pairs with the consumer's Release store of head
-        // (`Consumer::release_to`), as in `poll_claim_spsc`.
-        let h = self.shared.ctl().head.load(Ordering::Acquire);
-        let used = self.tail.wrapping_sub(h);
-        if used <= self.shared.cap {
-            self.cached_head = h;
-        }
-        self.shared.cap.saturating_sub(used)
-    }
-
     fn poll_claim_spsc(&mut self, len: usize, expensive: bool) -> std::result::Result<Claim, TrySendError<()>> {
         if let Some(c) = self.shared.consumer_gone(false, self.token) {
             return Err(c.try_send(()));
@@ -564,14 +551,7 @@ impl Producer {
                 self.flush();
                 let shared = self.shared.clone();
                 let cfg = self.wait;
-                let want = (Refill::BYTES as u64).max(record_size(len) as u64).min(shared.cap / 4);
-                let mut refill = Refill::default();
                 let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
-                    // SPSC: hold out for a batch of room while spinning
-                    // (`Refill`; the claiming kinds take what they see).
-                    if !exp && !shared.multi && refill.hold(&cfg, self.spsc_free(), want) {
-                        return None;
-                    }
                     match self.poll_claim(len, exp) {
                         Err(TrySendError::Full(())) => None,
                         r => Some(r),

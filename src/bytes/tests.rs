@@ -853,35 +853,3 @@ fn a_full_ring_of_held_records_is_flushed_before_waiting() {
         assert_eq!(t.join().unwrap(), [0, 1, 2]);
     }
 }
-
-/// A spinning SPSC producer blocked on a full ring holds out for a batch of
-/// room (`wait::Refill`) only for a while (bounded polls, then the check interval): one record
-/// read is enough for its send to finish, and nothing is reordered.
-#[test]
-fn blocked_send_takes_a_single_freed_record() {
-    let ch = b(Kind::Bytes).in_process(4096).unwrap();
-    let mut tx = ch.producer().unwrap();
-    let mut rx = ch.consumer().unwrap();
-    tx.set_wait_config(WaitConfig {
-        strategy: WaitStrategy::Spin,
-        ..WaitConfig::default()
-    });
-    let mut sent = 0u32;
-    while tx.try_send(&msg(sent, 40)).is_ok() {
-        sent += 1;
-    }
-    let t = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        rx.try_recv(&mut buf).unwrap();
-        assert_eq!(buf, msg(0, 40));
-        rx
-    });
-    tx.send_timeout(&msg(sent, 40), Duration::from_secs(30)).unwrap();
-    let mut rx = t.join().unwrap();
-    let mut buf = Vec::new();
-    for i in 1..=sent {
-        rx.try_recv(&mut buf).unwrap();
-        assert_eq!(buf, msg(i, 40));
-    }
-    assert_eq!(rx.try_recv(&mut buf), Err(TryRecvError::Empty));
-}
