@@ -37,18 +37,6 @@
 //! [`WaitWord`]s; see [`crate::wait`] for the protocol. A push into a ring
 //! whose consumer is awake makes no system call.
 //!
-//! # Full ring
-//! A ring that runs full is a trap for throughput: if the producer writes
-//! each slot the moment the consumer frees it, both work on the same cache
-//! line, one element apart, and every element costs a line round trip
-//! between the two cores (about ten times the cost of a push), which is
-//! slow enough that the consumer never gets ahead again. So a blocking
-//! push that found the ring full and is spinning waits, for its first 64
-//! polls (a couple of microseconds), until 512 bytes of slots (at most a
-//! quarter of the ring) are free, and then takes any free slot. The element
-//! it pushes waited for the consumer anyway; the try forms, a parked push
-//! and the batch forms take free slots as soon as they see them.
-//!
 //! # Example
 //! ```
 //! use shmlane::spsc;
@@ -74,7 +62,7 @@ use crate::error::{
 use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
 use crate::sync::{AtomicU64, Ordering, SlotCell, Track};
-use crate::wait::{self, WaitConfig, WaitStrategy, WaitWord};
+use crate::wait::{self, WaitConfig, WaitWord};
 use bytemuck::Pod;
 use crossbeam_utils::CachePadded;
 use std::marker::PhantomData;
@@ -694,15 +682,6 @@ fn corrupt(index: u64, what: &'static str) -> Closed {
     Closed::Corrupt(Corruption { offset: index, what })
 }
 
-/// Bytes of free ring a blocked push waits for before it writes again
-/// (capped at a quarter of the ring), for at most [`REFILL_POLLS`] polls:
-/// see "Full ring" in the module docs.
-const REFILL_BYTES: usize = 512;
-
-/// Polls (about 26 ns apart while spinning) a blocked push holds out for
-/// [`REFILL_BYTES`] of free ring before it takes any free slot.
-const REFILL_POLLS: u32 = 64;
-
 /// A failed single try as the error of a waiting push (`Full` never
 /// reaches it: the caller waits instead).
 fn send_timeout_of(e: TrySendError<()>) -> SendTimeoutError<()> {
@@ -766,22 +745,6 @@ impl<T: Pod> Producer<T> {
     /// Why pushing cannot proceed, if the consumer is gone.
     fn consumer_gone(&mut self, expensive: bool) -> Option<Closed> {
         self.shared.gone(CONSUMER, expensive)
-    }
-
-    /// Whether a blocked push may take a free slot now (see "Full ring" in
-    /// the module docs): once `REFILL_POLLS` polls have passed, or when at
-    /// least `refill` slots are free. `polls` counts this push's polls.
-    #[inline]
-    fn refill_ready(&mut self, polls: &mut u32) -> bool {
-        // Only in the burst of polls a spinning wait starts with: a parked
-        // push polls when woken, and holding out there would cost a sleep.
-        if *polls >= REFILL_POLLS || self.wait.strategy == WaitStrategy::Park {
-            return true;
-        }
-        *polls += 1;
-        let want = (REFILL_BYTES / (self.shared.width * size_of::<T>()).max(1))
-            .clamp(1, (self.shared.cap / 4).max(1) as usize) as u64;
-        !matches!(self.free(want), Ok(n) if n < want)
     }
 
     /// Publishes `n` written slots.
@@ -878,11 +841,7 @@ impl<T: Pod> Producer<T> {
         // memory alive) is borrowed.
         let ctl = unsafe { self.shared.ctl_detached() };
         let cfg = self.wait;
-        let mut polls = 0;
         let r = wait::block_on(&ctl.not_full, &cfg, deadline, |exp| {
-            if !exp && !self.refill_ready(&mut polls) {
-                return None;
-            }
             let v = slot.take().expect("value present while polling");
             match self.try_push_inner(v, exp) {
                 Ok(()) => Some(Ok(())),
@@ -1735,11 +1694,7 @@ impl RawProducer {
         // memory alive) is borrowed.
         let ctl = unsafe { self.p.shared.ctl_detached() };
         let cfg = self.p.wait;
-        let mut polls = 0;
         wait::block_on(&ctl.not_full, &cfg, timeout.and_then(deadline), |exp| {
-            if !exp && !self.p.refill_ready(&mut polls) {
-                return None;
-            }
             match self.try_push_inner(elem, exp) {
                 Err(TrySendError::Full(())) => None,
                 r => Some(r.map_err(send_timeout_of)),
@@ -1883,41 +1838,16 @@ mod tests {
 
     fn spin_cfg() -> WaitConfig {
         WaitConfig {
-            strategy: WaitStrategy::Spin,
+            strategy: crate::wait::WaitStrategy::Spin,
             ..WaitConfig::default()
         }
     }
 
-    /// A spinning push into a full ring holds out for a batch of free slots
-    /// only for a bounded number of polls: one freed slot is enough for it to
-    /// finish, and nothing is lost or reordered.
+    /// The byte-typed ring the C ABI uses: a blocked push lands in the one
+    /// slot freed for it, a blocked pop times out on an empty ring, nothing
+    /// is lost or reordered.
     #[test]
-    fn blocked_push_takes_a_single_freed_slot() {
-        let ch = Channel::<u64>::in_process(256).unwrap();
-        let mut tx = ch.producer().unwrap();
-        let mut rx = ch.consumer().unwrap();
-        tx.set_wait_config(spin_cfg());
-        for i in 0..256 {
-            tx.try_push(i).unwrap();
-        }
-        let t = std::thread::spawn(move || {
-            // Frees exactly one slot, then keeps reading only after the
-            // push below has landed (the ring is full again).
-            assert_eq!(rx.pop(), Ok(0));
-            rx
-        });
-        assert_eq!(tx.push_timeout(256, Duration::from_secs(30)), Ok(()));
-        let mut rx = t.join().unwrap();
-        assert!(matches!(tx.try_push(257), Err(TrySendError::Full(257))));
-        for i in 1..=256 {
-            assert_eq!(rx.try_pop(), Ok(i));
-        }
-        assert_eq!(rx.try_pop(), Err(TryRecvError::Empty));
-    }
-
-    /// The same through the byte-typed ring the C ABI uses.
-    #[test]
-    fn raw_blocked_push_takes_a_single_freed_slot() {
+    fn raw_blocking_push_and_pop() {
         let ch = RawChannel::anonymous(128, 8, 8).unwrap();
         let mut tx = ch.producer().unwrap();
         let mut rx = ch.consumer().unwrap();
