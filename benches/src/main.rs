@@ -14,6 +14,13 @@
 //! each baseline is fair is written at the top of each module in
 //! [`transports`]; how a repetition is timed is in [`measure`].
 //!
+//! Repetitions run round-robin: round 1 of every case, then round 2, and
+//! so on, so that a slow change of the machine (other work; on a VM, the
+//! host moving the vCPUs, which changes what a cache line costs between
+//! them for seconds at a time: the same SPSC code reads ~30 M or ~170 M
+//! msgs/s) weighs on every case alike, and each target's ratio compares
+//! two medians taken over the same stretch of time.
+//!
 //! The peer crates (iceoryx2, shaq, ipc-channel) are cargo features, on by
 //! default; `--no-default-features` builds without them (their rows are
 //! then listed as skipped), which saves most of the build time (iceoryx2
@@ -40,7 +47,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::harness::{ChildCtx, Harness, Pinning, Watchdog, CHILD_CMD};
-use crate::measure::{summarise, Outcome, RunCfg};
+use crate::measure::{summarise, Outcome, RunCfg, Sample};
 use crate::results::Row;
 use crate::transports::{Case, Transport};
 
@@ -49,7 +56,7 @@ use crate::transports::{Case, Transport};
 #[derive(Parser, Debug)]
 #[command(name = "shmlane-bench", version, args_conflicts_with_subcommands = true)]
 struct Cli {
-    /// Quick run: 3 repetitions of short runs (the default).
+    /// Quick run: 3 repetitions (round-robin over the cases) of short runs (the default).
     #[arg(long, conflicts_with = "full")]
     quick: bool,
     /// Full run: 5 repetitions of longer runs (several minutes).
@@ -190,23 +197,60 @@ fn plan(mode: &Mode, filter: Option<&str>) -> Vec<Planned> {
     out
 }
 
-/// Runs the repetitions of one case, each under a watchdog. Returns the
-/// summary and the CPU load of everything else on the machine meanwhile.
-fn run_case(t: &dyn Transport, case: &Case, reps: usize, h: &mut Harness, pb: &ProgressBar) -> (Outcome, Option<f64>) {
-    let mut samples = Vec::with_capacity(reps);
-    let load = OtherLoad::start();
-    for _ in 0..reps {
+/// One case being measured: its samples so far, and the CPU time used by
+/// everything else on the machine while its repetitions ran.
+struct CaseRun {
+    t: &'static dyn Transport,
+    case: Case,
+    samples: Vec<Sample>,
+    failed: Option<String>,
+    other: OtherSum,
+}
+
+impl CaseRun {
+    /// Runs one repetition under a watchdog.
+    fn rep(&mut self, h: &mut Harness) {
+        let load = OtherLoad::start();
         let res = {
-            let _wd = Watchdog::arm(harness::run_timeout(case.cfg));
-            t.run(case, h)
+            let _wd = Watchdog::arm(harness::run_timeout(self.case.cfg));
+            self.t.run(&self.case, h)
         };
-        pb.inc(1);
+        self.other.add(&load);
         match res {
-            Ok(s) => samples.push(s),
-            Err(e) => return (Outcome::Failed(e.to_string()), load.percent()),
+            Ok(s) => self.samples.push(s),
+            Err(e) => self.failed = Some(e.to_string()),
         }
     }
-    (summarise(&samples, case.size), load.percent())
+
+    fn outcome(&self) -> Outcome {
+        match &self.failed {
+            Some(e) => Outcome::Failed(e.clone()),
+            None => summarise(&self.samples, self.case.size),
+        }
+    }
+}
+
+/// Others' CPU use summed over the repetitions of one case.
+#[derive(Default)]
+struct OtherSum {
+    others: f64,
+    wall: f64,
+    known: bool,
+}
+
+impl OtherSum {
+    fn add(&mut self, l: &OtherLoad) {
+        if let Some(secs) = l.other_secs() {
+            self.others += secs;
+            self.known = true;
+        }
+        self.wall += l.wall.elapsed().as_secs_f64();
+    }
+
+    /// In percent of one CPU.
+    fn percent(&self) -> Option<f64> {
+        self.known.then(|| self.others / self.wall.max(1e-3) * 100.0)
+    }
 }
 
 /// CPU time used on the machine by anything but this harness and its
@@ -226,12 +270,11 @@ impl OtherLoad {
         }
     }
 
-    /// Others' CPU use since `start`, in percent of one CPU.
-    fn percent(&self) -> Option<f64> {
+    /// Others' CPU time since `start`, in seconds.
+    fn other_secs(&self) -> Option<f64> {
         let busy = sys::machine_busy_secs()? - self.busy?;
         let own = sys::own_cpu_secs() - self.own;
-        let wall = self.wall.elapsed().as_secs_f64().max(1e-3);
-        Some(((busy - own) / wall * 100.0).max(0.0))
+        Some((busy - own).max(0.0))
     }
 }
 
@@ -297,34 +340,65 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
         ProgressBar::hidden()
     };
 
-    let mut rows = Vec::with_capacity(planned.len());
-    let mut done = 0;
+    // Repetitions go round-robin over the cases: the machine's state (other
+    // work, and on a VM where the host places the vCPUs, which changes the
+    // cost of a cache line moving between them for seconds at a time) then
+    // weighs on every case alike, and the ratios of the targets compare
+    // cases measured across the same stretch of time.
+    let mut cases: Vec<CaseRun> = Vec::with_capacity(runs);
+    let mut slots: Vec<Result<usize, Row>> = Vec::with_capacity(planned.len());
     for p in planned {
         match p {
-            Planned::Skip(row) => rows.push(row),
+            Planned::Skip(row) => slots.push(Err(row)),
             Planned::Run(t, case) => {
-                done += 1;
-                let what = format!("{} {} {}", t.name(), case.pattern.name(), report::size(case.size));
-                pb.set_message(what.clone());
-                let (outcome, other_cpu) = run_case(t, &case, mode.reps, &mut h, &pb);
-                if !tty {
-                    eprintln!(
-                        "[{done}/{runs}] {what}: {}",
-                        one_line(&outcome, case.pattern.is_one_way())
-                    );
-                }
-                rows.push(Row {
-                    transport: t.name(),
-                    family: t.family(),
-                    pattern: case.pattern,
-                    size: case.size,
-                    note: t.note(case.pattern, &h.pin),
-                    outcome,
-                    other_cpu,
+                slots.push(Ok(cases.len()));
+                cases.push(CaseRun {
+                    t,
+                    case,
+                    samples: Vec::with_capacity(mode.reps),
+                    failed: None,
+                    other: OtherSum::default(),
                 });
             }
         }
     }
+    for rep in 0..mode.reps {
+        for (k, c) in cases.iter_mut().enumerate() {
+            if c.failed.is_some() {
+                pb.inc(1);
+                continue;
+            }
+            let what = format!("{} {} {}", c.t.name(), c.case.pattern.name(), report::size(c.case.size));
+            pb.set_message(format!("{what} (round {}/{})", rep + 1, mode.reps));
+            c.rep(&mut h);
+            pb.inc(1);
+            if !tty && (rep + 1 == mode.reps || c.failed.is_some()) {
+                eprintln!(
+                    "[{}/{runs}] {what}: {}",
+                    k + 1,
+                    one_line(&c.outcome(), c.case.pattern.is_one_way())
+                );
+            }
+        }
+    }
+    let rows: Vec<Row> = slots
+        .into_iter()
+        .map(|slot| match slot {
+            Err(row) => row,
+            Ok(k) => {
+                let c = &cases[k];
+                Row {
+                    transport: c.t.name(),
+                    family: c.t.family(),
+                    pattern: c.case.pattern,
+                    size: c.case.size,
+                    note: c.t.note(c.case.pattern, &h.pin),
+                    outcome: c.outcome(),
+                    other_cpu: c.other.percent(),
+                }
+            }
+        })
+        .collect();
     pb.finish_and_clear();
 
     print!("{}", report::render(&rows));
