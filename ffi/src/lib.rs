@@ -1109,18 +1109,22 @@ fn fetch(h: &mut shmlane_consumer, timeout_ns: i64) -> shmlane_status {
     }
     // SAFETY: `h.record` and `h.batch` are None; the borrow is stored only
     // in `h.record`.
-    let c = unsafe { h.get_static() };
-    let r = match wait_of(timeout_ns) {
-        Wait::Try => c.try_read().map_err(try_recv_status),
-        Wait::Forever => c.read().map_err(recv_error_status),
-        Wait::For(d) => c.read_timeout(d).map_err(recv_status),
-    };
-    match r {
+    match read_one(unsafe { h.get_static() }, timeout_ns) {
         Ok(rec) => {
             h.record = Some(rec);
             SHMLANE_OK
         }
         Err(s) => s,
+    }
+}
+
+/// Reads the next record as `timeout_ns` says (the status on failure).
+#[inline(always)]
+fn read_one(c: &'static mut bytes::Consumer, timeout_ns: i64) -> Result<Record<'static>, shmlane_status> {
+    match wait_of(timeout_ns) {
+        Wait::Try => c.try_read().map_err(try_recv_status),
+        Wait::Forever => c.read().map_err(recv_error_status),
+        Wait::For(d) => c.read_timeout(d).map_err(recv_status),
     }
 }
 
@@ -1158,16 +1162,23 @@ pub unsafe extern "C" fn shmlane_recv(
         }
         // SAFETY: a live handle, used by one thread at a time (contract).
         let h = unsafe { &mut *c };
-        let s = fetch(h, timeout_ns);
-        if s != SHMLANE_OK {
-            return s;
-        }
-        let Some(rec) = h.record.as_ref() else {
-            return fail(SHMLANE_PANIC, "internal error: no record after fetch");
+        // The usual case reads, copies and releases the record without
+        // storing it in the handle; one returned too large for `buf`, or
+        // held by an earlier `shmlane_read`, lives in `h.record`.
+        let rec = match h.record.take() {
+            Some(rec) => rec,
+            None if h.batch.is_some() => return fail(SHMLANE_WRONG_STATE, "release the batch read in place first"),
+            // SAFETY: `h.record` and `h.batch` are None; the borrow is
+            // stored only in `h.record` (below).
+            None => match read_one(unsafe { h.get_static() }, timeout_ns) {
+                Ok(rec) => rec,
+                Err(s) => return s,
+            },
         };
         let n = rec.len();
         if n > cap {
             // The record stays held: the next recv/read returns it again.
+            h.record = Some(rec);
             // SAFETY: non-null and writable (contract).
             unsafe { put(len, n) };
             return fail(
@@ -1182,7 +1193,7 @@ pub unsafe extern "C" fn shmlane_recv(
             unsafe { std::ptr::copy_nonoverlapping(rec.as_ptr(), buf as *mut u8, n) };
         }
         let ty = rec.msg_type();
-        h.record = None; // releases the space
+        drop(rec); // releases the space
         if !msg_type.is_null() {
             // SAFETY: non-null and writable (contract).
             unsafe { msg_type.write(ty) };

@@ -291,7 +291,7 @@ impl Consumer {
 
     /// The next message (and for MPMC, the run taken with it, up to `max`
     /// messages).
-    #[inline]
+    #[inline(always)]
     fn poll(&mut self, max: usize, expensive: bool) -> std::result::Result<Got, TryRecvError> {
         if self.shared.mpmc {
             let run = self.take_mpmc(max, expensive)?;
@@ -308,6 +308,7 @@ impl Consumer {
 
     /// SPSC/MPSC: finds the next message: skips padding (releasing it),
     /// resolves claims of dead producers, reports why nothing is readable.
+    #[inline]
     fn poll_record(&mut self, expensive: bool) -> std::result::Result<Found, TryRecvError> {
         let cap = self.shared.cap;
         // Each round advances head by at least 8 bytes within [head, tail],
@@ -572,6 +573,7 @@ impl Consumer {
         }
     }
 
+    #[inline]
     fn lend(&mut self, g: Got) -> Record<'_> {
         let off = self.shared.off(g.first.start) + RECORD_HEADER_LEN;
         self.shared.touch_read(off, g.first.len as usize);
@@ -583,8 +585,12 @@ impl Consumer {
     }
 
     /// Lends the oldest message, waiting as long as it takes.
+    #[inline]
     pub fn read(&mut self) -> std::result::Result<Record<'_>, RecvError> {
-        let g = self.wait_poll(1, None).map_err(no_timeout)?;
+        let g = match self.poll(1, false) {
+            Ok(g) => g,
+            Err(_) => self.wait_poll(1, None).map_err(no_timeout)?,
+        };
         Ok(self.lend(g))
     }
 
@@ -715,6 +721,7 @@ impl Consumer {
     }
 
     /// Records `n` messages of `bytes` payload as received.
+    #[inline]
     fn count_received(&mut self, n: u64, bytes: u64) {
         self.received = self.received.wrapping_add(n);
         self.received_bytes = self.received_bytes.wrapping_add(bytes);
@@ -799,6 +806,7 @@ impl Record<'_> {
 
 impl Deref for Record<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         let off = self.c.shared.off(self.f.start) + RECORD_HEADER_LEN;
         // SAFETY: validated by `parse`: the record is published and lies
@@ -809,6 +817,7 @@ impl Deref for Record<'_> {
 }
 
 impl Drop for Record<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.c.count_received(1, u64::from(self.f.len));
         match self.run {

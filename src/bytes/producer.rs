@@ -413,7 +413,7 @@ impl Producer {
 
     /// Publishes a claim as a message (`commit`) or as padding; `hold`
     /// (commits only) leaves the hand-off to [`Producer::flush`].
-    #[inline]
+    #[inline(always)]
     fn publish(&mut self, c: &Claim, ty: u32, commit: bool, hold: bool) {
         let s = &self.shared;
         if !s.multi && !commit {
@@ -460,6 +460,7 @@ impl Producer {
 
     /// Hands every record written so far to the consumer side: stores
     /// `tail` (SPSC), the counters, and wakes a sleeping consumer.
+    #[inline]
     fn hand_over(&mut self) {
         let s = &self.shared;
         let ctl = s.ctl();
@@ -583,11 +584,13 @@ impl Producer {
     }
 
     /// Copies `msg` into the ring, waiting for room as long as it takes.
+    #[inline]
     pub fn send(&mut self, msg: &[u8]) -> std::result::Result<(), SendError<()>> {
         self.send_with_type(0, msg)
     }
 
     /// [`send`](Producer::send) with a type word.
+    #[inline]
     pub fn send_with_type(&mut self, ty: u32, msg: &[u8]) -> std::result::Result<(), SendError<()>> {
         self.send_until(ty, msg, None).map_err(no_timeout)
     }
@@ -607,13 +610,24 @@ impl Producer {
         self.send_until(ty, msg, deadline(timeout))
     }
 
+    #[inline]
     fn send_until(
         &mut self,
         ty: u32,
         msg: &[u8],
         deadline: Option<Instant>,
     ) -> std::result::Result<(), SendTimeoutError<()>> {
-        let mut g = self.claim_until(msg.len(), deadline)?;
+        // SPSC fast path, as in `claim`; anything else takes the general
+        // path, which polls again.
+        let fast = if !self.shared.multi && self.check_len(msg.len()).is_ok() {
+            self.poll_claim_spsc(msg.len(), false).ok()
+        } else {
+            None
+        };
+        let mut g = match fast {
+            Some(c) => Grant { p: self, c, ty: 0 },
+            None => self.claim_until(msg.len(), deadline)?,
+        };
         g.copy_from_slice(msg);
         g.set_type(ty);
         g.commit();
@@ -695,6 +709,7 @@ impl Grant<'_> {
     }
 
     /// Publishes the message (and every held one before it).
+    #[inline]
     pub fn commit(self) {
         let mut me = std::mem::ManuallyDrop::new(self);
         let (c, ty) = (me.c, me.ty);

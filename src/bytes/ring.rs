@@ -242,6 +242,7 @@ impl Shared {
         unsafe { self.ctl.as_ref() }
     }
 
+    #[inline]
     pub(super) fn entry(&self, i: usize) -> &EndpointEntry {
         assert!(i < self.n_entries);
         // SAFETY: the table has n_entries entries (validated at open).
