@@ -234,6 +234,31 @@ fn c_abi(cr: &mut Criterion) {
         c::shmlane_producer_close(p);
         c::shmlane_consumer_close(q);
         c::shmlane_channel_close(ch);
+
+        let (mut b, mut bp, mut bs) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        ok(c::shmlane_bcast_anonymous(1024, 8, 8, ptr::null(), &mut b));
+        ok(c::shmlane_bcast_publisher_attach(b, &mut bp));
+        ok(c::shmlane_bcast_subscribe(b, c::SHMLANE_BCAST_FROM_NEWEST, &mut bs));
+        g.bench_function("shmlane_bcast_publish+recv u64 (Block)", |bch| {
+            let (mut i, mut o) = (0u64, 0u64);
+            bch.iter(|| {
+                ok(c::shmlane_bcast_publish(bp, &i as *const u64 as *const c_void, 8, -1));
+                i += 1;
+                ok(c::shmlane_bcast_recv(
+                    bs,
+                    &mut o as *mut u64 as *mut c_void,
+                    8,
+                    &mut n,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    -1,
+                ));
+                black_box(o)
+            })
+        });
+        c::shmlane_bcast_publisher_close(bp);
+        c::shmlane_bcast_subscriber_close(bs);
+        c::shmlane_bcast_close(b);
     }
     // The Rust calls of the shmlane-bytes row, for comparison.
     let ch = shmlane::bytes::Channel::in_process(1 << 16).unwrap();
