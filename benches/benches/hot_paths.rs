@@ -10,7 +10,7 @@
 //! run-time element size), next to the typed Rust calls.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use shmlane::{mpmc, spsc};
+use shmlane::{broadcast, mpmc, spsc};
 use shmlane_ffi as c;
 use std::ffi::c_void;
 use std::hint::black_box;
@@ -108,6 +108,55 @@ fn mpmc_single(c: &mut Criterion) {
     g.finish();
 }
 
+/// The broadcast ring's typed hot paths, one publisher and one subscriber
+/// in one thread (so the ring never laps and the publisher is never held
+/// back): the cost of the seqlock write and validated read themselves.
+fn broadcast_single(c: &mut Criterion) {
+    let mut g = c.benchmark_group("broadcast");
+    g.throughput(Throughput::Elements(1));
+    for policy in [broadcast::Policy::Block, broadcast::Policy::Overwrite] {
+        let ch = broadcast::Builder::new()
+            .capacity(1024)
+            .policy(policy)
+            .in_process::<u64>()
+            .unwrap();
+        let mut tx = ch.publisher().unwrap();
+        let mut rx = ch.subscribe().unwrap();
+        g.bench_function(format!("try_send+try_recv u64 ({policy:?})"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                tx.try_send(black_box(i)).unwrap();
+                i += 1;
+                black_box(rx.try_recv().unwrap())
+            })
+        });
+        g.bench_function(format!("try_send+try_read u64 ({policy:?})"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                tx.try_send(black_box(i)).unwrap();
+                i += 1;
+                black_box(*rx.try_read().unwrap())
+            })
+        });
+    }
+    let ch = broadcast::Builder::new()
+        .capacity(1024)
+        .in_process::<[u64; 4]>()
+        .unwrap();
+    let mut tx = ch.publisher().unwrap();
+    let mut rx = ch.subscribe().unwrap();
+    g.bench_function("try_send+try_recv [u64; 4] (Block)", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            tx.try_send(black_box([i; 4])).unwrap();
+            i += 1;
+            black_box(rx.try_recv().unwrap())
+        })
+    });
+    g.bench_function("try_recv on empty", |b| b.iter(|| black_box(rx.try_recv().is_err())));
+    g.finish();
+}
+
 fn ok(s: c::shmlane_status) {
     assert_eq!(s, c::shmlane_status::SHMLANE_OK);
 }
@@ -185,6 +234,31 @@ fn c_abi(cr: &mut Criterion) {
         c::shmlane_producer_close(p);
         c::shmlane_consumer_close(q);
         c::shmlane_channel_close(ch);
+
+        let (mut b, mut bp, mut bs) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        ok(c::shmlane_bcast_anonymous(1024, 8, 8, ptr::null(), &mut b));
+        ok(c::shmlane_bcast_publisher_attach(b, &mut bp));
+        ok(c::shmlane_bcast_subscribe(b, c::SHMLANE_BCAST_FROM_NEWEST, &mut bs));
+        g.bench_function("shmlane_bcast_publish+recv u64 (Block)", |bch| {
+            let (mut i, mut o) = (0u64, 0u64);
+            bch.iter(|| {
+                ok(c::shmlane_bcast_publish(bp, &i as *const u64 as *const c_void, 8, -1));
+                i += 1;
+                ok(c::shmlane_bcast_recv(
+                    bs,
+                    &mut o as *mut u64 as *mut c_void,
+                    8,
+                    &mut n,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    -1,
+                ));
+                black_box(o)
+            })
+        });
+        c::shmlane_bcast_publisher_close(bp);
+        c::shmlane_bcast_subscriber_close(bs);
+        c::shmlane_bcast_close(b);
     }
     // The Rust calls of the shmlane-bytes row, for comparison.
     let ch = shmlane::bytes::Channel::in_process(1 << 16).unwrap();
@@ -202,5 +276,13 @@ fn c_abi(cr: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, spsc_single, spsc_batch, mpmc_single, c_abi, attach);
+criterion_group!(
+    benches,
+    spsc_single,
+    spsc_batch,
+    mpmc_single,
+    broadcast_single,
+    c_abi,
+    attach
+);
 criterion_main!(benches);

@@ -28,7 +28,7 @@
 /**
  * Highest status value of this version.
  */
-#define SHMLANE_STATUS_MAX 24
+#define SHMLANE_STATUS_MAX 25
 
 /**
  * `b"SHMLANE\0"` as a little-endian u64, at offset 0 of every segment.
@@ -186,6 +186,48 @@
 #define SHMLANE_KIND_BYTES_MPMC 5
 
 /**
+ * Kind: broadcast of fixed-size elements (the `shmlane_bcast_*` calls).
+ */
+#define SHMLANE_KIND_BROADCAST 6
+
+/**
+ * Kind: broadcast of variable-length byte messages (the `shmlane_bcast_*`
+ * calls).
+ */
+#define SHMLANE_KIND_BROADCAST_BYTES 7
+
+/**
+ * Broadcast: offset of `tail` (u64, messages published; bytes: end of the
+ * published records) in the control block.
+ */
+#define SHMLANE_BROADCAST_TAIL_OFFSET 0
+
+/**
+ * Broadcast: offset of the futex word subscribers sleep on.
+ */
+#define SHMLANE_BROADCAST_NOT_EMPTY_OFFSET 128
+
+/**
+ * Broadcast: offset of the futex word a blocked publisher sleeps on.
+ */
+#define SHMLANE_BROADCAST_NOT_FULL_OFFSET 256
+
+/**
+ * Broadcast: offset of the counters (publishers, subscribers, evicted, lost).
+ */
+#define SHMLANE_BROADCAST_COUNTERS_OFFSET 384
+
+/**
+ * Broadcast of fixed-size elements: size of the control block.
+ */
+#define SHMLANE_BROADCAST_CONTROL_LEN 512
+
+/**
+ * Broadcast of byte messages: size of the control block.
+ */
+#define SHMLANE_BROADCAST_BYTES_CONTROL_LEN 640
+
+/**
  * `shmlane_wait.strategy`: spin about 50 µs, then sleep on the futex (the
  * default of every handle).
  */
@@ -206,6 +248,28 @@
  * `shmlane_wait.strategy`: spin for `spin_ns`, then sleep.
  */
 #define SHMLANE_WAIT_SPIN_THEN_PARK 3
+
+/**
+ * `shmlane_bcast_options.policy`: lossless; the publisher waits for the
+ * slowest live subscriber (the default, also chosen by 0).
+ */
+#define SHMLANE_POLICY_BLOCK 1
+
+/**
+ * `shmlane_bcast_options.policy`: lossy; the publisher never waits, a
+ * subscriber that falls a ring behind gets `SHMLANE_LAGGED`.
+ */
+#define SHMLANE_POLICY_OVERWRITE 2
+
+/**
+ * `shmlane_bcast_subscribe`: receive what is published from now on.
+ */
+#define SHMLANE_BCAST_FROM_NEWEST 0
+
+/**
+ * `shmlane_bcast_subscribe`: start with the oldest message still in the ring.
+ */
+#define SHMLANE_BCAST_FROM_OLDEST 1
 
 /**
  * Result of every fallible call. `SHMLANE_OK` is 0; every other value is a
@@ -322,7 +386,29 @@ typedef enum shmlane_status {
    * A bug in the library was caught at the boundary (a Rust panic).
    */
   SHMLANE_PANIC = 24,
+  /**
+   * Broadcast receive: this subscriber fell a ring behind and messages
+   * were overwritten before it read them. Nothing was received; the
+   * number missed was written to the `lost` out-parameter, and the next
+   * receive returns the oldest message still in the ring.
+   */
+  SHMLANE_LAGGED = 25,
 } shmlane_status;
+
+/**
+ * An open broadcast channel of either kind, not attached. Opaque.
+ */
+typedef struct shmlane_bcast shmlane_bcast;
+
+/**
+ * The publisher of a broadcast channel. Opaque.
+ */
+typedef struct shmlane_bcast_publisher shmlane_bcast_publisher;
+
+/**
+ * A subscriber of a broadcast channel. Opaque.
+ */
+typedef struct shmlane_bcast_subscriber shmlane_bcast_subscriber;
 
 /**
  * An open byte ring (not attached as either side). Opaque.
@@ -591,6 +677,183 @@ typedef struct shmlane_wait {
    */
   uint64_t check_interval_ns;
 } shmlane_wait;
+
+/**
+ * Options for creating a broadcast channel. A zeroed struct means
+ * "defaults" (every field's 0 picks the default named below).
+ */
+typedef struct shmlane_bcast_options {
+  /**
+   * `SHMLANE_POLICY_BLOCK` (default) or `SHMLANE_POLICY_OVERWRITE`;
+   * stored in the segment.
+   */
+  uint32_t policy;
+  /**
+   * File mode of a named segment (default 0600).
+   */
+  uint32_t mode;
+  /**
+   * Byte messages only: largest message in bytes (default and maximum:
+   * half the capacity minus `SHMLANE_RECORD_HEADER_LEN`). Must be 0 for
+   * fixed-size elements.
+   */
+  size_t max_message;
+  /**
+   * Entries of the endpoint table: the publisher plus the subscribers
+   * attached at once (default 64, at least 2).
+   */
+  uint32_t endpoints;
+  /**
+   * Non-zero: replace a same-named segment whose endpoints are all dead
+   * instead of failing with `SHMLANE_ALREADY_EXISTS`.
+   */
+  uint32_t reclaim_stale;
+  /**
+   * Block: how long a subscriber whose process died may hold the
+   * publisher back before it is evicted, in nanoseconds (default 3 s).
+   */
+  uint64_t stall_timeout_ns;
+} shmlane_bcast_options;
+
+/**
+ * Geometry and settings of a broadcast channel (fixed at creation).
+ */
+typedef struct shmlane_bcast_info {
+  /**
+   * `SHMLANE_KIND_BROADCAST` or `SHMLANE_KIND_BROADCAST_BYTES`.
+   */
+  uint32_t kind;
+  /**
+   * `SHMLANE_POLICY_BLOCK` or `SHMLANE_POLICY_OVERWRITE`.
+   */
+  uint32_t policy;
+  /**
+   * Fixed-size elements: number of slots; byte messages: bytes of the
+   * record area.
+   */
+  size_t capacity;
+  /**
+   * Fixed-size elements: bytes per element (0 for byte messages).
+   */
+  size_t elem_size;
+  /**
+   * Fixed-size elements: their alignment (0 for byte messages).
+   */
+  size_t elem_align;
+  /**
+   * Byte messages: largest message in bytes (0 for fixed-size elements).
+   */
+  size_t max_message;
+  /**
+   * Size of the endpoint table (the publisher included).
+   */
+  uint32_t endpoint_capacity;
+  /**
+   * Block: the stall timeout after which a dead subscriber is evicted.
+   */
+  uint64_t stall_timeout_ns;
+} shmlane_bcast_info;
+
+/**
+ * Counters of a broadcast channel (a snapshot; fields may disagree by a
+ * message while one is published).
+ */
+typedef struct shmlane_bcast_stats {
+  /**
+   * Messages published since creation.
+   */
+  uint64_t published;
+  /**
+   * 1 while a publisher is attached (possibly a dead one not yet
+   * replaced), else 0.
+   */
+  uint32_t publisher_attached;
+  /**
+   * Subscribers attached now (including dead ones not yet replaced or
+   * evicted).
+   */
+  uint32_t subscribers;
+  /**
+   * Subscribers evicted as dead after holding a Block publisher back for
+   * the stall timeout.
+   */
+  uint64_t evicted;
+  /**
+   * Messages reported lost (`SHMLANE_LAGGED`) to all subscribers, ever.
+   */
+  uint64_t lost;
+  /**
+   * Largest `published - position` over the subscribers attached now.
+   */
+  uint64_t max_lag;
+} shmlane_bcast_stats;
+
+/**
+ * One subscriber's position and counts (`shmlane_bcast_subscribers_get`).
+ */
+typedef struct shmlane_bcast_subscriber_stats {
+  /**
+   * Index in the endpoint table.
+   */
+  uint32_t entry;
+  /**
+   * Process holding it.
+   */
+  uint32_t pid;
+  /**
+   * 1 if that process is alive, else 0.
+   */
+  uint32_t alive;
+  /**
+   * 1 if the publisher evicted it as dead, else 0.
+   */
+  uint32_t evicted;
+  /**
+   * Number of the next message it reads.
+   */
+  uint64_t position;
+  /**
+   * Messages published that it has not read yet.
+   */
+  uint64_t lag;
+  /**
+   * Messages it received.
+   */
+  uint64_t received;
+  /**
+   * Messages it was told it lost (`SHMLANE_LAGGED`).
+   */
+  uint64_t lost;
+} shmlane_bcast_subscriber_stats;
+
+/**
+ * A message read by `shmlane_bcast_read`.
+ */
+typedef struct shmlane_bcast_msg {
+  /**
+   * The element or payload; valid until `shmlane_bcast_release` (or the
+   * next read, recv or close of the subscriber). Points into the shared
+   * segment when `in_place` is 1, else to a validated copy owned by the
+   * subscriber handle.
+   */
+  const void *data;
+  /**
+   * Bytes at `data` (the element size, or the message length).
+   */
+  size_t len;
+  /**
+   * Byte messages: the sender's type word (0 for fixed-size elements).
+   */
+  uint32_t msg_type;
+  /**
+   * 1 when `data` points into the shared segment (Block), 0 for a copy.
+   */
+  uint32_t in_place;
+  /**
+   * The message's number: messages published before it.
+   */
+  uint64_t number;
+} shmlane_bcast_msg;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1343,6 +1606,325 @@ enum shmlane_status shmlane_mpmc_sender_set_wait(struct shmlane_mpmc_sender *h, 
  * points to a `shmlane_wait`.
  */
 enum shmlane_status shmlane_mpmc_receiver_set_wait(struct shmlane_mpmc_receiver *h, const struct shmlane_wait *wait);
+
+/**
+ * Creates a named broadcast channel of fixed-size elements: one publisher,
+ * up to `options->endpoints - 1` subscribers in any processes, every
+ * subscriber receives every message.
+ *
+ * - `capacity`: slots, a power of two of at least 2.
+ * - `elem_size`, `elem_align`: bytes per element and their alignment (a
+ *   power of two up to `SHMLANE_REGION_ALIGN`; `elem_size` a non-zero
+ *   multiple of it). The channel interoperates with Rust's
+ *   `broadcast::Channel<T>` for any `Pod` T of that size and alignment.
+ * - `options`: NULL for defaults (Block, 64 endpoints, 3 s stall timeout,
+ *   mode 0600); `max_message` must be 0.
+ * - `out`: receives the handle; close it with `shmlane_bcast_close`. The
+ *   segment stays until `shmlane_unlink`.
+ *
+ * Does not block; thread-safe. Errors: `SHMLANE_ALREADY_EXISTS`,
+ * `SHMLANE_INVALID_NAME`, `SHMLANE_INVALID_ARGUMENT`, `SHMLANE_NO_SPACE`,
+ * `SHMLANE_PERMISSION_DENIED`, `SHMLANE_NULL_POINTER`, `SHMLANE_IO`.
+ *
+ * # Safety
+ * `name` is a NUL-terminated string; `options` is NULL or points to a
+ * `shmlane_bcast_options`; `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_bcast_create(const char *name, size_t capacity, size_t elem_size, size_t elem_align, const struct shmlane_bcast_options *options, struct shmlane_bcast **out);
+
+/**
+ * Creates a named broadcast channel of variable-length byte messages with
+ * a record area of `capacity` bytes (a power of two, at least
+ * `SHMLANE_MIN_CAPACITY`); each message carries a `uint32_t` type word.
+ * `options->max_message` sets the largest message (default and maximum:
+ * `capacity / 2 - SHMLANE_RECORD_HEADER_LEN`). Otherwise as for
+ * `shmlane_bcast_create`.
+ *
+ * # Safety
+ * As for `shmlane_bcast_create`.
+ */
+enum shmlane_status shmlane_bcast_bytes_create(const char *name, size_t capacity, const struct shmlane_bcast_options *options, struct shmlane_bcast **out);
+
+/**
+ * Creates an anonymous broadcast channel of fixed-size elements (a sealed
+ * memfd, no name in /dev/shm); arguments as for `shmlane_bcast_create`
+ * (`options->mode` and `reclaim_stale` do not apply), sharing as for
+ * `shmlane_channel_anonymous` (`shmlane_bcast_fd`, `shmlane_bcast_from_fd`).
+ *
+ * # Safety
+ * `options` is NULL or points to a `shmlane_bcast_options`; `out` is valid
+ * for writing a pointer.
+ */
+enum shmlane_status shmlane_bcast_anonymous(size_t capacity, size_t elem_size, size_t elem_align, const struct shmlane_bcast_options *options, struct shmlane_bcast **out);
+
+/**
+ * Creates an anonymous broadcast channel of byte messages; arguments as
+ * for `shmlane_bcast_bytes_create`, sharing as for `shmlane_bcast_anonymous`.
+ *
+ * # Safety
+ * As for `shmlane_bcast_anonymous`.
+ */
+enum shmlane_status shmlane_bcast_bytes_anonymous(size_t capacity, const struct shmlane_bcast_options *options, struct shmlane_bcast **out);
+
+/**
+ * Opens an existing named broadcast channel (its policy and geometry are
+ * the creator's).
+ *
+ * - `kind`: 0 for either broadcast kind, or `SHMLANE_KIND_BROADCAST` /
+ *   `SHMLANE_KIND_BROADCAST_BYTES` (`SHMLANE_KIND_MISMATCH` for a segment
+ *   of another kind).
+ * - `elem_size`: 0 accepts any; otherwise the channel must hold fixed-size
+ *   elements of this size (`SHMLANE_TYPE_MISMATCH` for another size,
+ *   `SHMLANE_KIND_MISMATCH` for a byte channel).
+ * - `out`: receives the handle; close it with `shmlane_bcast_close`.
+ *
+ * Waits (briefly, bounded) only for a creator still initialising the
+ * segment; thread-safe. Errors also: `SHMLANE_NOT_FOUND`,
+ * `SHMLANE_ABI_MISMATCH`, `SHMLANE_CORRUPT`, `SHMLANE_NOT_INITIALIZED`,
+ * `SHMLANE_PERMISSION_DENIED`, `SHMLANE_INVALID_NAME`,
+ * `SHMLANE_INVALID_ARGUMENT` (an unknown kind, or `elem_size` with the
+ * byte kind), `SHMLANE_NULL_POINTER`.
+ *
+ * # Safety
+ * `name` is a NUL-terminated string; `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_bcast_open(const char *name, uint32_t kind, size_t elem_size, struct shmlane_bcast **out);
+
+/**
+ * Opens an anonymous broadcast channel from a file descriptor (inherited
+ * or received over a unix socket). The library duplicates `fd`: the
+ * caller still owns it. `kind` and `elem_size` as for `shmlane_bcast_open`;
+ * `SHMLANE_INVALID_ARGUMENT` for a negative or closed fd.
+ *
+ * # Safety
+ * `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_bcast_from_fd(int fd, uint32_t kind, size_t elem_size, struct shmlane_bcast **out);
+
+/**
+ * Writes to `*fd` a new file descriptor of an anonymous broadcast channel,
+ * without close-on-exec (see `shmlane_channel_fd`). A named channel is
+ * `SHMLANE_INVALID_ARGUMENT` (open it by name).
+ *
+ * # Safety
+ * `ch` is a live handle; `fd` is valid for a write.
+ */
+enum shmlane_status shmlane_bcast_fd(const struct shmlane_bcast *ch, int *fd);
+
+/**
+ * Closes a broadcast channel handle (NULL is ignored). Publishers and
+ * subscribers attached through it stay usable (they keep the mapping
+ * alive). Does not unlink the segment.
+ *
+ * # Safety
+ * `ch` is NULL or a handle that is not used again.
+ */
+void shmlane_bcast_close(struct shmlane_bcast *ch);
+
+/**
+ * Reads the kind, policy and geometry of a broadcast channel. Does not
+ * block, no system call; thread-safe.
+ *
+ * # Safety
+ * `ch` is a live handle; `out` is valid for a write.
+ */
+enum shmlane_status shmlane_bcast_info_get(const struct shmlane_bcast *ch, struct shmlane_bcast_info *out);
+
+/**
+ * Reads the counters of a broadcast channel (no attach needed). Does not
+ * block, no system call; thread-safe.
+ *
+ * # Safety
+ * `ch` is a live handle; `out` is valid for a write.
+ */
+enum shmlane_status shmlane_bcast_stats_get(const struct shmlane_bcast *ch, struct shmlane_bcast_stats *out);
+
+/**
+ * Reads the position, lag and losses of every attached subscriber: writes
+ * up to `max` entries to `out` and the number of subscribers attached to
+ * `*count` (which may exceed `max`: call again with a larger array). `out`
+ * may be NULL when `max` is 0 (to ask for the count). Does not block but
+ * makes system calls (a liveness check per subscriber); thread-safe.
+ *
+ * # Safety
+ * `ch` is a live handle; `out` has room for `max` entries; `count` is
+ * valid for a write.
+ */
+enum shmlane_status shmlane_bcast_subscribers_get(const struct shmlane_bcast *ch, struct shmlane_bcast_subscriber_stats *out, size_t max, size_t *count);
+
+/**
+ * Attaches the publisher of a broadcast channel. `SHMLANE_ENDPOINT_BUSY`
+ * while another live publisher is attached; after a dead one, continues
+ * from its last published message (a message it was writing is dropped).
+ *
+ * The handle is independent of `ch` (it may outlive it), may be moved
+ * between threads but not used by two at once. Close it with
+ * `shmlane_bcast_publisher_close`. Does not block.
+ *
+ * # Safety
+ * `ch` is a live handle; `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_bcast_publisher_attach(const struct shmlane_bcast *ch, struct shmlane_bcast_publisher **out);
+
+/**
+ * Closes a publisher (NULL is ignored) and releases its endpoint entry;
+ * subscribers see `SHMLANE_DISCONNECTED` once they have read everything.
+ *
+ * # Safety
+ * `p` is NULL or a handle that is not used again.
+ */
+void shmlane_bcast_publisher_close(struct shmlane_bcast_publisher *p);
+
+/**
+ * Attaches a subscriber. `from`: `SHMLANE_BCAST_FROM_NEWEST` (receives
+ * what is published from now on) or `SHMLANE_BCAST_FROM_OLDEST` (starts
+ * with the oldest message still in the ring; messages published before it
+ * joined are read while intact, never reported lost, and do not hold a
+ * Block publisher back). `SHMLANE_ENDPOINT_TABLE_FULL` when every entry is
+ * held by a live endpoint (entries of dead processes are reused).
+ *
+ * The handle is independent of `ch`, may be moved between threads but not
+ * used by two at once. Close it with `shmlane_bcast_subscriber_close`.
+ * Does not block.
+ *
+ * # Safety
+ * `ch` is a live handle; `out` is valid for writing a pointer.
+ */
+enum shmlane_status shmlane_bcast_subscribe(const struct shmlane_bcast *ch, uint32_t from, struct shmlane_bcast_subscriber **out);
+
+/**
+ * Closes a subscriber (NULL is ignored), releasing a message read in
+ * place and its endpoint entry (a Block publisher stops waiting for it).
+ *
+ * # Safety
+ * `s` is NULL or a handle that is not used again.
+ */
+void shmlane_bcast_subscriber_close(struct shmlane_bcast_subscriber *s);
+
+/**
+ * Publishes one fixed-size element: `len` must equal the element size
+ * (`SHMLANE_INVALID_ARGUMENT` otherwise). Every subscriber attached will
+ * receive it.
+ *
+ * `timeout_ns`: 0 tries once, negative waits as long as it takes, positive
+ * at most that long. Only Block waits: while the slowest live subscriber is
+ * a ring behind (`SHMLANE_FULL` / `SHMLANE_TIMEOUT`); a dead one is evicted
+ * after the stall timeout. Overwrite never waits. There is no "no
+ * subscribers" error: publishing to nobody is allowed. Also
+ * `SHMLANE_CORRUPT`, and `SHMLANE_KIND_MISMATCH` on a byte channel (use
+ * `shmlane_bcast_send`).
+ *
+ * # Safety
+ * `p` is a live handle; `elem` points to `len` readable bytes.
+ */
+enum shmlane_status shmlane_bcast_publish(struct shmlane_bcast_publisher *p, const void *elem, size_t len, int64_t timeout_ns);
+
+/**
+ * Publishes up to `count` fixed-size elements (`count * elem_size` bytes
+ * at `elems`, back to back) with one update of the shared tail: as many as
+ * there is room for, at least one (Overwrite: at most a ring's worth).
+ * `*published` receives how many (0 on error). Waits for room for the
+ * first as `timeout_ns` says. `count` 0 is `SHMLANE_INVALID_ARGUMENT`;
+ * other statuses as for `shmlane_bcast_publish`.
+ *
+ * # Safety
+ * `p` is a live handle; `elems` points to `count * elem_size` readable
+ * bytes; `published` is valid for a write.
+ */
+enum shmlane_status shmlane_bcast_publish_batch(struct shmlane_bcast_publisher *p, const void *elems, size_t count, size_t *published, int64_t timeout_ns);
+
+/**
+ * Publishes one byte message of `len` bytes (copied) with the type word
+ * `msg_type` (any value but `SHMLANE_PADDING_TYPE`). `data` may be NULL
+ * when `len` is 0. Timeouts and statuses as for `shmlane_bcast_publish`,
+ * and `SHMLANE_TOO_LARGE` above the channel's `max_message` (nothing is
+ * published); `SHMLANE_KIND_MISMATCH` on a channel of fixed-size elements.
+ *
+ * # Safety
+ * `p` is a live handle; `data` points to `len` readable bytes.
+ */
+enum shmlane_status shmlane_bcast_send(struct shmlane_bcast_publisher *p, const void *data, size_t len, uint32_t msg_type, int64_t timeout_ns);
+
+/**
+ * Receives the next message by copy into `buf` (`cap` bytes).
+ *
+ * On success `*len` is the element size or message length and
+ * `*msg_type` (if not NULL) the message's type word (0 for fixed-size
+ * elements). A buffer too small is `SHMLANE_BUFFER_TOO_SMALL` with the
+ * size needed in `*len`; nothing is consumed (a byte message stays held:
+ * call again with a larger buffer). `buf` may be NULL when `cap` is 0.
+ *
+ * `timeout_ns`: 0 tries once (`SHMLANE_EMPTY`), negative waits until a
+ * message or the end of the stream, positive at most that long
+ * (`SHMLANE_TIMEOUT`). `SHMLANE_LAGGED` (Overwrite; under Block only after
+ * this subscriber was evicted as dead): messages were overwritten before
+ * this subscriber read them; nothing is received, the number missed is
+ * written to `*lost` (if not NULL; written only with this status), and the
+ * next call returns the oldest message still in the ring. After the last
+ * message: `SHMLANE_DISCONNECTED` when the publisher closed,
+ * `SHMLANE_PEER_DIED` when its process died. Also `SHMLANE_CORRUPT`. A
+ * message held by `shmlane_bcast_read` is copied and released.
+ *
+ * # Safety
+ * `s` is a live handle; `buf` has `cap` writable bytes; `len` is valid for
+ * a write; `msg_type` and `lost` are NULL or valid for a write.
+ */
+enum shmlane_status shmlane_bcast_recv(struct shmlane_bcast_subscriber *s, void *buf, size_t cap, size_t *len, uint32_t *msg_type, uint64_t *lost, int64_t timeout_ns);
+
+/**
+ * Reads the next message without copying it out (zero copy): `*msg`
+ * receives its address, length, type word, number, and whether it is in
+ * place. Under Block (`in_place` 1) the data is in the shared segment and
+ * this subscriber's position holds the publisher back from overwriting it
+ * until `shmlane_bcast_release`. Under Overwrite the publisher never waits
+ * and may overwrite the slot at any moment, so the library validates a
+ * copy into a buffer owned by the handle (`in_place` 0; also for messages
+ * from before a subscriber from the oldest joined). Either way the data
+ * stays valid until `shmlane_bcast_release`, the next
+ * `shmlane_bcast_recv`, or `shmlane_bcast_subscriber_close`; calling
+ * `shmlane_bcast_read` again before the release returns the same message.
+ * Timeouts and statuses (`SHMLANE_LAGGED` with `*lost`) as for
+ * `shmlane_bcast_recv`. A Block subscriber holding a message long holds
+ * the publisher back.
+ *
+ * # Safety
+ * `s` is a live handle; `msg` is valid for a write; `lost` is NULL or
+ * valid for a write.
+ */
+enum shmlane_status shmlane_bcast_read(struct shmlane_bcast_subscriber *s, struct shmlane_bcast_msg *msg, uint64_t *lost, int64_t timeout_ns);
+
+/**
+ * Releases the message returned by `shmlane_bcast_read` (its pointer
+ * becomes invalid) and moves the subscriber past it. Does not block.
+ * `SHMLANE_WRONG_STATE` without one.
+ *
+ * # Safety
+ * `s` is a live handle.
+ */
+enum shmlane_status shmlane_bcast_release(struct shmlane_bcast_subscriber *s);
+
+/**
+ * Sets how the blocking calls of a broadcast publisher wait (`wait` NULL:
+ * the default). While blocked (Block) it also checks, at most every
+ * `check_interval_ns`, whether the subscribers holding it back are alive.
+ *
+ * # Safety
+ * `p` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_bcast_publisher_set_wait(struct shmlane_bcast_publisher *p, const struct shmlane_wait *wait);
+
+/**
+ * Sets how the blocking calls of a broadcast subscriber wait (`wait`
+ * NULL: the default); `check_interval_ns` is also how often a waiting
+ * subscriber checks that the publisher is alive (`SHMLANE_PEER_DIED`).
+ * `SHMLANE_WRONG_STATE` while a message read in place is held.
+ *
+ * # Safety
+ * `s` is a live handle used by one thread at a time; `wait` is NULL or
+ * points to a `shmlane_wait`.
+ */
+enum shmlane_status shmlane_bcast_subscriber_set_wait(struct shmlane_bcast_subscriber *s, const struct shmlane_wait *wait);
 
 #ifdef __cplusplus
 }  // extern "C"

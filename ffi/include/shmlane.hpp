@@ -12,7 +12,10 @@
 //    converts to std::error_code (make_error_code) when wanted.
 //
 // Handles are move-only and close themselves; Grant and MpmcClaim abort,
-// Record, Batch and MpmcElement release on destruction.
+// Record, Batch, MpmcElement and BroadcastMessage release on destruction.
+// Broadcast (BroadcastChannel, BroadcastPublisher, BroadcastSubscriber):
+// Status::lagged is an ordinary outcome too (an Overwrite subscriber fell a
+// ring behind; the count missed comes back through `lost`).
 // Anonymous rings (Channel::anonymous, FixedChannel::anonymous,
 // MpmcChannel::anonymous) give their fd with fd(): a new descriptor without
 // close-on-exec that the caller passes to a child or over a unix socket and
@@ -65,6 +68,7 @@ enum class Status : int {
     wrong_state = SHMLANE_WRONG_STATE,
     io = SHMLANE_IO,
     panic = SHMLANE_PANIC,
+    lagged = SHMLANE_LAGGED,
 };
 
 inline const char *to_string(Status s) noexcept { return shmlane_strerror(static_cast<int>(s)); }
@@ -693,6 +697,240 @@ class MpmcChannel {
   private:
     explicit MpmcChannel(shmlane_mpmc *m) : h_(m) {}
     detail::Handle<shmlane_mpmc, shmlane_mpmc_close> h_;
+};
+
+/// A broadcast message read by BroadcastSubscriber::read: in place under
+/// Block (in_place()), a validated copy owned by the subscriber under
+/// Overwrite; released (the subscriber moves past it) on destruction.
+class BroadcastMessage {
+  public:
+    BroadcastMessage() = default;
+    BroadcastMessage(BroadcastMessage &&o) noexcept : s_(std::exchange(o.s_, nullptr)), m_(o.m_) {}
+    BroadcastMessage &operator=(BroadcastMessage &&o) noexcept {
+        if (this != &o) {
+            release();
+            s_ = std::exchange(o.s_, nullptr);
+            m_ = o.m_;
+        }
+        return *this;
+    }
+    BroadcastMessage(const BroadcastMessage &) = delete;
+    BroadcastMessage &operator=(const BroadcastMessage &) = delete;
+    ~BroadcastMessage() { release(); }
+
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+    const std::byte *data() const noexcept { return static_cast<const std::byte *>(m_.data); }
+    std::size_t size() const noexcept { return m_.len; }
+    std::string_view view() const noexcept { return {static_cast<const char *>(m_.data), m_.len}; }
+    /// The element as a T (the channel's element size must be sizeof(T)).
+    template <class T> const T &as() const noexcept { return *static_cast<const T *>(m_.data); }
+    /// Byte messages: the sender's type word (0 for elements).
+    std::uint32_t type() const noexcept { return m_.msg_type; }
+    /// Messages published before this one.
+    std::uint64_t number() const noexcept { return m_.number; }
+    bool in_place() const noexcept { return m_.in_place != 0; }
+    void release() noexcept {
+        if (s_) shmlane_bcast_release(std::exchange(s_, nullptr));
+    }
+
+  private:
+    friend class BroadcastSubscriber;
+    shmlane_bcast_subscriber *s_ = nullptr;
+    shmlane_bcast_msg m_{};
+};
+
+/// The publisher of a broadcast channel: publish() for fixed-size
+/// elements, send() for byte messages (the other is Status::kind_mismatch).
+class BroadcastPublisher {
+  public:
+    Status publish(const void *elem, std::size_t len, Timeout t = forever) noexcept {
+        return detail::st(shmlane_bcast_publish(h_.get(), elem, len, t.count()));
+    }
+    template <class T> Status publish(const T &v, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return publish(&v, sizeof v, t);
+    }
+    /// Publishes up to `n` elements with one tail update (at least one);
+    /// `published` receives how many.
+    template <class T>
+    Status publish_batch(const T *elems, std::size_t n, std::size_t &published, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        return detail::st(shmlane_bcast_publish_batch(h_.get(), elems, n, &published, t.count()));
+    }
+    /// Byte messages: copies and publishes one with type word `type`.
+    Status send(const void *data, std::size_t len, std::uint32_t type, Timeout t) noexcept {
+        return detail::st(shmlane_bcast_send(h_.get(), data, len, type, t.count()));
+    }
+    Status send(std::string_view msg, std::uint32_t type = 0, Timeout t = forever) noexcept {
+        return send(msg.data(), msg.size(), type, t);
+    }
+    /// How blocking calls wait (nullptr: the default).
+    Status set_wait(const shmlane_wait *w) noexcept { return detail::st(shmlane_bcast_publisher_set_wait(h_.get(), w)); }
+    shmlane_bcast_publisher *native() const noexcept { return h_.get(); }
+
+  private:
+    friend class BroadcastChannel;
+    explicit BroadcastPublisher(shmlane_bcast_publisher *p) : h_(p) {}
+    detail::Handle<shmlane_bcast_publisher, shmlane_bcast_publisher_close> h_;
+};
+
+/// A subscriber of a broadcast channel. Every receive may return
+/// Status::lagged (nothing received; `*lost`, when given, is the number
+/// missed; the next receive returns the oldest message still in the ring).
+class BroadcastSubscriber {
+  public:
+    /// Copies the next element into `out` (`cap` bytes); `len` gets its size.
+    Status recv(void *out, std::size_t cap, std::size_t &len, std::uint64_t *lost = nullptr,
+                Timeout t = forever) noexcept {
+        return detail::st(shmlane_bcast_recv(h_.get(), out, cap, &len, nullptr, lost, t.count()));
+    }
+    template <class T> Status recv(T &v, std::uint64_t *lost = nullptr, Timeout t = forever) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>, "elements are copied as bytes");
+        std::size_t n = 0;
+        return recv(&v, sizeof v, n, lost, t);
+    }
+    /// Byte messages: copies the next one into `out` (resized to fit).
+    Status recv(std::string &out, std::uint32_t *type = nullptr, std::uint64_t *lost = nullptr,
+                Timeout t = forever) {
+        if (out.size() < out.capacity()) out.resize(out.capacity());
+        for (;;) {
+            std::size_t n = 0;
+            Status s = detail::st(shmlane_bcast_recv(h_.get(), out.data(), out.size(), &n, type, lost, t.count()));
+            if (s == Status::buffer_too_small) {
+                out.resize(n);  // the message stays held: retry
+                continue;
+            }
+            out.resize(s == Status::ok ? n : 0);
+            return s;
+        }
+    }
+    /// Reads the next message without copying it out; release it (or let
+    /// it go) before reading on.
+    Status read(BroadcastMessage &out, std::uint64_t *lost = nullptr, Timeout t = forever) noexcept {
+        out.release();
+        shmlane_bcast_msg m{};
+        Status s = detail::st(shmlane_bcast_read(h_.get(), &m, lost, t.count()));
+        if (s == Status::ok) {
+            out.s_ = h_.get();
+            out.m_ = m;
+        }
+        return s;
+    }
+    /// How blocking calls wait (nullptr: the default); wrong_state while a
+    /// message read in place is held.
+    Status set_wait(const shmlane_wait *w) noexcept {
+        return detail::st(shmlane_bcast_subscriber_set_wait(h_.get(), w));
+    }
+    shmlane_bcast_subscriber *native() const noexcept { return h_.get(); }
+
+  private:
+    friend class BroadcastChannel;
+    explicit BroadcastSubscriber(shmlane_bcast_subscriber *s) : h_(s) {}
+    detail::Handle<shmlane_bcast_subscriber, shmlane_bcast_subscriber_close> h_;
+};
+
+/// A broadcast channel (publish-subscribe) of fixed-size elements or of
+/// byte messages, not attached: one publisher, many subscribers, each
+/// receiving every message. The policy (Block or Overwrite) is in
+/// shmlane_bcast_options.
+class BroadcastChannel {
+  public:
+    static BroadcastChannel create(const std::string &name, std::size_t capacity, std::size_t elem_size,
+                                   std::size_t elem_align, const shmlane_bcast_options *opts = nullptr) {
+        shmlane_bcast *c = nullptr;
+        detail::check(shmlane_bcast_create(name.c_str(), capacity, elem_size, elem_align, opts, &c),
+                      "shmlane_bcast_create");
+        return BroadcastChannel(c);
+    }
+    template <class T>
+    static BroadcastChannel create(const std::string &name, std::size_t capacity,
+                                   const shmlane_bcast_options *opts = nullptr) {
+        return create(name, capacity, sizeof(T), alignof(T), opts);
+    }
+    /// Byte messages in a `capacity`-byte record area.
+    static BroadcastChannel create_bytes(const std::string &name, std::size_t capacity,
+                                         const shmlane_bcast_options *opts = nullptr) {
+        shmlane_bcast *c = nullptr;
+        detail::check(shmlane_bcast_bytes_create(name.c_str(), capacity, opts, &c), "shmlane_bcast_bytes_create");
+        return BroadcastChannel(c);
+    }
+    /// An anonymous channel (memfd); share it with fd().
+    static BroadcastChannel anonymous(std::size_t capacity, std::size_t elem_size, std::size_t elem_align,
+                                      const shmlane_bcast_options *opts = nullptr) {
+        shmlane_bcast *c = nullptr;
+        detail::check(shmlane_bcast_anonymous(capacity, elem_size, elem_align, opts, &c), "shmlane_bcast_anonymous");
+        return BroadcastChannel(c);
+    }
+    template <class T>
+    static BroadcastChannel anonymous(std::size_t capacity, const shmlane_bcast_options *opts = nullptr) {
+        return anonymous(capacity, sizeof(T), alignof(T), opts);
+    }
+    static BroadcastChannel anonymous_bytes(std::size_t capacity, const shmlane_bcast_options *opts = nullptr) {
+        shmlane_bcast *c = nullptr;
+        detail::check(shmlane_bcast_bytes_anonymous(capacity, opts, &c), "shmlane_bcast_bytes_anonymous");
+        return BroadcastChannel(c);
+    }
+    /// `kind` 0 accepts either broadcast kind; `elem_size` 0 any size.
+    static BroadcastChannel open(const std::string &name, std::uint32_t kind = 0, std::size_t elem_size = 0) {
+        shmlane_bcast *c = nullptr;
+        detail::check(shmlane_bcast_open(name.c_str(), kind, elem_size, &c), "shmlane_bcast_open");
+        return BroadcastChannel(c);
+    }
+    /// Opens an anonymous channel from an fd (duplicated: the caller keeps `fd`).
+    static BroadcastChannel from_fd(int fd, std::uint32_t kind = 0, std::size_t elem_size = 0) {
+        shmlane_bcast *c = nullptr;
+        detail::check(shmlane_bcast_from_fd(fd, kind, elem_size, &c), "shmlane_bcast_from_fd");
+        return BroadcastChannel(c);
+    }
+    static Status unlink(const std::string &name) noexcept { return detail::st(shmlane_unlink(name.c_str())); }
+    /// A new inheritable fd of an anonymous channel; the caller closes it.
+    int fd() const {
+        int fd = -1;
+        detail::check(shmlane_bcast_fd(h_.get(), &fd), "shmlane_bcast_fd");
+        return fd;
+    }
+    BroadcastPublisher publisher() const {
+        shmlane_bcast_publisher *p = nullptr;
+        detail::check(shmlane_bcast_publisher_attach(h_.get(), &p), "shmlane_bcast_publisher_attach");
+        return BroadcastPublisher(p);
+    }
+    /// A subscriber from the newest message (or the oldest still in the ring).
+    BroadcastSubscriber subscribe(bool from_oldest = false) const {
+        shmlane_bcast_subscriber *s = nullptr;
+        detail::check(shmlane_bcast_subscribe(h_.get(), from_oldest ? SHMLANE_BCAST_FROM_OLDEST : SHMLANE_BCAST_FROM_NEWEST,
+                                              &s),
+                      "shmlane_bcast_subscribe");
+        return BroadcastSubscriber(s);
+    }
+    shmlane_bcast_info info() const {
+        shmlane_bcast_info i{};
+        detail::check(shmlane_bcast_info_get(h_.get(), &i), "shmlane_bcast_info_get");
+        return i;
+    }
+    shmlane_bcast_stats stats() const {
+        shmlane_bcast_stats s{};
+        detail::check(shmlane_bcast_stats_get(h_.get(), &s), "shmlane_bcast_stats_get");
+        return s;
+    }
+    /// Position, lag and losses of every attached subscriber.
+    std::vector<shmlane_bcast_subscriber_stats> subscribers() const {
+        std::vector<shmlane_bcast_subscriber_stats> v(8);
+        for (;;) {
+            std::size_t n = 0;
+            detail::check(shmlane_bcast_subscribers_get(h_.get(), v.data(), v.size(), &n),
+                          "shmlane_bcast_subscribers_get");
+            if (n <= v.size()) {
+                v.resize(n);
+                return v;
+            }
+            v.resize(n);  // more attached meanwhile: ask again
+        }
+    }
+    shmlane_bcast *native() const noexcept { return h_.get(); }
+
+  private:
+    explicit BroadcastChannel(shmlane_bcast *c) : h_(c) {}
+    detail::Handle<shmlane_bcast, shmlane_bcast_close> h_;
 };
 
 }  // namespace shmlane

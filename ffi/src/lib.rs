@@ -19,9 +19,10 @@
 //! # Zero-copy in C
 //! A producer handle owns at most one outstanding claim and a consumer
 //! handle at most one record or batch read in place (likewise an MPMC
-//! sender one claim and a receiver one element). The Rust borrows that tie
-//! a [`Grant`], [`Record`], [`Batch`], `mpmc::RawWriteClaim` or
-//! `mpmc::RawReadClaim` to its handle are erased to `'static` and kept next
+//! sender one claim and a receiver one element, a broadcast subscriber one
+//! message). The Rust borrows that tie a [`Grant`], [`Record`], [`Batch`],
+//! `mpmc::RawWriteClaim`, `mpmc::RawReadClaim`, `broadcast::RawReadGuard`
+//! or `broadcast::BytesMessage` to its handle are erased to `'static` and kept next
 //! to the handle, whose state lives in a separate heap allocation that
 //! never moves; the borrow is always dropped before the handle state (see
 //! the `Drop` impls).
@@ -37,6 +38,7 @@
 #![warn(missing_docs)]
 #![allow(non_camel_case_types)]
 
+use shmlane_core::broadcast;
 use shmlane_core::bytes::{self, Batch, Grant, Record};
 use shmlane_core::layout::{self, Kind};
 use shmlane_core::mpmc;
@@ -122,14 +124,19 @@ pub enum shmlane_status {
     SHMLANE_IO = 23,
     /// A bug in the library was caught at the boundary (a Rust panic).
     SHMLANE_PANIC = 24,
+    /// Broadcast receive: this subscriber fell a ring behind and messages
+    /// were overwritten before it read them. Nothing was received; the
+    /// number missed was written to the `lost` out-parameter, and the next
+    /// receive returns the oldest message still in the ring.
+    SHMLANE_LAGGED = 25,
 }
 
 use shmlane_status::*;
 
 /// Highest status value of this version.
-pub const SHMLANE_STATUS_MAX: i32 = 24;
+pub const SHMLANE_STATUS_MAX: i32 = 25;
 
-const STATUS_TEXT: [&CStr; 25] = [
+const STATUS_TEXT: [&CStr; 26] = [
     c"ok",
     c"ring full",
     c"ring empty",
@@ -155,6 +162,7 @@ const STATUS_TEXT: [&CStr; 25] = [
     c"call not valid in the handle's state",
     c"system call failed",
     c"internal error (panic caught)",
+    c"lagged: messages were overwritten before this subscriber read them",
 ];
 
 thread_local! {
@@ -427,9 +435,28 @@ pub const SHMLANE_KIND_BYTES: u32 = 3;
 pub const SHMLANE_KIND_BYTES_MPSC: u32 = 4;
 /// Kind: byte ring, many producers, many competing consumers.
 pub const SHMLANE_KIND_BYTES_MPMC: u32 = 5;
+/// Kind: broadcast of fixed-size elements (the `shmlane_bcast_*` calls).
+pub const SHMLANE_KIND_BROADCAST: u32 = 6;
+/// Kind: broadcast of variable-length byte messages (the `shmlane_bcast_*`
+/// calls).
+pub const SHMLANE_KIND_BROADCAST_BYTES: u32 = 7;
+/// Broadcast: offset of `tail` (u64, messages published; bytes: end of the
+/// published records) in the control block.
+pub const SHMLANE_BROADCAST_TAIL_OFFSET: usize = 0;
+/// Broadcast: offset of the futex word subscribers sleep on.
+pub const SHMLANE_BROADCAST_NOT_EMPTY_OFFSET: usize = 128;
+/// Broadcast: offset of the futex word a blocked publisher sleeps on.
+pub const SHMLANE_BROADCAST_NOT_FULL_OFFSET: usize = 256;
+/// Broadcast: offset of the counters (publishers, subscribers, evicted, lost).
+pub const SHMLANE_BROADCAST_COUNTERS_OFFSET: usize = 384;
+/// Broadcast of fixed-size elements: size of the control block.
+pub const SHMLANE_BROADCAST_CONTROL_LEN: usize = 512;
+/// Broadcast of byte messages: size of the control block.
+pub const SHMLANE_BROADCAST_BYTES_CONTROL_LEN: usize = 640;
 
 mod asserts {
     use super::*;
+    use shmlane_core::broadcast as bc;
     use shmlane_core::bytes as b;
     const _: () = assert!(SHMLANE_MAGIC == layout::MAGIC);
     const _: () = assert!(SHMLANE_ABI_VERSION == layout::ABI_VERSION);
@@ -463,7 +490,15 @@ mod asserts {
     const _: () = assert!(SHMLANE_KIND_BYTES_MPSC == Kind::BytesMpsc as u32);
     const _: () = assert!(SHMLANE_KIND_BYTES_MPMC == Kind::BytesMpmc as u32);
     const _: () = assert!(SHMLANE_STATUS_MAX as usize + 1 == STATUS_TEXT.len());
-    const _: () = assert!(shmlane_status::SHMLANE_PANIC as i32 == SHMLANE_STATUS_MAX);
+    const _: () = assert!(shmlane_status::SHMLANE_LAGGED as i32 == SHMLANE_STATUS_MAX);
+    const _: () = assert!(SHMLANE_KIND_BROADCAST == Kind::Broadcast as u32);
+    const _: () = assert!(SHMLANE_KIND_BROADCAST_BYTES == Kind::BroadcastBytes as u32);
+    const _: () = assert!(SHMLANE_BROADCAST_TAIL_OFFSET == bc::BROADCAST_TAIL_OFFSET);
+    const _: () = assert!(SHMLANE_BROADCAST_NOT_EMPTY_OFFSET == bc::BROADCAST_NOT_EMPTY_OFFSET);
+    const _: () = assert!(SHMLANE_BROADCAST_NOT_FULL_OFFSET == bc::BROADCAST_NOT_FULL_OFFSET);
+    const _: () = assert!(SHMLANE_BROADCAST_COUNTERS_OFFSET == bc::BROADCAST_COUNTERS_OFFSET);
+    const _: () = assert!(SHMLANE_BROADCAST_CONTROL_LEN == bc::BROADCAST_CONTROL_LEN);
+    const _: () = assert!(SHMLANE_BROADCAST_BYTES_CONTROL_LEN == bc::bytes::BYTES_CONTROL_LEN);
 }
 
 // ---------------------------------------------------------------------------
@@ -3093,5 +3128,1279 @@ pub unsafe extern "C" fn shmlane_mpmc_receiver_set_wait(
             }
             Err(st) => st,
         }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Broadcast (publish-subscribe): fixed-size elements and byte messages
+// ---------------------------------------------------------------------------
+
+/// `shmlane_bcast_options.policy`: lossless; the publisher waits for the
+/// slowest live subscriber (the default, also chosen by 0).
+pub const SHMLANE_POLICY_BLOCK: u32 = 1;
+/// `shmlane_bcast_options.policy`: lossy; the publisher never waits, a
+/// subscriber that falls a ring behind gets `SHMLANE_LAGGED`.
+pub const SHMLANE_POLICY_OVERWRITE: u32 = 2;
+/// `shmlane_bcast_subscribe`: receive what is published from now on.
+pub const SHMLANE_BCAST_FROM_NEWEST: u32 = 0;
+/// `shmlane_bcast_subscribe`: start with the oldest message still in the ring.
+pub const SHMLANE_BCAST_FROM_OLDEST: u32 = 1;
+
+mod bcast_asserts {
+    use super::*;
+    const _: () = assert!(SHMLANE_POLICY_BLOCK == 1 && SHMLANE_POLICY_OVERWRITE == 2);
+}
+
+/// Options for creating a broadcast channel. A zeroed struct means
+/// "defaults" (every field's 0 picks the default named below).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmlane_bcast_options {
+    /// `SHMLANE_POLICY_BLOCK` (default) or `SHMLANE_POLICY_OVERWRITE`;
+    /// stored in the segment.
+    pub policy: u32,
+    /// File mode of a named segment (default 0600).
+    pub mode: u32,
+    /// Byte messages only: largest message in bytes (default and maximum:
+    /// half the capacity minus `SHMLANE_RECORD_HEADER_LEN`). Must be 0 for
+    /// fixed-size elements.
+    pub max_message: usize,
+    /// Entries of the endpoint table: the publisher plus the subscribers
+    /// attached at once (default 64, at least 2).
+    pub endpoints: u32,
+    /// Non-zero: replace a same-named segment whose endpoints are all dead
+    /// instead of failing with `SHMLANE_ALREADY_EXISTS`.
+    pub reclaim_stale: u32,
+    /// Block: how long a subscriber whose process died may hold the
+    /// publisher back before it is evicted, in nanoseconds (default 3 s).
+    pub stall_timeout_ns: u64,
+}
+
+/// Geometry and settings of a broadcast channel (fixed at creation).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmlane_bcast_info {
+    /// `SHMLANE_KIND_BROADCAST` or `SHMLANE_KIND_BROADCAST_BYTES`.
+    pub kind: u32,
+    /// `SHMLANE_POLICY_BLOCK` or `SHMLANE_POLICY_OVERWRITE`.
+    pub policy: u32,
+    /// Fixed-size elements: number of slots; byte messages: bytes of the
+    /// record area.
+    pub capacity: usize,
+    /// Fixed-size elements: bytes per element (0 for byte messages).
+    pub elem_size: usize,
+    /// Fixed-size elements: their alignment (0 for byte messages).
+    pub elem_align: usize,
+    /// Byte messages: largest message in bytes (0 for fixed-size elements).
+    pub max_message: usize,
+    /// Size of the endpoint table (the publisher included).
+    pub endpoint_capacity: u32,
+    /// Block: the stall timeout after which a dead subscriber is evicted.
+    pub stall_timeout_ns: u64,
+}
+
+/// Counters of a broadcast channel (a snapshot; fields may disagree by a
+/// message while one is published).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmlane_bcast_stats {
+    /// Messages published since creation.
+    pub published: u64,
+    /// 1 while a publisher is attached (possibly a dead one not yet
+    /// replaced), else 0.
+    pub publisher_attached: u32,
+    /// Subscribers attached now (including dead ones not yet replaced or
+    /// evicted).
+    pub subscribers: u32,
+    /// Subscribers evicted as dead after holding a Block publisher back for
+    /// the stall timeout.
+    pub evicted: u64,
+    /// Messages reported lost (`SHMLANE_LAGGED`) to all subscribers, ever.
+    pub lost: u64,
+    /// Largest `published - position` over the subscribers attached now.
+    pub max_lag: u64,
+}
+
+/// One subscriber's position and counts (`shmlane_bcast_subscribers_get`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmlane_bcast_subscriber_stats {
+    /// Index in the endpoint table.
+    pub entry: u32,
+    /// Process holding it.
+    pub pid: u32,
+    /// 1 if that process is alive, else 0.
+    pub alive: u32,
+    /// 1 if the publisher evicted it as dead, else 0.
+    pub evicted: u32,
+    /// Number of the next message it reads.
+    pub position: u64,
+    /// Messages published that it has not read yet.
+    pub lag: u64,
+    /// Messages it received.
+    pub received: u64,
+    /// Messages it was told it lost (`SHMLANE_LAGGED`).
+    pub lost: u64,
+}
+
+/// A message read by `shmlane_bcast_read`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct shmlane_bcast_msg {
+    /// The element or payload; valid until `shmlane_bcast_release` (or the
+    /// next read, recv or close of the subscriber). Points into the shared
+    /// segment when `in_place` is 1, else to a validated copy owned by the
+    /// subscriber handle.
+    pub data: *const c_void,
+    /// Bytes at `data` (the element size, or the message length).
+    pub len: usize,
+    /// Byte messages: the sender's type word (0 for fixed-size elements).
+    pub msg_type: u32,
+    /// 1 when `data` points into the shared segment (Block), 0 for a copy.
+    pub in_place: u32,
+    /// The message's number: messages published before it.
+    pub number: u64,
+}
+
+/// An open broadcast channel of either kind, not attached. Opaque.
+pub struct shmlane_bcast {
+    ch: BcastChannel,
+}
+
+enum BcastChannel {
+    Fixed(broadcast::RawChannel),
+    Bytes(broadcast::BytesChannel),
+}
+
+/// The publisher of a broadcast channel. Opaque.
+pub struct shmlane_bcast_publisher {
+    p: BcastPublisher,
+}
+
+enum BcastPublisher {
+    Fixed(broadcast::RawPublisher),
+    Bytes(broadcast::BytesPublisher),
+}
+
+/// A subscriber of a broadcast channel. Opaque.
+pub struct shmlane_bcast_subscriber {
+    // Dropped before `s` (declaration order): it borrows `*s`.
+    held: Option<BcastHeld<'static>>,
+    s: NonNull<BcastSubscriber>,
+}
+
+enum BcastSubscriber {
+    Fixed(broadcast::RawSubscriber),
+    Bytes(broadcast::BytesSubscriber),
+}
+
+/// A message a subscriber handle lends out (`shmlane_bcast_read`).
+enum BcastHeld<'a> {
+    Fixed(broadcast::RawReadGuard<'a>),
+    Bytes(broadcast::BytesMessage<'a>),
+}
+
+impl BcastHeld<'_> {
+    fn msg(&self) -> shmlane_bcast_msg {
+        let (b, ty, in_place, number) = match self {
+            BcastHeld::Fixed(g) => (g.as_slice(), 0, g.in_place(), g.position()),
+            BcastHeld::Bytes(m) => (m.bytes(), m.ty(), m.in_place(), m.number()),
+        };
+        shmlane_bcast_msg {
+            data: b.as_ptr() as *const c_void,
+            len: b.len(),
+            msg_type: ty,
+            in_place: u32::from(in_place),
+            number,
+        }
+    }
+}
+
+impl Drop for shmlane_bcast_subscriber {
+    fn drop(&mut self) {
+        // A message read in place is released before its subscriber goes.
+        self.held = None;
+        // SAFETY: `s` came from Box::leak in shmlane_bcast_subscribe and
+        // nothing borrows it any more (the held message is gone).
+        drop(unsafe { Box::from_raw(self.s.as_ptr()) });
+    }
+}
+
+impl shmlane_bcast_subscriber {
+    /// The subscriber with a lifetime detached from `self`, for a message
+    /// that will be stored in `self.held`.
+    ///
+    /// # Safety
+    /// `self.held` is None, and the returned borrow is stored only in
+    /// `self.held` (dropped before `self.s`) or dropped before the next
+    /// access to `self.s`.
+    unsafe fn get_static(&mut self) -> &'static mut BcastSubscriber {
+        debug_assert!(self.held.is_none());
+        // SAFETY: a live Box allocation owned by `self`, not borrowed by a
+        // held message (contract); `&mut self` makes this the only access.
+        unsafe { &mut *self.s.as_ptr() }
+    }
+}
+
+/// `expr?` for the `Result<T, shmlane_status>` helpers inside entry points.
+macro_rules! status_try {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(s) => return s,
+        }
+    };
+}
+
+/// Writes a new handle made from `r` through `out`, or reports its error.
+///
+/// # Safety
+/// `out` is valid for writing a pointer.
+unsafe fn put_handle<T, U>(out: *mut *mut T, r: Result<U, Error>, wrap: impl FnOnce(U) -> T) -> shmlane_status {
+    match r {
+        // SAFETY: writable (contract).
+        Ok(v) => unsafe { put(out, boxed(wrap(v))) },
+        Err(e) => error_status(&e),
+    }
+}
+
+/// Frees a handle made by [`boxed`] (NULL is ignored).
+///
+/// # Safety
+/// `h` is NULL or a handle from `boxed` that is not used again.
+unsafe fn close_handle<T>(h: *mut T) {
+    let _ = guard(|| {
+        if !h.is_null() {
+            // SAFETY: a handle from Box::into_raw, closed once (contract).
+            drop(unsafe { Box::from_raw(h) });
+        }
+        SHMLANE_OK
+    });
+}
+
+fn bcast_policy(p: u32) -> Result<broadcast::Policy, shmlane_status> {
+    match p {
+        0 | SHMLANE_POLICY_BLOCK => Ok(broadcast::Policy::Block),
+        SHMLANE_POLICY_OVERWRITE => Ok(broadcast::Policy::Overwrite),
+        _ => Err(fail(
+            SHMLANE_INVALID_ARGUMENT,
+            format!("policy {p} is not SHMLANE_POLICY_BLOCK or SHMLANE_POLICY_OVERWRITE"),
+        )),
+    }
+}
+
+/// The builder of a fixed-size broadcast channel from C options.
+fn bcast_builder(capacity: usize, o: &shmlane_bcast_options) -> Result<broadcast::Builder, shmlane_status> {
+    if o.max_message != 0 {
+        return Err(fail(
+            SHMLANE_INVALID_ARGUMENT,
+            "max_message applies to byte broadcast channels only (leave it 0)",
+        ));
+    }
+    let mut b = broadcast::Builder::new()
+        .capacity(capacity)
+        .policy(bcast_policy(o.policy)?)
+        .reclaim_stale(o.reclaim_stale != 0);
+    if o.mode != 0 {
+        b = b.mode(o.mode);
+    }
+    if o.endpoints != 0 {
+        b = b.endpoints(o.endpoints);
+    }
+    if o.stall_timeout_ns != 0 {
+        b = b.stall_timeout(Duration::from_nanos(o.stall_timeout_ns));
+    }
+    Ok(b)
+}
+
+/// The builder of a byte broadcast channel from C options.
+fn bcast_bytes_builder(capacity: usize, o: &shmlane_bcast_options) -> Result<broadcast::BytesBuilder, shmlane_status> {
+    let mut b = broadcast::BytesBuilder::new()
+        .capacity(capacity)
+        .policy(bcast_policy(o.policy)?)
+        .reclaim_stale(o.reclaim_stale != 0);
+    if o.mode != 0 {
+        b = b.mode(o.mode);
+    }
+    if o.max_message != 0 {
+        b = b.max_message(o.max_message);
+    }
+    if o.endpoints != 0 {
+        b = b.endpoints(o.endpoints);
+    }
+    if o.stall_timeout_ns != 0 {
+        b = b.stall_timeout(Duration::from_nanos(o.stall_timeout_ns));
+    }
+    Ok(b)
+}
+
+/// Reads C options (NULL: defaults).
+///
+/// # Safety
+/// `o` is NULL or points to a `shmlane_bcast_options`.
+unsafe fn bcast_options(o: *const shmlane_bcast_options) -> shmlane_bcast_options {
+    // SAFETY: NULL or valid (contract).
+    unsafe { o.as_ref() }.copied().unwrap_or_default()
+}
+
+/// Creates a named broadcast channel of fixed-size elements: one publisher,
+/// up to `options->endpoints - 1` subscribers in any processes, every
+/// subscriber receives every message.
+///
+/// - `capacity`: slots, a power of two of at least 2.
+/// - `elem_size`, `elem_align`: bytes per element and their alignment (a
+///   power of two up to `SHMLANE_REGION_ALIGN`; `elem_size` a non-zero
+///   multiple of it). The channel interoperates with Rust's
+///   `broadcast::Channel<T>` for any `Pod` T of that size and alignment.
+/// - `options`: NULL for defaults (Block, 64 endpoints, 3 s stall timeout,
+///   mode 0600); `max_message` must be 0.
+/// - `out`: receives the handle; close it with `shmlane_bcast_close`. The
+///   segment stays until `shmlane_unlink`.
+///
+/// Does not block; thread-safe. Errors: `SHMLANE_ALREADY_EXISTS`,
+/// `SHMLANE_INVALID_NAME`, `SHMLANE_INVALID_ARGUMENT`, `SHMLANE_NO_SPACE`,
+/// `SHMLANE_PERMISSION_DENIED`, `SHMLANE_NULL_POINTER`, `SHMLANE_IO`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `options` is NULL or points to a
+/// `shmlane_bcast_options`; `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_create(
+    name: *const c_char,
+    capacity: usize,
+    elem_size: usize,
+    elem_align: usize,
+    options: *const shmlane_bcast_options,
+    out: *mut *mut shmlane_bcast,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        // SAFETY: contract of this function.
+        let name = status_try!(unsafe { name_of(name) });
+        // SAFETY: contract of this function.
+        let b = status_try!(bcast_builder(capacity, &unsafe { bcast_options(options) }));
+        let r = broadcast::RawChannel::create(&b, name, elem_size, elem_align);
+        // SAFETY: `out` is non-null and writable (contract).
+        unsafe {
+            put_handle(out, r, |c| shmlane_bcast {
+                ch: BcastChannel::Fixed(c),
+            })
+        }
+    })
+}
+
+/// Creates a named broadcast channel of variable-length byte messages with
+/// a record area of `capacity` bytes (a power of two, at least
+/// `SHMLANE_MIN_CAPACITY`); each message carries a `uint32_t` type word.
+/// `options->max_message` sets the largest message (default and maximum:
+/// `capacity / 2 - SHMLANE_RECORD_HEADER_LEN`). Otherwise as for
+/// `shmlane_bcast_create`.
+///
+/// # Safety
+/// As for `shmlane_bcast_create`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_bytes_create(
+    name: *const c_char,
+    capacity: usize,
+    options: *const shmlane_bcast_options,
+    out: *mut *mut shmlane_bcast,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        // SAFETY: contract of this function.
+        let name = status_try!(unsafe { name_of(name) });
+        // SAFETY: contract of this function.
+        let b = status_try!(bcast_bytes_builder(capacity, &unsafe { bcast_options(options) }));
+        // SAFETY: `out` is non-null and writable (contract).
+        unsafe {
+            put_handle(out, b.create(name), |c| shmlane_bcast {
+                ch: BcastChannel::Bytes(c),
+            })
+        }
+    })
+}
+
+/// Creates an anonymous broadcast channel of fixed-size elements (a sealed
+/// memfd, no name in /dev/shm); arguments as for `shmlane_bcast_create`
+/// (`options->mode` and `reclaim_stale` do not apply), sharing as for
+/// `shmlane_channel_anonymous` (`shmlane_bcast_fd`, `shmlane_bcast_from_fd`).
+///
+/// # Safety
+/// `options` is NULL or points to a `shmlane_bcast_options`; `out` is valid
+/// for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_anonymous(
+    capacity: usize,
+    elem_size: usize,
+    elem_align: usize,
+    options: *const shmlane_bcast_options,
+    out: *mut *mut shmlane_bcast,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        // SAFETY: contract of this function.
+        let b = status_try!(bcast_builder(capacity, &unsafe { bcast_options(options) }));
+        let r = broadcast::RawChannel::anonymous(&b, elem_size, elem_align);
+        // SAFETY: `out` is non-null and writable (contract).
+        unsafe {
+            put_handle(out, r, |c| shmlane_bcast {
+                ch: BcastChannel::Fixed(c),
+            })
+        }
+    })
+}
+
+/// Creates an anonymous broadcast channel of byte messages; arguments as
+/// for `shmlane_bcast_bytes_create`, sharing as for `shmlane_bcast_anonymous`.
+///
+/// # Safety
+/// As for `shmlane_bcast_anonymous`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_bytes_anonymous(
+    capacity: usize,
+    options: *const shmlane_bcast_options,
+    out: *mut *mut shmlane_bcast,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        // SAFETY: contract of this function.
+        let b = status_try!(bcast_bytes_builder(capacity, &unsafe { bcast_options(options) }));
+        // SAFETY: `out` is non-null and writable (contract).
+        unsafe {
+            put_handle(out, b.anonymous(), |c| shmlane_bcast {
+                ch: BcastChannel::Bytes(c),
+            })
+        }
+    })
+}
+
+/// Opens a broadcast channel of the kind asked for: `kind` 0 (either),
+/// `SHMLANE_KIND_BROADCAST` or `SHMLANE_KIND_BROADCAST_BYTES`; `elem_size`
+/// 0 accepts any element size, otherwise only a fixed-size channel of that
+/// size. `fixed` and `bytes` open the segment as each kind.
+fn bcast_open_kind(
+    kind: u32,
+    elem_size: usize,
+    fixed: impl FnOnce(Option<usize>) -> Result<broadcast::RawChannel, Error>,
+    bytes: impl FnOnce() -> Result<broadcast::BytesChannel, Error>,
+) -> Result<BcastChannel, shmlane_status> {
+    let want = (elem_size != 0).then_some(elem_size);
+    let r = match kind {
+        SHMLANE_KIND_BROADCAST => fixed(want).map(BcastChannel::Fixed),
+        SHMLANE_KIND_BROADCAST_BYTES if want.is_some() => {
+            return Err(fail(
+                SHMLANE_INVALID_ARGUMENT,
+                "elem_size applies to fixed-size broadcast channels (give 0 with SHMLANE_KIND_BROADCAST_BYTES)",
+            ))
+        }
+        SHMLANE_KIND_BROADCAST_BYTES => bytes().map(BcastChannel::Bytes),
+        0 => match fixed(want) {
+            Err(Error::KindMismatch { .. }) if want.is_none() => bytes().map(BcastChannel::Bytes),
+            r => r.map(BcastChannel::Fixed),
+        },
+        k => {
+            return Err(fail(
+                SHMLANE_INVALID_ARGUMENT,
+                format!("kind {k} is not a broadcast kind (0, SHMLANE_KIND_BROADCAST or _BROADCAST_BYTES)"),
+            ))
+        }
+    };
+    r.map_err(|e| error_status(&e))
+}
+
+/// Opens an existing named broadcast channel (its policy and geometry are
+/// the creator's).
+///
+/// - `kind`: 0 for either broadcast kind, or `SHMLANE_KIND_BROADCAST` /
+///   `SHMLANE_KIND_BROADCAST_BYTES` (`SHMLANE_KIND_MISMATCH` for a segment
+///   of another kind).
+/// - `elem_size`: 0 accepts any; otherwise the channel must hold fixed-size
+///   elements of this size (`SHMLANE_TYPE_MISMATCH` for another size,
+///   `SHMLANE_KIND_MISMATCH` for a byte channel).
+/// - `out`: receives the handle; close it with `shmlane_bcast_close`.
+///
+/// Waits (briefly, bounded) only for a creator still initialising the
+/// segment; thread-safe. Errors also: `SHMLANE_NOT_FOUND`,
+/// `SHMLANE_ABI_MISMATCH`, `SHMLANE_CORRUPT`, `SHMLANE_NOT_INITIALIZED`,
+/// `SHMLANE_PERMISSION_DENIED`, `SHMLANE_INVALID_NAME`,
+/// `SHMLANE_INVALID_ARGUMENT` (an unknown kind, or `elem_size` with the
+/// byte kind), `SHMLANE_NULL_POINTER`.
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_open(
+    name: *const c_char,
+    kind: u32,
+    elem_size: usize,
+    out: *mut *mut shmlane_bcast,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        // SAFETY: contract of this function.
+        let name = status_try!(unsafe { name_of(name) });
+        let ch = status_try!(bcast_open_kind(
+            kind,
+            elem_size,
+            |want| broadcast::RawChannel::open(&broadcast::Builder::new(), name, want),
+            || broadcast::BytesBuilder::new().open(name),
+        ));
+        // SAFETY: `out` is non-null and writable (contract).
+        unsafe { put(out, boxed(shmlane_bcast { ch })) }
+    })
+}
+
+/// Opens an anonymous broadcast channel from a file descriptor (inherited
+/// or received over a unix socket). The library duplicates `fd`: the
+/// caller still owns it. `kind` and `elem_size` as for `shmlane_bcast_open`;
+/// `SHMLANE_INVALID_ARGUMENT` for a negative or closed fd.
+///
+/// # Safety
+/// `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_from_fd(
+    fd: c_int,
+    kind: u32,
+    elem_size: usize,
+    out: *mut *mut shmlane_bcast,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(out);
+        let fd = status_try!(dup_fd(fd));
+        let ch = status_try!(bcast_open_kind(
+            kind,
+            elem_size,
+            |want| broadcast::RawChannel::from_fd(&broadcast::Builder::new(), dup_again(&fd)?, want),
+            || broadcast::BytesBuilder::new().from_fd(dup_again(&fd)?),
+        ));
+        // SAFETY: `out` is non-null and writable (contract).
+        unsafe { put(out, boxed(shmlane_bcast { ch })) }
+    })
+}
+
+/// Another close-on-exec descriptor of `fd` (each open attempt consumes one).
+fn dup_again(fd: &OwnedFd) -> Result<OwnedFd, Error> {
+    fd.try_clone().map_err(|source| Error::Io {
+        op: "dup",
+        name: String::new(),
+        source,
+    })
+}
+
+/// Writes to `*fd` a new file descriptor of an anonymous broadcast channel,
+/// without close-on-exec (see `shmlane_channel_fd`). A named channel is
+/// `SHMLANE_INVALID_ARGUMENT` (open it by name).
+///
+/// # Safety
+/// `ch` is a live handle; `fd` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_fd(ch: *const shmlane_bcast, fd: *mut c_int) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, fd);
+        // SAFETY: a live handle (contract).
+        let seg = match unsafe { &(*ch).ch } {
+            BcastChannel::Fixed(c) => c.segment(),
+            BcastChannel::Bytes(c) => c.segment(),
+        };
+        // SAFETY: `fd` is writable (contract).
+        unsafe { segment_fd(seg, fd) }
+    })
+}
+
+/// Closes a broadcast channel handle (NULL is ignored). Publishers and
+/// subscribers attached through it stay usable (they keep the mapping
+/// alive). Does not unlink the segment.
+///
+/// # Safety
+/// `ch` is NULL or a handle that is not used again.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_close(ch: *mut shmlane_bcast) {
+    // SAFETY: contract of this function.
+    unsafe { close_handle(ch) }
+}
+
+/// Reads the kind, policy and geometry of a broadcast channel. Does not
+/// block, no system call; thread-safe.
+///
+/// # Safety
+/// `ch` is a live handle; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_info_get(
+    ch: *const shmlane_bcast,
+    out: *mut shmlane_bcast_info,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, out);
+        // SAFETY: a live handle (contract).
+        let info = match unsafe { &(*ch).ch } {
+            BcastChannel::Fixed(c) => shmlane_bcast_info {
+                kind: SHMLANE_KIND_BROADCAST,
+                policy: c.policy().flags(),
+                capacity: c.capacity(),
+                elem_size: c.elem_size(),
+                elem_align: c.elem_align(),
+                max_message: 0,
+                endpoint_capacity: c.endpoint_capacity() as u32,
+                stall_timeout_ns: nanos(c.stall_timeout()),
+            },
+            BcastChannel::Bytes(c) => {
+                let s = c.stats();
+                shmlane_bcast_info {
+                    kind: SHMLANE_KIND_BROADCAST_BYTES,
+                    policy: c.policy().flags(),
+                    capacity: c.capacity(),
+                    elem_size: 0,
+                    elem_align: 0,
+                    max_message: c.max_message(),
+                    endpoint_capacity: s.endpoint_capacity,
+                    stall_timeout_ns: nanos(s.stall_timeout),
+                }
+            }
+        };
+        // SAFETY: non-null and writable (contract).
+        unsafe { put(out, info) }
+    })
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Reads the counters of a broadcast channel (no attach needed). Does not
+/// block, no system call; thread-safe.
+///
+/// # Safety
+/// `ch` is a live handle; `out` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_stats_get(
+    ch: *const shmlane_bcast,
+    out: *mut shmlane_bcast_stats,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, out);
+        // SAFETY: a live handle (contract).
+        let s = match unsafe { &(*ch).ch } {
+            BcastChannel::Fixed(c) => c.stats(),
+            BcastChannel::Bytes(c) => c.stats(),
+        };
+        let st = shmlane_bcast_stats {
+            published: s.published,
+            publisher_attached: u32::from(s.publisher_attached),
+            subscribers: s.subscribers,
+            evicted: s.evicted,
+            lost: s.lost,
+            max_lag: s.max_lag,
+        };
+        // SAFETY: non-null and writable (contract).
+        unsafe { put(out, st) }
+    })
+}
+
+/// Reads the position, lag and losses of every attached subscriber: writes
+/// up to `max` entries to `out` and the number of subscribers attached to
+/// `*count` (which may exceed `max`: call again with a larger array). `out`
+/// may be NULL when `max` is 0 (to ask for the count). Does not block but
+/// makes system calls (a liveness check per subscriber); thread-safe.
+///
+/// # Safety
+/// `ch` is a live handle; `out` has room for `max` entries; `count` is
+/// valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_subscribers_get(
+    ch: *const shmlane_bcast,
+    out: *mut shmlane_bcast_subscriber_stats,
+    max: usize,
+    count: *mut usize,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, count);
+        if max > 0 && out.is_null() {
+            return fail(SHMLANE_NULL_POINTER, "argument `out` is NULL with a non-zero max");
+        }
+        // SAFETY: a live handle (contract).
+        let subs = match unsafe { &(*ch).ch } {
+            BcastChannel::Fixed(c) => c.subscribers(),
+            BcastChannel::Bytes(c) => c.subscribers(),
+        };
+        for (k, s) in subs.iter().take(max).enumerate() {
+            let e = shmlane_bcast_subscriber_stats {
+                entry: s.entry,
+                pid: s.pid,
+                alive: u32::from(s.alive),
+                evicted: u32::from(s.evicted),
+                position: s.cursor,
+                lag: s.lag,
+                received: s.received,
+                lost: s.lost,
+            };
+            // SAFETY: `out` has room for `max` entries (contract), k < max.
+            unsafe { out.add(k).write(e) };
+        }
+        // SAFETY: non-null and writable (contract).
+        unsafe { put(count, subs.len()) }
+    })
+}
+
+/// Attaches the publisher of a broadcast channel. `SHMLANE_ENDPOINT_BUSY`
+/// while another live publisher is attached; after a dead one, continues
+/// from its last published message (a message it was writing is dropped).
+///
+/// The handle is independent of `ch` (it may outlive it), may be moved
+/// between threads but not used by two at once. Close it with
+/// `shmlane_bcast_publisher_close`. Does not block.
+///
+/// # Safety
+/// `ch` is a live handle; `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_publisher_attach(
+    ch: *const shmlane_bcast,
+    out: *mut *mut shmlane_bcast_publisher,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, out);
+        // SAFETY: a live handle (contract).
+        let r = match unsafe { &(*ch).ch } {
+            BcastChannel::Fixed(c) => c.publisher().map(BcastPublisher::Fixed),
+            BcastChannel::Bytes(c) => c.publisher().map(BcastPublisher::Bytes),
+        };
+        // SAFETY: non-null and writable (contract).
+        unsafe { put_handle(out, r, |p| shmlane_bcast_publisher { p }) }
+    })
+}
+
+/// Closes a publisher (NULL is ignored) and releases its endpoint entry;
+/// subscribers see `SHMLANE_DISCONNECTED` once they have read everything.
+///
+/// # Safety
+/// `p` is NULL or a handle that is not used again.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_publisher_close(p: *mut shmlane_bcast_publisher) {
+    // SAFETY: contract of this function.
+    unsafe { close_handle(p) }
+}
+
+/// Attaches a subscriber. `from`: `SHMLANE_BCAST_FROM_NEWEST` (receives
+/// what is published from now on) or `SHMLANE_BCAST_FROM_OLDEST` (starts
+/// with the oldest message still in the ring; messages published before it
+/// joined are read while intact, never reported lost, and do not hold a
+/// Block publisher back). `SHMLANE_ENDPOINT_TABLE_FULL` when every entry is
+/// held by a live endpoint (entries of dead processes are reused).
+///
+/// The handle is independent of `ch`, may be moved between threads but not
+/// used by two at once. Close it with `shmlane_bcast_subscriber_close`.
+/// Does not block.
+///
+/// # Safety
+/// `ch` is a live handle; `out` is valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_subscribe(
+    ch: *const shmlane_bcast,
+    from: u32,
+    out: *mut *mut shmlane_bcast_subscriber,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(ch, out);
+        let oldest = match from {
+            SHMLANE_BCAST_FROM_NEWEST => false,
+            SHMLANE_BCAST_FROM_OLDEST => true,
+            f => {
+                return fail(
+                    SHMLANE_INVALID_ARGUMENT,
+                    format!("from {f} is not SHMLANE_BCAST_FROM_NEWEST or _FROM_OLDEST"),
+                )
+            }
+        };
+        // SAFETY: a live handle (contract).
+        let r = match (unsafe { &(*ch).ch }, oldest) {
+            (BcastChannel::Fixed(c), false) => c.subscribe().map(BcastSubscriber::Fixed),
+            (BcastChannel::Fixed(c), true) => c.subscribe_from_oldest().map(BcastSubscriber::Fixed),
+            (BcastChannel::Bytes(c), false) => c.subscribe().map(BcastSubscriber::Bytes),
+            (BcastChannel::Bytes(c), true) => c.subscribe_from_oldest().map(BcastSubscriber::Bytes),
+        };
+        // SAFETY: non-null and writable (contract).
+        unsafe {
+            put_handle(out, r, |s| shmlane_bcast_subscriber {
+                held: None,
+                s: NonNull::from(Box::leak(Box::new(s))),
+            })
+        }
+    })
+}
+
+/// Closes a subscriber (NULL is ignored), releasing a message read in
+/// place and its endpoint entry (a Block publisher stops waiting for it).
+///
+/// # Safety
+/// `s` is NULL or a handle that is not used again.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_subscriber_close(s: *mut shmlane_bcast_subscriber) {
+    // SAFETY: contract of this function.
+    unsafe { close_handle(s) }
+}
+
+fn bcast_kind_mismatch(what: &str, have: &str) -> shmlane_status {
+    fail(
+        SHMLANE_KIND_MISMATCH,
+        format!("{what} on a broadcast channel of {have}"),
+    )
+}
+
+/// Publishes one fixed-size element: `len` must equal the element size
+/// (`SHMLANE_INVALID_ARGUMENT` otherwise). Every subscriber attached will
+/// receive it.
+///
+/// `timeout_ns`: 0 tries once, negative waits as long as it takes, positive
+/// at most that long. Only Block waits: while the slowest live subscriber is
+/// a ring behind (`SHMLANE_FULL` / `SHMLANE_TIMEOUT`); a dead one is evicted
+/// after the stall timeout. Overwrite never waits. There is no "no
+/// subscribers" error: publishing to nobody is allowed. Also
+/// `SHMLANE_CORRUPT`, and `SHMLANE_KIND_MISMATCH` on a byte channel (use
+/// `shmlane_bcast_send`).
+///
+/// # Safety
+/// `p` is a live handle; `elem` points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_publish(
+    p: *mut shmlane_bcast_publisher,
+    elem: *const c_void,
+    len: usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(p, elem);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let tx = match unsafe { &mut (*p).p } {
+            BcastPublisher::Fixed(tx) => tx,
+            BcastPublisher::Bytes(_) => {
+                return bcast_kind_mismatch(
+                    "shmlane_bcast_publish (elements)",
+                    "byte messages: use shmlane_bcast_send",
+                )
+            }
+        };
+        status_try!(elem_len(len, tx.elem_size()));
+        // SAFETY: non-null with `len` readable bytes (contract).
+        let e = unsafe { std::slice::from_raw_parts(elem as *const u8, len) };
+        match raw_wait(timeout_ns) {
+            None => tx.try_send(e).map_or_else(try_send_status, |()| SHMLANE_OK),
+            Some(t) => tx.send_timeout(e, t).map_or_else(send_status, |()| SHMLANE_OK),
+        }
+    })
+}
+
+fn elem_len(len: usize, e: usize) -> Result<(), shmlane_status> {
+    match elem_len_check(len, e) {
+        SHMLANE_OK => Ok(()),
+        s => Err(s),
+    }
+}
+
+/// Publishes up to `count` fixed-size elements (`count * elem_size` bytes
+/// at `elems`, back to back) with one update of the shared tail: as many as
+/// there is room for, at least one (Overwrite: at most a ring's worth).
+/// `*published` receives how many (0 on error). Waits for room for the
+/// first as `timeout_ns` says. `count` 0 is `SHMLANE_INVALID_ARGUMENT`;
+/// other statuses as for `shmlane_bcast_publish`.
+///
+/// # Safety
+/// `p` is a live handle; `elems` points to `count * elem_size` readable
+/// bytes; `published` is valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_publish_batch(
+    p: *mut shmlane_bcast_publisher,
+    elems: *const c_void,
+    count: usize,
+    published: *mut usize,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(p, elems, published);
+        // SAFETY: non-null and writable (contract).
+        unsafe { published.write(0) };
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let tx = match unsafe { &mut (*p).p } {
+            BcastPublisher::Fixed(tx) => tx,
+            BcastPublisher::Bytes(_) => {
+                return bcast_kind_mismatch("shmlane_bcast_publish_batch (elements)", "byte messages")
+            }
+        };
+        let Some(bytes) = count
+            .checked_mul(tx.elem_size())
+            .filter(|&b| b > 0 && b <= isize::MAX as usize)
+        else {
+            return fail(SHMLANE_INVALID_ARGUMENT, format!("batch of {count} elements"));
+        };
+        // SAFETY: non-null with `bytes` readable bytes (contract).
+        let src = unsafe { std::slice::from_raw_parts(elems as *const u8, bytes) };
+        let r = match raw_wait(timeout_ns) {
+            None => tx.try_send_slice(src).map_err(try_send_status),
+            Some(t) => tx.send_slice_timeout(src, t).map_err(send_status),
+        };
+        match r {
+            // SAFETY: non-null and writable (contract).
+            Ok(n) => unsafe { put(published, n) },
+            Err(st) => st,
+        }
+    })
+}
+
+/// Publishes one byte message of `len` bytes (copied) with the type word
+/// `msg_type` (any value but `SHMLANE_PADDING_TYPE`). `data` may be NULL
+/// when `len` is 0. Timeouts and statuses as for `shmlane_bcast_publish`,
+/// and `SHMLANE_TOO_LARGE` above the channel's `max_message` (nothing is
+/// published); `SHMLANE_KIND_MISMATCH` on a channel of fixed-size elements.
+///
+/// # Safety
+/// `p` is a live handle; `data` points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_send(
+    p: *mut shmlane_bcast_publisher,
+    data: *const c_void,
+    len: usize,
+    msg_type: u32,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(p);
+        // SAFETY: contract of this function.
+        let msg = status_try!(unsafe { slice_of(data, len) });
+        if msg_type == SHMLANE_PADDING_TYPE {
+            return fail(SHMLANE_INVALID_ARGUMENT, "msg_type SHMLANE_PADDING_TYPE is reserved");
+        }
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let tx = match unsafe { &mut (*p).p } {
+            BcastPublisher::Bytes(tx) => tx,
+            BcastPublisher::Fixed(_) => {
+                return bcast_kind_mismatch(
+                    "shmlane_bcast_send (byte messages)",
+                    "fixed-size elements: use shmlane_bcast_publish",
+                )
+            }
+        };
+        match wait_of(timeout_ns) {
+            Wait::Try => tx
+                .try_send_with_type(msg_type, msg)
+                .map_or_else(try_send_status, |()| SHMLANE_OK),
+            Wait::Forever => tx
+                .send_with_type(msg_type, msg)
+                .map_or_else(send_error_status, |()| SHMLANE_OK),
+            Wait::For(d) => tx
+                .send_timeout_with_type(msg_type, msg, d)
+                .map_or_else(send_status, |()| SHMLANE_OK),
+        }
+    })
+}
+
+/// The status of a failed broadcast receive; `Lagged(n)` writes `n` to
+/// `lost` (when not NULL).
+///
+/// # Safety
+/// `lost` is NULL or valid for a write.
+unsafe fn bcast_recv_status(e: broadcast::RecvTimeoutError, lost: *mut u64) -> shmlane_status {
+    use broadcast::RecvTimeoutError as E;
+    match e {
+        E::Timeout => SHMLANE_TIMEOUT,
+        E::Lagged(n) => {
+            if !lost.is_null() {
+                // SAFETY: non-null and writable (contract).
+                unsafe { lost.write(n) };
+            }
+            fail(
+                SHMLANE_LAGGED,
+                format!(
+                    "this subscriber missed {n} messages (overwritten); it continues with the oldest still in the ring"
+                ),
+            )
+        }
+        E::Disconnected => SHMLANE_DISCONNECTED,
+        E::PeerDied { pid } => fail(SHMLANE_PEER_DIED, format!("publisher process {pid} died")),
+        E::Corrupt { corruption } => fail(SHMLANE_CORRUPT, corruption.to_string()),
+    }
+}
+
+/// As [`bcast_recv_status`] for a non-blocking receive.
+///
+/// # Safety
+/// As for `bcast_recv_status`.
+unsafe fn bcast_try_status(e: broadcast::TryRecvError, lost: *mut u64) -> shmlane_status {
+    use broadcast::{RecvTimeoutError as T, TryRecvError as E};
+    let e = match e {
+        E::Empty => return SHMLANE_EMPTY,
+        E::Lagged(n) => T::Lagged(n),
+        E::Disconnected => T::Disconnected,
+        E::PeerDied { pid } => T::PeerDied { pid },
+        E::Corrupt { corruption } => T::Corrupt { corruption },
+    };
+    // SAFETY: contract of this function.
+    unsafe { bcast_recv_status(e, lost) }
+}
+
+/// Takes the next message into `h.held` (or keeps the one already there).
+///
+/// # Safety
+/// `lost` is NULL or valid for a write.
+unsafe fn bcast_fetch(h: &mut shmlane_bcast_subscriber, timeout_ns: i64, lost: *mut u64) -> shmlane_status {
+    if h.held.is_some() {
+        return SHMLANE_OK;
+    }
+    // SAFETY: `h.held` is None; the borrow is stored only in `h.held`.
+    let sub = unsafe { h.get_static() };
+    let w = wait_of(timeout_ns);
+    let r = match (sub, w) {
+        (BcastSubscriber::Fixed(rx), Wait::Try) => rx.try_read().map(BcastHeld::Fixed).map_err(Ok),
+        (BcastSubscriber::Fixed(rx), Wait::Forever) => rx.read_timeout(None).map(BcastHeld::Fixed).map_err(Err),
+        (BcastSubscriber::Fixed(rx), Wait::For(d)) => rx.read_timeout(Some(d)).map(BcastHeld::Fixed).map_err(Err),
+        (BcastSubscriber::Bytes(rx), Wait::Try) => rx.try_read().map(BcastHeld::Bytes).map_err(Ok),
+        (BcastSubscriber::Bytes(rx), Wait::Forever) => {
+            rx.read().map(BcastHeld::Bytes).map_err(|e| Err(bcast_timeout_of(e)))
+        }
+        (BcastSubscriber::Bytes(rx), Wait::For(d)) => rx.read_timeout(d).map(BcastHeld::Bytes).map_err(Err),
+    };
+    match r {
+        Ok(m) => {
+            h.held = Some(m);
+            SHMLANE_OK
+        }
+        // SAFETY: contract of this function.
+        Err(Ok(e)) => unsafe { bcast_try_status(e, lost) },
+        // SAFETY: contract of this function.
+        Err(Err(e)) => unsafe { bcast_recv_status(e, lost) },
+    }
+}
+
+fn bcast_timeout_of(e: broadcast::RecvError) -> broadcast::RecvTimeoutError {
+    use broadcast::{RecvError as E, RecvTimeoutError as T};
+    match e {
+        E::Lagged(n) => T::Lagged(n),
+        E::Disconnected => T::Disconnected,
+        E::PeerDied { pid } => T::PeerDied { pid },
+        E::Corrupt { corruption } => T::Corrupt { corruption },
+    }
+}
+
+/// Receives the next message by copy into `buf` (`cap` bytes).
+///
+/// On success `*len` is the element size or message length and
+/// `*msg_type` (if not NULL) the message's type word (0 for fixed-size
+/// elements). A buffer too small is `SHMLANE_BUFFER_TOO_SMALL` with the
+/// size needed in `*len`; nothing is consumed (a byte message stays held:
+/// call again with a larger buffer). `buf` may be NULL when `cap` is 0.
+///
+/// `timeout_ns`: 0 tries once (`SHMLANE_EMPTY`), negative waits until a
+/// message or the end of the stream, positive at most that long
+/// (`SHMLANE_TIMEOUT`). `SHMLANE_LAGGED` (Overwrite; under Block only after
+/// this subscriber was evicted as dead): messages were overwritten before
+/// this subscriber read them; nothing is received, the number missed is
+/// written to `*lost` (if not NULL; written only with this status), and the
+/// next call returns the oldest message still in the ring. After the last
+/// message: `SHMLANE_DISCONNECTED` when the publisher closed,
+/// `SHMLANE_PEER_DIED` when its process died. Also `SHMLANE_CORRUPT`. A
+/// message held by `shmlane_bcast_read` is copied and released.
+///
+/// # Safety
+/// `s` is a live handle; `buf` has `cap` writable bytes; `len` is valid for
+/// a write; `msg_type` and `lost` are NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_recv(
+    s: *mut shmlane_bcast_subscriber,
+    buf: *mut c_void,
+    cap: usize,
+    len: *mut usize,
+    msg_type: *mut u32,
+    lost: *mut u64,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(s, len);
+        if cap > 0 && buf.is_null() {
+            return fail(SHMLANE_NULL_POINTER, "argument `buf` is NULL with a non-zero capacity");
+        }
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *s };
+        if h.held.is_none() {
+            // SAFETY: nothing is held; the borrow ends in this block.
+            if let BcastSubscriber::Fixed(rx) = unsafe { h.get_static() } {
+                // Elements have a known size: copy straight into `buf`.
+                let n = rx.elem_size();
+                if cap < n {
+                    // SAFETY: non-null and writable (contract).
+                    unsafe { put(len, n) };
+                    return fail(
+                        SHMLANE_BUFFER_TOO_SMALL,
+                        format!("buffer of {cap} bytes for {n}-byte elements"),
+                    );
+                }
+                // SAFETY: non-null with `cap >= n` writable bytes (contract).
+                let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, n) };
+                let r = match raw_wait(timeout_ns) {
+                    // SAFETY: `lost` is NULL or writable (contract).
+                    None => rx.try_recv(out).map_err(|e| unsafe { bcast_try_status(e, lost) }),
+                    // SAFETY: as above.
+                    Some(t) => rx
+                        .recv_timeout(out, t)
+                        .map_err(|e| unsafe { bcast_recv_status(e, lost) }),
+                };
+                if let Err(st) = r {
+                    return st;
+                }
+                // SAFETY: NULL (skipped) or writable (contract).
+                unsafe {
+                    if !msg_type.is_null() {
+                        msg_type.write(0);
+                    }
+                    return put(len, n);
+                }
+            }
+        }
+        // SAFETY: `lost` is NULL or writable (contract).
+        let st = unsafe { bcast_fetch(h, timeout_ns, lost) };
+        if st != SHMLANE_OK {
+            return st;
+        }
+        let Some(m) = h.held.as_ref().map(BcastHeld::msg) else {
+            return fail(SHMLANE_PANIC, "internal error: no message after fetch");
+        };
+        if m.len > cap {
+            // The message stays held: the next recv or read returns it.
+            // SAFETY: non-null and writable (contract).
+            unsafe { put(len, m.len) };
+            return fail(
+                SHMLANE_BUFFER_TOO_SMALL,
+                format!("message of {} bytes, buffer of {cap}", m.len),
+            );
+        }
+        if m.len > 0 {
+            // SAFETY: `buf` has `cap >= m.len` writable bytes (contract) and
+            // does not overlap the message (in the shared segment or the
+            // handle's own copy buffer, neither of which the caller owns).
+            unsafe { std::ptr::copy_nonoverlapping(m.data as *const u8, buf as *mut u8, m.len) };
+        }
+        h.held = None; // moves the subscriber past it
+                       // SAFETY: NULL (skipped) or writable (contract).
+        unsafe {
+            if !msg_type.is_null() {
+                msg_type.write(m.msg_type);
+            }
+            put(len, m.len)
+        }
+    })
+}
+
+/// Reads the next message without copying it out (zero copy): `*msg`
+/// receives its address, length, type word, number, and whether it is in
+/// place. Under Block (`in_place` 1) the data is in the shared segment and
+/// this subscriber's position holds the publisher back from overwriting it
+/// until `shmlane_bcast_release`. Under Overwrite the publisher never waits
+/// and may overwrite the slot at any moment, so the library validates a
+/// copy into a buffer owned by the handle (`in_place` 0; also for messages
+/// from before a subscriber from the oldest joined). Either way the data
+/// stays valid until `shmlane_bcast_release`, the next
+/// `shmlane_bcast_recv`, or `shmlane_bcast_subscriber_close`; calling
+/// `shmlane_bcast_read` again before the release returns the same message.
+/// Timeouts and statuses (`SHMLANE_LAGGED` with `*lost`) as for
+/// `shmlane_bcast_recv`. A Block subscriber holding a message long holds
+/// the publisher back.
+///
+/// # Safety
+/// `s` is a live handle; `msg` is valid for a write; `lost` is NULL or
+/// valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_read(
+    s: *mut shmlane_bcast_subscriber,
+    msg: *mut shmlane_bcast_msg,
+    lost: *mut u64,
+    timeout_ns: i64,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(s, msg);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *s };
+        // SAFETY: `lost` is NULL or writable (contract).
+        let st = unsafe { bcast_fetch(h, timeout_ns, lost) };
+        if st != SHMLANE_OK {
+            return st;
+        }
+        match h.held.as_ref().map(BcastHeld::msg) {
+            // SAFETY: non-null and writable (contract).
+            Some(m) => unsafe { put(msg, m) },
+            None => fail(SHMLANE_PANIC, "internal error: no message after fetch"),
+        }
+    })
+}
+
+/// Releases the message returned by `shmlane_bcast_read` (its pointer
+/// becomes invalid) and moves the subscriber past it. Does not block.
+/// `SHMLANE_WRONG_STATE` without one.
+///
+/// # Safety
+/// `s` is a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_release(s: *mut shmlane_bcast_subscriber) -> shmlane_status {
+    guard(|| {
+        non_null!(s);
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        match unsafe { &mut *s }.held.take() {
+            Some(m) => {
+                drop(m);
+                SHMLANE_OK
+            }
+            None => fail(SHMLANE_WRONG_STATE, "release without a message read in place"),
+        }
+    })
+}
+
+/// Sets how the blocking calls of a broadcast publisher wait (`wait` NULL:
+/// the default). While blocked (Block) it also checks, at most every
+/// `check_interval_ns`, whether the subscribers holding it back are alive.
+///
+/// # Safety
+/// `p` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_publisher_set_wait(
+    p: *mut shmlane_bcast_publisher,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(p);
+        // SAFETY: contract of this function.
+        let cfg = status_try!(unsafe { wait_config(wait) });
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        match unsafe { &mut (*p).p } {
+            BcastPublisher::Fixed(tx) => tx.set_wait_config(cfg),
+            BcastPublisher::Bytes(tx) => tx.set_wait_config(cfg),
+        }
+        SHMLANE_OK
+    })
+}
+
+/// Sets how the blocking calls of a broadcast subscriber wait (`wait`
+/// NULL: the default); `check_interval_ns` is also how often a waiting
+/// subscriber checks that the publisher is alive (`SHMLANE_PEER_DIED`).
+/// `SHMLANE_WRONG_STATE` while a message read in place is held.
+///
+/// # Safety
+/// `s` is a live handle used by one thread at a time; `wait` is NULL or
+/// points to a `shmlane_wait`.
+#[no_mangle]
+pub unsafe extern "C" fn shmlane_bcast_subscriber_set_wait(
+    s: *mut shmlane_bcast_subscriber,
+    wait: *const shmlane_wait,
+) -> shmlane_status {
+    guard(|| {
+        non_null!(s);
+        // SAFETY: contract of this function.
+        let cfg = status_try!(unsafe { wait_config(wait) });
+        // SAFETY: a live handle, used by one thread at a time (contract).
+        let h = unsafe { &mut *s };
+        if h.held.is_some() {
+            return fail(SHMLANE_WRONG_STATE, "release the message read in place first");
+        }
+        // SAFETY: nothing is held (checked above); the borrow ends here.
+        match unsafe { h.get_static() } {
+            BcastSubscriber::Fixed(rx) => rx.set_wait_config(cfg),
+            BcastSubscriber::Bytes(rx) => rx.set_wait_config(cfg),
+        }
+        SHMLANE_OK
     })
 }

@@ -5,8 +5,9 @@
 # is what cbindgen generates now, compiles the C programs (C99, -Wall -Wextra
 # -Werror -pedantic) and the C++ programs (C++17) against the header and both
 # the static and the shared library, runs them as separate processes talking
-# to Rust processes in both directions, runs the unit program under valgrind,
-# and prints one summary line. Exit status non-zero on any failure.
+# to Rust processes in both directions (byte, fixed-size, MPMC and broadcast
+# rings), runs the unit program and a broadcast publisher and subscriber under
+# valgrind, and prints one summary line. Exit status non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."            # ffi/
 FFI=$PWD
@@ -50,7 +51,7 @@ CXXFLAGS=(-std=c++17 -Wall -Wextra -Werror -I"$FFI/include" -I"$FFI/tests/c")
 STATIC=("$REL/libshmlane.a" -lpthread -ldl -lm)
 SHARED=(-L"$REL" -lshmlane -Wl,-rpath,"$REL")
 
-for prog in unit consumer producer xproc; do
+for prog in unit consumer producer xproc bcast; do
   run "gcc $prog.c (static)" gcc "${CFLAGS[@]}" "tests/c/$prog.c" "${STATIC[@]}" -o "$OUT/$prog"
   run "gcc $prog.c (shared)" gcc "${CFLAGS[@]}" "tests/c/$prog.c" "${SHARED[@]}" -o "$OUT/$prog-so"
 done
@@ -59,6 +60,8 @@ if [ -f tests/cpp/wrapper.cpp ]; then
   run "g++ wrapper.cpp (shared)" g++ "${CXXFLAGS[@]}" tests/cpp/wrapper.cpp "${SHARED[@]}" -o "$OUT/wrapper-so"
   run "g++ mpmc_anon.cpp (static)" g++ "${CXXFLAGS[@]}" tests/cpp/mpmc_anon.cpp "${STATIC[@]}" -o "$OUT/mpmc_anon"
   run "g++ mpmc_anon.cpp (shared)" g++ "${CXXFLAGS[@]}" tests/cpp/mpmc_anon.cpp "${SHARED[@]}" -o "$OUT/mpmc_anon-so"
+  run "g++ broadcast.cpp (static)" g++ "${CXXFLAGS[@]}" tests/cpp/broadcast.cpp "${STATIC[@]}" -o "$OUT/broadcast"
+  run "g++ broadcast.cpp (shared)" g++ "${CXXFLAGS[@]}" tests/cpp/broadcast.cpp "${SHARED[@]}" -o "$OUT/broadcast-so"
   run "g++ header alone (C++17)" g++ -std=c++17 -Wall -Wextra -Werror -pedantic -I"$FFI/include" \
     -x c++ -fsyntax-only - <<<'#include "shmlane.h"
 int main() { return shmlane_abi_version() == SHMLANE_ABI_VERSION ? 0 : 1; }'
@@ -133,6 +136,25 @@ run "C x2 -> Rust consumer, fixed-size MPMC (batches, claims)" c_mpmc_to_rust "/
 run "anonymous rings by fd (fork+exec), Rust <-> C, C -> C by inherited fd and over a unix socket" "$OUT/xproc" anon "$PEER"
 run "anonymous rings by fd (shared lib)" "$OUT/xproc-so" anon "$PEER"
 
+# Broadcast: C publisher -> 3 Rust subscriber processes and Rust publisher
+# -> 3 C subscriber processes, each kind and policy (Block: every message
+# once, in order, intact; Overwrite: received + lost = published, in order,
+# intact, SHMLANE_LAGGED seen); a killed Rust publisher -> PEER_DIED.
+for kind in fixed bytes; do
+  for policy in block overwrite; do
+    run "bcast: C publisher -> 3 Rust subscribers, $kind, $policy, 20000 msgs" \
+      "$OUT/bcast" c2rust $kind $policy "/$TAG-bc-$kind-$policy" 20000 3 "$PEER"
+    run "bcast: Rust publisher -> 3 C subscribers, $kind, $policy, 20000 msgs (shared lib)" \
+      "$OUT/bcast-so" rust2c $kind $policy "/$TAG-br-$kind-$policy" 20000 3 "$PEER"
+  done
+  run "bcast: killed Rust publisher -> C subscriber sees PEER_DIED, $kind" \
+    "$OUT/bcast" kill $kind "/$TAG-bk-$kind" 3000 "$PEER"
+done
+if [ -x "$OUT/broadcast" ]; then
+  run "C++ broadcast test (static), Rust -> C++ by fd" "$OUT/broadcast" "/$TAG-bx" "$PEER"
+  run "C++ broadcast test (shared), Rust -> C++ by fd" "$OUT/broadcast-so" "/$TAG-by" "$PEER"
+fi
+
 if [ -x "$OUT/wrapper" ]; then
   run "C++ wrapper test" "$OUT/wrapper" "/$TAG-x" "$PEER"
 fi
@@ -147,6 +169,10 @@ if command -v valgrind >/dev/null; then
     "$OUT/xproc" anon "$PEER"
   run "valgrind C consumer <- Rust" valgrind -q --error-exitcode=1 --leak-check=full \
     "$OUT/consumer" "/$TAG-w" bytes 2000 1 "$PEER"
+  run "valgrind C broadcast subscriber <- Rust publisher, killed (PEER_DIED)" valgrind -q --error-exitcode=1 \
+    --leak-check=full "$OUT/bcast" kill bytes "/$TAG-bv" 2000 "$PEER"
+  run "valgrind C broadcast publisher -> 2 Rust subscribers, Overwrite" valgrind -q --error-exitcode=1 \
+    --leak-check=full "$OUT/bcast" c2rust fixed overwrite "/$TAG-bw" 2000 2 "$PEER"
 else
   fail=$((fail + 1))
   failed+=("valgrind not installed")

@@ -865,6 +865,16 @@ impl BytesPublisher {
         self.send_until(0, msg, deadline(timeout))
     }
 
+    /// [`send_timeout`](Self::send_timeout) with a type word.
+    pub fn send_timeout_with_type(
+        &mut self,
+        ty: u32,
+        msg: &[u8],
+        timeout: Duration,
+    ) -> std::result::Result<(), SendTimeoutError<()>> {
+        self.send_until(ty, msg, deadline(timeout))
+    }
+
     fn send_until(
         &mut self,
         ty: u32,

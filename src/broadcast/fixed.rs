@@ -1,6 +1,15 @@
 //! Broadcast of fixed-size `Pod` elements: the ring, the handles and the
 //! builder. The algorithm, its provenance and invariants are in the parent
 //! module's docs.
+//!
+//! The ring code is written once, on elements as bytes: [`Writer`] (the
+//! publishing side: gating, the seqlock write, publication) and [`Reader`]
+//! (a subscriber: the cursor, the seqlock read, laps, gates). The typed
+//! [`Publisher<T>`] / [`Subscriber<T>`] here and the raw handles of
+//! [`super::raw`] (element size chosen at run time, for the C ABI) are thin
+//! wrappers that say where an element's bytes come from and go to. The
+//! element copies are `#[inline(always)]` down to the word loop, so a typed
+//! caller's copy has a constant length and compiles as before.
 
 use super::core::{
     corrupt, deadline, BroadcastControl, Core, Pacer, Stats, SubscriberStats, BROADCAST_CONTROL_LEN, MAX_POS,
@@ -21,14 +30,14 @@ use std::time::{Duration, Instant};
 
 /// Where the words of a slot are, in units of 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SlotLayout {
+pub(super) struct SlotLayout {
     stride_w: usize,
     payload_w: usize,
     n_words: usize,
 }
 
 impl SlotLayout {
-    fn of(size: usize, align: usize) -> SlotLayout {
+    pub(super) fn of(size: usize, align: usize) -> SlotLayout {
         let a = align.max(8);
         let n_words = size.div_ceil(8);
         let stride = (a + n_words * 8).next_multiple_of(a);
@@ -55,7 +64,7 @@ struct HeapRing {
 /// The memory a channel lives in: the common part plus the slots. Not
 /// generic: the element size is in `lay`.
 #[derive(Clone)]
-struct Shared {
+pub(super) struct Shared {
     core: Core,
     words: NonNull<AtomicU64>,
     lay: SlotLayout,
@@ -95,43 +104,43 @@ impl Shared {
 
     /// Pointer to the element of position `p`.
     #[inline(always)]
-    fn elem_ptr<T>(&self, p: u64) -> *const T {
+    fn elem_ptr(&self, p: u64) -> *const u8 {
         let slot = (p & (self.cap - 1)) as usize;
         // SAFETY: as in `word`: inside the data area. Computed from the
         // area's base pointer, not from a reference to one word, so that
         // the pointer may cover the whole element.
         unsafe { self.words.as_ptr().add(slot * self.lay.stride_w + self.lay.payload_w) }
-            .cast::<T>()
+            .cast::<u8>()
             .cast_const()
     }
 
-    /// Stores `value`'s bytes into the slot of `p` as relaxed word stores.
+    /// Stores an element's bytes (at most `n_words * 8`) into the slot of
+    /// `p` as relaxed word stores.
     #[inline(always)]
-    fn store_elem<T: Pod>(&self, p: u64, value: &T) {
-        let bytes = bytemuck::bytes_of(value);
+    fn store_bytes(&self, p: u64, bytes: &[u8]) {
+        debug_assert!(bytes.len() <= self.lay.n_words * 8);
         for (i, chunk) in bytes.chunks(8).enumerate() {
             let mut w = [0u8; 8];
             w[..chunk.len()].copy_from_slice(chunk);
-            // Relaxed: ordered by the seqlock's fences (see `Publisher::write`).
+            // Relaxed: ordered by the seqlock's fences (see `Writer::write`).
             self.word(p, self.lay.payload_w + i)
                 .store(u64::from_ne_bytes(w), Ordering::Relaxed);
         }
     }
 
-    /// Copies the element of position `p` with relaxed word loads.
+    /// Copies the element of position `p` into `out` (at most `n_words *
+    /// 8` bytes) with relaxed word loads.
     #[inline(always)]
-    fn load_elem<T: Pod>(&self, p: u64) -> T {
-        let mut v = T::zeroed();
-        let bytes = bytemuck::bytes_of_mut(&mut v);
-        for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+    fn load_bytes(&self, p: u64, out: &mut [u8]) {
+        debug_assert!(out.len() <= self.lay.n_words * 8);
+        for (i, chunk) in out.chunks_mut(8).enumerate() {
             // Relaxed: validated by the seqlock's second check.
             let w = self.word(p, self.lay.payload_w + i).load(Ordering::Relaxed);
             chunk.copy_from_slice(&w.to_ne_bytes()[..chunk.len()]);
         }
-        v
     }
 
-    fn heap(cap: u64, lay: SlotLayout, endpoints: u32, policy: Policy, stall: Duration) -> Shared {
+    pub(super) fn heap(cap: u64, lay: SlotLayout, endpoints: u32, policy: Policy, stall: Duration) -> Shared {
         let n = cap as usize * lay.stride_w + 15;
         let ring = Arc::new(HeapRing {
             ctl: BroadcastControl::new(),
@@ -157,7 +166,7 @@ impl Shared {
 
     /// The channel in a validated segment whose element has `size` bytes
     /// and alignment `align`.
-    fn from_segment(seg: Arc<Segment>, size: usize, align: usize) -> Result<Shared> {
+    pub(super) fn from_segment(seg: Arc<Segment>, size: usize, align: usize) -> Result<Shared> {
         let h = *seg.header();
         let g = h.geometry;
         let bad = |detail: String| {
@@ -190,13 +199,13 @@ impl Shared {
         })
     }
 
-    fn stats(&self) -> Stats {
+    pub(super) fn stats(&self) -> Stats {
         // Relaxed: statistics only.
         let tail = self.ctl().tail.load(Ordering::Relaxed);
         self.core.stats(tail, gate_msg)
     }
 
-    fn subscribers(&self) -> Vec<SubscriberStats> {
+    pub(super) fn subscribers(&self) -> Vec<SubscriberStats> {
         // Relaxed: statistics only.
         let tail = self.ctl().tail.load(Ordering::Relaxed);
         self.core.subscribers(tail, gate_msg)
@@ -218,49 +227,60 @@ pub(crate) fn stats_of_segment(seg: Arc<Segment>) -> Result<(Stats, Vec<Subscrib
     Ok((sh.stats(), sh.subscribers()))
 }
 
-/// Segment geometry of a broadcast channel of `T`.
-fn geometry<T>(cap: u64, endpoints: u32) -> Geometry {
-    let lay = SlotLayout::of(core::mem::size_of::<T>(), core::mem::align_of::<T>());
+/// Segment geometry of a broadcast channel of elements of `size` bytes
+/// aligned to `align` (checked by [`check_geometry`]).
+pub(super) fn geometry(cap: u64, endpoints: u32, size: usize, align: usize) -> Geometry {
+    let lay = SlotLayout::of(size, align);
     Geometry {
         kind: Kind::Broadcast,
         capacity: cap,
         slot_size: lay.slot_size() as u32,
-        slot_align: core::mem::align_of::<T>().max(8) as u32,
+        slot_align: align.max(8) as u32,
         max_message: 0,
         endpoint_count: endpoints,
         control_len: BROADCAST_CONTROL_LEN as u64,
     }
 }
 
-fn expect<T>() -> Expect {
+/// What `open` expects of a segment: the kind and control block, and the
+/// element type when known (`None`: the raw channel checks the size).
+pub(super) fn expect(fingerprint: Option<TypeFingerprint>) -> Expect {
     Expect {
         kind: Some(Kind::Broadcast),
         control_len: Some(BROADCAST_CONTROL_LEN as u64),
-        fingerprint: Some(TypeFingerprint::of::<T>()),
+        fingerprint,
         endpoints: None,
     }
 }
 
-fn check_capacity<T>(capacity: usize) -> Result<u64> {
+/// Checks a capacity and an element's size and alignment; returns the
+/// capacity.
+pub(super) fn check_geometry(capacity: usize, size: usize, align: usize) -> Result<u64> {
     if capacity < 2 || !capacity.is_power_of_two() || capacity as u64 >= MAX_POS {
         return Err(Error::InvalidArgument(format!(
             "capacity {capacity} must be a power of two of at least 2 (for example {})",
             capacity.max(2).next_power_of_two()
         )));
     }
-    if core::mem::size_of::<T>() == 0 {
+    if size == 0 {
         return Err(Error::InvalidArgument("zero-sized element types cannot be sent".into()));
     }
-    if core::mem::align_of::<T>() > crate::layout::REGION_ALIGN {
+    if align == 0 || !align.is_power_of_two() || align > crate::layout::REGION_ALIGN {
         return Err(Error::InvalidArgument(format!(
-            "element alignment {} exceeds the supported {}",
-            core::mem::align_of::<T>(),
+            "element alignment {align} must be a power of two no larger than {}",
             crate::layout::REGION_ALIGN
         )));
     }
-    let lay = SlotLayout::of(core::mem::size_of::<T>(), core::mem::align_of::<T>());
+    if !size.is_multiple_of(align) {
+        return Err(Error::InvalidArgument(format!(
+            "element size {size} must be a multiple of the alignment {align}"
+        )));
+    }
+    let lay = SlotLayout::of(size, align);
     if u32::try_from(lay.slot_size()).is_err() {
-        return Err(Error::InvalidArgument("element type is larger than 4 GiB".into()));
+        return Err(Error::InvalidArgument(format!(
+            "element of {size} bytes is larger than 4 GiB"
+        )));
     }
     Ok(capacity as u64)
 }
@@ -270,8 +290,8 @@ fn check_capacity<T>(capacity: usize) -> Result<u64> {
 pub struct Builder {
     capacity: usize,
     policy: Policy,
-    create: CreateOptions,
-    open: OpenOptions,
+    pub(super) create: CreateOptions,
+    pub(super) open: OpenOptions,
     check_every_poll: bool,
 }
 
@@ -351,13 +371,38 @@ impl Builder {
         Ok(n)
     }
 
-    fn spec<T: Pod>(&self) -> Result<Spec> {
-        let cap = check_capacity::<T>(self.capacity)?;
+    /// The segment spec of a channel of `size`-byte elements aligned to
+    /// `align`, with `fingerprint` recorded as their type.
+    pub(super) fn spec_of(&self, size: usize, align: usize, fingerprint: TypeFingerprint) -> Result<Spec> {
+        let cap = check_geometry(self.capacity, size, align)?;
         Ok(Spec {
-            geometry: geometry::<T>(cap, self.endpoint_count()?),
-            fingerprint: TypeFingerprint::of::<T>(),
+            geometry: geometry(cap, self.endpoint_count()?, size, align),
+            fingerprint,
             flags: self.policy.flags(),
         })
+    }
+
+    fn spec<T: Pod>(&self) -> Result<Spec> {
+        self.spec_of(
+            core::mem::size_of::<T>(),
+            core::mem::align_of::<T>(),
+            TypeFingerprint::of::<T>(),
+        )
+    }
+
+    /// The ring of an in-process channel of `size`-byte elements aligned
+    /// to `align`, on the heap.
+    pub(super) fn heap(&self, size: usize, align: usize) -> Result<Shared> {
+        let cap = check_geometry(self.capacity, size, align)?;
+        let mut sh = Shared::heap(
+            cap,
+            SlotLayout::of(size, align),
+            self.endpoint_count()?,
+            self.policy,
+            self.create.stall_timeout.max(Duration::from_nanos(1)),
+        );
+        sh.core.check_every_poll = self.check_every_poll;
+        Ok(sh)
     }
 
     /// Creates a named channel of `T`.
@@ -376,18 +421,8 @@ impl Builder {
     /// An in-process channel on the heap: same algorithm and API, no
     /// segment (tests, threads, loom, miri).
     pub fn in_process<T: Pod + Send>(&self) -> Result<Channel<T>> {
-        let cap = check_capacity::<T>(self.capacity)?;
-        let lay = SlotLayout::of(core::mem::size_of::<T>(), core::mem::align_of::<T>());
-        let mut sh = Shared::heap(
-            cap,
-            lay,
-            self.endpoint_count()?,
-            self.policy,
-            self.create.stall_timeout.max(Duration::from_nanos(1)),
-        );
-        sh.core.check_every_poll = self.check_every_poll;
         Ok(Channel {
-            sh,
+            sh: self.heap(core::mem::size_of::<T>(), core::mem::align_of::<T>())?,
             segment: None,
             _t: PhantomData,
         })
@@ -404,13 +439,13 @@ impl Builder {
 
     /// Opens an existing named channel of `T` (the policy is the creator's).
     pub fn open<T: Pod + Send>(&self, name: &str) -> Result<Channel<T>> {
-        let seg = Segment::open(name, &expect::<T>(), &self.open)?;
+        let seg = Segment::open(name, &expect(Some(TypeFingerprint::of::<T>())), &self.open)?;
         Channel::from_segment(seg)
     }
 
     /// Opens an anonymous channel from its file descriptor.
     pub fn from_fd<T: Pod + Send>(&self, fd: OwnedFd) -> Result<Channel<T>> {
-        let seg = Segment::open_fd(fd, &expect::<T>(), &self.open)?;
+        let seg = Segment::open_fd(fd, &expect(Some(TypeFingerprint::of::<T>())), &self.open)?;
         Channel::from_segment(seg)
     }
 }
@@ -499,23 +534,8 @@ impl<T: Pod + Send> Channel<T> {
     /// publisher is attached; after a dead one, continues from its last
     /// published message.
     pub fn publisher(&self) -> Result<Publisher<T>> {
-        let sh = &self.sh;
-        let (me, mut t) = sh.claim_publisher()?;
-        // A dead predecessor may have published slot `t` but not `tail`.
-        // Acquire: pairs with its Release store of the slot's seq.
-        if t + 1 < MAX_POS && sh.seq(t).load(Ordering::Acquire) == 2 * t + 2 {
-            t += 1;
-            // Release: pairs with the Acquire load of `tail` in `load_tail`.
-            sh.ctl().tail.store(t, Ordering::Release);
-        }
-        sh.count_in(PUBLISHER, &sh.counters().publishers);
         Ok(Publisher {
-            sh: sh.clone(),
-            token: me,
-            next: t,
-            limit: 0,
-            wait: WaitConfig::default(),
-            pacer: Pacer::new(),
+            w: Writer::attach(&self.sh)?,
             _t: PhantomData,
         })
     }
@@ -534,24 +554,8 @@ impl<T: Pod + Send> Channel<T> {
     }
 
     fn join(&self, oldest: bool) -> Result<Subscriber<T>> {
-        let sh = &self.sh;
-        let j = sh.join()?;
-        let t2 = j.at;
-        let start = if oldest { t2.saturating_sub(sh.cap) } else { t2 };
-        // Relaxed: statistics.
-        sh.entry(j.index).words[W_START].store(start, Ordering::Relaxed);
-        sh.count_in(j.index, &sh.counters().subscribers);
         Ok(Subscriber {
-            sh: sh.clone(),
-            index: j.index,
-            token: j.token,
-            cursor: start,
-            counted_from: t2,
-            start,
-            lost: 0,
-            seen_tail: t2,
-            wait: WaitConfig::default(),
-            pacer: Pacer::new(),
+            r: Reader::attach(&self.sh, oldest)?,
             _t: PhantomData,
         })
     }
@@ -569,7 +573,7 @@ impl<T: Pod + Send> Channel<T> {
 }
 
 /// Why a publish could not be made now.
-enum Stop {
+pub(super) enum Stop {
     /// A subscriber holds the publisher back (Block).
     Wait,
     Closed(Closed),
@@ -581,53 +585,60 @@ impl From<Closed> for Stop {
     }
 }
 
-/// The publishing endpoint. `Send`, not `Clone`; one per channel.
-pub struct Publisher<T> {
-    sh: Shared,
+/// The publishing side of a ring, whatever its element type: gating, the
+/// seqlock write and publication. Elements are byte slices of the ring's
+/// element size.
+pub(super) struct Writer {
+    pub(super) sh: Shared,
     token: u64,
     /// Next position to write (only we store `tail`).
     next: u64,
     /// Positions below this may be written without a rescan (Block).
     limit: u64,
-    wait: WaitConfig,
-    pacer: Pacer,
-    _t: PhantomData<fn(T) -> T>,
+    pub(super) wait: WaitConfig,
+    pub(super) pacer: Pacer,
 }
 
-impl<T> std::fmt::Debug for Publisher<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("broadcast::Publisher")
-            .field("name", &self.sh.name)
-            .field("next", &self.next)
-            .finish()
-    }
-}
-
-impl<T: Pod> Publisher<T> {
-    /// Sets how blocking calls wait (default: spin ~50 µs, then sleep;
-    /// check subscribers' liveness every 100 ms).
-    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
-        self.wait = cfg;
+impl Writer {
+    /// Claims the publisher's entry (see [`Channel::publisher`]).
+    pub(super) fn attach(sh: &Shared) -> Result<Writer> {
+        let (me, mut t) = sh.claim_publisher()?;
+        // A dead predecessor may have published slot `t` but not `tail`.
+        // Acquire: pairs with its Release store of the slot's seq.
+        if t + 1 < MAX_POS && sh.seq(t).load(Ordering::Acquire) == 2 * t + 2 {
+            t += 1;
+            // Release: pairs with the Acquire load of `tail` in `load_tail`.
+            sh.ctl().tail.store(t, Ordering::Release);
+        }
+        sh.count_in(PUBLISHER, &sh.counters().publishers);
+        Ok(Writer {
+            sh: sh.clone(),
+            token: me,
+            next: t,
+            limit: 0,
+            wait: WaitConfig::default(),
+            pacer: Pacer::new(),
+        })
     }
 
     /// Messages published so far (the next message's position).
-    pub fn published(&self) -> u64 {
+    pub(super) fn published(&self) -> u64 {
         self.next
     }
 
     /// Writes position `p` (the seqlock's write side).
     #[inline(always)]
-    fn write(&self, p: u64, value: &T) {
+    fn write(&self, p: u64, elem: &[u8]) {
         let seq = self.sh.seq(p);
         // Relaxed: ordered before the element stores by the fence below.
         seq.store(2 * p + 1, Ordering::Relaxed);
-        // Release: pairs with the Acquire fence in `Subscriber::attempt`: a
+        // Release: pairs with the Acquire fence in `Reader::attempt`: a
         // subscriber whose copy reads any word stored below sees the odd
         // sequence in its second check.
         fence(Ordering::Release);
-        self.sh.store_elem(p, value);
-        // Release: pairs with the Acquire load of seq in
-        // `Subscriber::attempt`: the element stores are visible with it.
+        self.sh.store_bytes(p, elem);
+        // Release: pairs with the Acquire load of seq in `Reader::attempt`:
+        // the element stores are visible with it.
         seq.store(2 * p + 2, Ordering::Release);
     }
 
@@ -662,14 +673,153 @@ impl<T: Pod> Publisher<T> {
         Ok(want.min(self.limit - p))
     }
 
-    fn try_send_inner(&mut self, value: T, expensive: bool) -> std::result::Result<(), TrySendError<T>> {
-        match self.room(1, expensive) {
-            Ok(_) => {
-                let p = self.next;
-                self.write(p, &value);
-                self.publish(p + 1);
-                Ok(())
+    /// Publishes one element if there is room now.
+    #[inline(always)]
+    pub(super) fn put(&mut self, elem: &[u8], expensive: bool) -> std::result::Result<(), Stop> {
+        self.room(1, expensive)?;
+        let p = self.next;
+        self.write(p, elem);
+        self.publish(p + 1);
+        Ok(())
+    }
+
+    /// [`put`](Writer::put), retried once with a liveness check when due.
+    #[inline(always)]
+    pub(super) fn try_put(&mut self, elem: &[u8]) -> std::result::Result<(), Stop> {
+        match self.put(elem, false) {
+            Err(Stop::Wait) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.put(elem, exp)
             }
+            r => r,
+        }
+    }
+
+    /// Publishes one element, waiting for room until `deadline` (`None`:
+    /// as long as it takes). `Ok(false)` on timeout.
+    #[cold]
+    pub(super) fn put_until(&mut self, elem: &[u8], deadline: Option<Instant>) -> std::result::Result<bool, Closed> {
+        let sh = self.sh.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(&sh.ctl().not_full, &cfg, deadline, |exp| {
+            match self.put(elem, exp || sh.check_every_poll) {
+                Ok(()) => Some(Ok(())),
+                Err(Stop::Wait) => None,
+                Err(Stop::Closed(c)) => Some(Err(c)),
+            }
+        });
+        match r {
+            Some(Ok(())) => Ok(true),
+            Some(Err(c)) => Err(c),
+            None => Ok(false),
+        }
+    }
+
+    /// Publishes the first of `count` elements (`elem(k)` is the k-th) that
+    /// there is room for, with one `tail` update and one wake; returns how
+    /// many (at least one).
+    #[inline(always)]
+    pub(super) fn put_batch<'a>(
+        &mut self,
+        count: usize,
+        expensive: bool,
+        elem: impl Fn(usize) -> &'a [u8],
+    ) -> std::result::Result<usize, Stop> {
+        if count == 0 {
+            return Ok(0);
+        }
+        let n = self.room(count as u64, expensive)? as usize;
+        let p = self.next;
+        for k in 0..n {
+            self.write(p + k as u64, elem(k));
+        }
+        self.publish(p + n as u64);
+        Ok(n)
+    }
+
+    /// [`put_batch`](Writer::put_batch), waiting for room for the first
+    /// until `deadline` (`None`: as long as it takes). `Ok(0)` on timeout.
+    pub(super) fn put_batch_until<'a>(
+        &mut self,
+        count: usize,
+        deadline: Option<Instant>,
+        elem: impl Fn(usize) -> &'a [u8],
+    ) -> std::result::Result<usize, Closed> {
+        let sh = self.sh.clone();
+        let cfg = self.wait;
+        let r = wait::block_on(&sh.ctl().not_full, &cfg, deadline, |exp| {
+            match self.put_batch(count, exp || sh.check_every_poll, &elem) {
+                Ok(n) => Some(Ok(n)),
+                Err(Stop::Wait) => None,
+                Err(Stop::Closed(c)) => Some(Err(c)),
+            }
+        });
+        r.unwrap_or(Ok(0))
+    }
+
+    /// Simulates a SIGKILL of the publisher in the middle of writing
+    /// `elem`: the slot's sequence is odd and only the first word of the
+    /// element is stored (tests and loom).
+    #[cfg(any(test, loom))]
+    fn crash_mid_write(self, elem: &[u8]) {
+        let p = self.next;
+        let seq = self.sh.seq(p);
+        // Relaxed: as in `write`.
+        seq.store(2 * p + 1, Ordering::Relaxed);
+        // Release: as in `write`.
+        fence(Ordering::Release);
+        self.sh.store_bytes(p, &elem[..elem.len().min(8)]);
+        self.crash();
+    }
+
+    /// Simulates a SIGKILL of the publisher (tests and loom).
+    #[cfg(any(test, loom))]
+    fn crash(self) {
+        let me = std::mem::ManuallyDrop::new(self);
+        me.sh.mark_dead(PUBLISHER, me.token);
+        // SAFETY: `me` is not used again and its Drop (the clean detach)
+        // never runs; the only field owning resources is `sh`, read out once.
+        drop(unsafe { std::ptr::read(&me.sh) });
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.sh.detach_publisher(self.token);
+    }
+}
+
+/// The publishing endpoint. `Send`, not `Clone`; one per channel.
+pub struct Publisher<T> {
+    w: Writer,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> std::fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("broadcast::Publisher")
+            .field("name", &self.w.sh.name)
+            .field("next", &self.w.next)
+            .finish()
+    }
+}
+
+impl<T: Pod> Publisher<T> {
+    /// Sets how blocking calls wait (default: spin ~50 µs, then sleep;
+    /// check subscribers' liveness every 100 ms).
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.w.wait = cfg;
+    }
+
+    /// Messages published so far (the next message's position).
+    pub fn published(&self) -> u64 {
+        self.w.published()
+    }
+
+    #[inline(always)]
+    fn try_send_inner(&mut self, value: T, expensive: bool) -> std::result::Result<(), TrySendError<T>> {
+        match self.w.put(bytemuck::bytes_of(&value), expensive) {
+            Ok(()) => Ok(()),
             Err(Stop::Wait) => Err(TrySendError::Full(value)),
             Err(Stop::Closed(c)) => Err(c.try_send(value)),
         }
@@ -680,12 +830,10 @@ impl<T: Pod> Publisher<T> {
     /// shared state is inconsistent.
     #[inline]
     pub fn try_send(&mut self, value: T) -> std::result::Result<(), TrySendError<T>> {
-        match self.try_send_inner(value, false) {
-            Err(TrySendError::Full(v)) => {
-                let exp = self.pacer.due(self.wait.check_interval);
-                self.try_send_inner(v, exp)
-            }
-            r => r,
+        match self.w.try_put(bytemuck::bytes_of(&value)) {
+            Ok(()) => Ok(()),
+            Err(Stop::Wait) => Err(TrySendError::Full(value)),
+            Err(Stop::Closed(c)) => Err(c.try_send(value)),
         }
     }
 
@@ -708,38 +856,21 @@ impl<T: Pod> Publisher<T> {
 
     #[cold]
     fn send_until(&mut self, value: T, deadline: Option<Instant>) -> std::result::Result<(), SendTimeoutError<T>> {
-        let sh = self.sh.clone();
-        let cfg = self.wait;
-        let r = wait::block_on(&sh.ctl().not_full, &cfg, deadline, |exp| {
-            match self.try_send_inner(value, exp || sh.check_every_poll) {
-                Ok(()) => Some(Ok(())),
-                Err(TrySendError::Full(_)) => None,
-                Err(e) => Some(Err(e.into_send_timeout())),
-            }
-        });
-        r.unwrap_or(Err(SendTimeoutError::Timeout(value)))
-    }
-
-    fn send_slice_inner(&mut self, items: &[T], expensive: bool) -> std::result::Result<usize, Stop> {
-        if items.is_empty() {
-            return Ok(0);
+        match self.w.put_until(bytemuck::bytes_of(&value), deadline) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SendTimeoutError::Timeout(value)),
+            Err(c) => Err(c.send_timeout(value)),
         }
-        let n = self.room(items.len() as u64, expensive)? as usize;
-        let p = self.next;
-        for (k, v) in items[..n].iter().enumerate() {
-            self.write(p + k as u64, v);
-        }
-        self.publish(p + n as u64);
-        Ok(n)
     }
 
     /// Publishes as many of `items` as there is room for (at most a
     /// ring's worth) with one `tail` update and one wake; returns how many.
     pub fn try_send_slice(&mut self, items: &[T]) -> std::result::Result<usize, TrySendError<()>> {
-        let r = match self.send_slice_inner(items, false) {
+        let at = |k: usize| bytemuck::bytes_of(&items[k]);
+        let r = match self.w.put_batch(items.len(), false, at) {
             Err(Stop::Wait) => {
-                let exp = self.pacer.due(self.wait.check_interval);
-                self.send_slice_inner(items, exp)
+                let exp = self.w.pacer.due(self.w.wait.check_interval);
+                self.w.put_batch(items.len(), exp, at)
             }
             r => r,
         };
@@ -755,19 +886,13 @@ impl<T: Pod> Publisher<T> {
     pub fn send_slice(&mut self, items: &[T]) -> std::result::Result<(), SendError<usize>> {
         let mut done = 0;
         while done < items.len() {
-            let sh = self.sh.clone();
-            let cfg = self.wait;
-            let r = wait::block_on(&sh.ctl().not_full, &cfg, None, |exp| {
-                match self.send_slice_inner(&items[done..], exp || sh.check_every_poll) {
-                    Ok(n) => Some(Ok(n)),
-                    Err(Stop::Wait) => None,
-                    Err(Stop::Closed(c)) => Some(Err(c)),
-                }
-            });
-            match r {
-                Some(Ok(n)) => done += n,
-                Some(Err(c)) => return Err(c.send(done)),
-                None => unreachable!("no deadline"),
+            let rest = &items[done..];
+            match self
+                .w
+                .put_batch_until(rest.len(), None, |k| bytemuck::bytes_of(&rest[k]))
+            {
+                Ok(n) => done += n,
+                Err(c) => return Err(c.send(done)),
             }
         }
         Ok(())
@@ -779,31 +904,14 @@ impl<T: Pod> Publisher<T> {
     #[cfg(any(test, loom))]
     #[doc(hidden)]
     pub fn __crash_mid_write(self, value: T) {
-        let p = self.next;
-        let seq = self.sh.seq(p);
-        // Relaxed: as in `write`.
-        seq.store(2 * p + 1, Ordering::Relaxed);
-        // Release: as in `write`.
-        fence(Ordering::Release);
-        let first = bytemuck::bytes_of(&value).chunks(8).next().map_or(0, |c| {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            u64::from_ne_bytes(w)
-        });
-        // Relaxed: as in `store_elem`.
-        self.sh.word(p, self.sh.lay.payload_w).store(first, Ordering::Relaxed);
-        self.__crash();
+        self.w.crash_mid_write(bytemuck::bytes_of(&value));
     }
 
     /// Simulates a SIGKILL of the publisher (tests and loom).
     #[cfg(any(test, loom))]
     #[doc(hidden)]
     pub fn __crash(self) {
-        let me = std::mem::ManuallyDrop::new(self);
-        me.sh.mark_dead(PUBLISHER, me.token);
-        // SAFETY: `me` is not used again and its Drop (the clean detach)
-        // never runs; the only field owning resources is `sh`, read out once.
-        drop(unsafe { std::ptr::read(&me.sh) });
+        self.w.crash();
     }
 }
 
@@ -833,25 +941,20 @@ impl<T> IntoSendTimeout<T> for TrySendError<T> {
     }
 }
 
-impl<T> Drop for Publisher<T> {
-    fn drop(&mut self) {
-        self.sh.detach_publisher(self.token);
-    }
-}
-
 /// What a poll found at the cursor.
-enum Got<T> {
-    /// A validated copy.
-    Val(T),
+pub(super) enum Got {
+    /// A validated copy, in the caller's buffer.
+    Copied,
     /// The element in place (Block, protected by our cursor).
-    Ref(*const T),
+    Ref(*const u8),
 }
 
-/// A subscribing endpoint. `Send`, not `Clone`: attach another with
-/// [`Channel::subscribe`].
-pub struct Subscriber<T> {
-    sh: Shared,
-    index: usize,
+/// A subscriber of a ring, whatever its element type: the cursor, the
+/// seqlock read, laps and the gate it publishes. Copies go into a byte
+/// buffer of the ring's element size.
+pub(super) struct Reader {
+    pub(super) sh: Shared,
+    pub(super) index: usize,
     token: u64,
     /// Next position to read.
     cursor: u64,
@@ -865,55 +968,55 @@ pub struct Subscriber<T> {
     /// The last `tail` we loaded: positions below it are published, so
     /// reading them needs no look at the publisher's `tail` line.
     seen_tail: u64,
-    wait: WaitConfig,
-    pacer: Pacer,
-    _t: PhantomData<fn(T) -> T>,
+    pub(super) wait: WaitConfig,
+    pub(super) pacer: Pacer,
 }
 
-impl<T> std::fmt::Debug for Subscriber<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("broadcast::Subscriber")
-            .field("name", &self.sh.name)
-            .field("endpoint", &self.index)
-            .field("cursor", &self.cursor)
-            .finish()
-    }
-}
-
-impl<T: Pod> Subscriber<T> {
-    /// Sets how blocking calls wait (default: spin ~50 µs, then sleep;
-    /// check the publisher's liveness every 100 ms).
-    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
-        self.wait = cfg;
+impl Reader {
+    /// Takes a subscriber entry (see [`Channel::subscribe`]).
+    pub(super) fn attach(sh: &Shared, oldest: bool) -> Result<Reader> {
+        let j = sh.join()?;
+        let t2 = j.at;
+        let start = if oldest { t2.saturating_sub(sh.cap) } else { t2 };
+        // Relaxed: statistics.
+        sh.entry(j.index).words[W_START].store(start, Ordering::Relaxed);
+        sh.count_in(j.index, &sh.counters().subscribers);
+        Ok(Reader {
+            sh: sh.clone(),
+            index: j.index,
+            token: j.token,
+            cursor: start,
+            counted_from: t2,
+            start,
+            lost: 0,
+            seen_tail: t2,
+            wait: WaitConfig::default(),
+            pacer: Pacer::new(),
+        })
     }
 
     /// Position of the next message this subscriber reads.
-    pub fn position(&self) -> u64 {
+    pub(super) fn position(&self) -> u64 {
         self.cursor
     }
 
     /// Messages this subscriber was told it lost (sum of `Lagged`).
-    pub fn lost(&self) -> u64 {
+    pub(super) fn lost(&self) -> u64 {
         self.lost
-    }
-
-    /// The channel's policy.
-    pub fn policy(&self) -> Policy {
-        self.sh.policy
     }
 
     /// Done with position `p`: move the cursor past it.
     #[inline(always)]
-    fn advance(&mut self, p: u64) {
+    pub(super) fn advance(&mut self, p: u64) {
         self.cursor = p + 1;
         // The gate: positions from before we joined are not protected.
         self.sh.set_gate(self.index, self.cursor.max(self.counted_from));
     }
 
     /// One look at the cursor's slot: `None` when nothing is published
-    /// there yet.
+    /// there yet. A copy goes into `out`.
     #[inline(always)]
-    fn attempt(&mut self, in_place: bool) -> Option<std::result::Result<Got<T>, TryRecvError>> {
+    fn attempt(&mut self, in_place: bool, out: &mut [u8]) -> Option<std::result::Result<Got, TryRecvError>> {
         let p = self.cursor;
         // A waiting subscriber polls `tail` (its own line, stored once per
         // publication) rather than the slot, whose line the publisher is
@@ -923,7 +1026,7 @@ impl<T: Pod> Subscriber<T> {
         // be read without touching `tail` at all.
         if p >= self.seen_tail {
             // Acquire: pairs with the Release store of `tail` in
-            // `Publisher::publish`: the slots below it are written (their
+            // `Writer::publish`: the slots below it are written (their
             // sequence is still checked below: a lap or a scribble shows
             // there).
             let t = self.sh.ctl().tail.load(Ordering::Acquire);
@@ -934,31 +1037,31 @@ impl<T: Pod> Subscriber<T> {
         }
         let want = 2 * p + 2;
         let seq = self.sh.seq(p);
-        // Acquire: pairs with the Release store of seq in `Publisher::write`.
+        // Acquire: pairs with the Release store of seq in `Writer::write`.
         let s1 = seq.load(Ordering::Acquire);
         if s1 < want {
             return None;
         }
         if s1 == want {
             if in_place {
-                return Some(Ok(Got::Ref(self.sh.elem_ptr::<T>(p))));
+                return Some(Ok(Got::Ref(self.sh.elem_ptr(p))));
             }
-            let v = self.sh.load_elem::<T>(p);
-            // Acquire: pairs with the Release fence in `Publisher::write`.
+            self.sh.load_bytes(p, out);
+            // Acquire: pairs with the Release fence in `Writer::write`.
             fence(Ordering::Acquire);
             // Relaxed: ordered by the fence above.
             if seq.load(Ordering::Relaxed) == want {
-                return Some(Ok(Got::Val(v)));
+                return Some(Ok(Got::Copied));
             }
         }
-        Some(self.lapped(p))
+        Some(self.lapped(p).map(|()| Got::Copied))
     }
 
     /// Position `p` was overwritten: jump to the oldest position that can
-    /// still be intact. `Ok(Got)` never; `Err(Lagged(n))`, or `Err(Empty)`
-    /// when the skipped positions were all from before we joined.
+    /// still be intact. `Ok` never; `Err(Lagged(n))`, or `Err(Empty)` when
+    /// the skipped positions were all from before we joined.
     #[cold]
-    fn lapped(&mut self, p: u64) -> std::result::Result<Got<T>, TryRecvError> {
+    fn lapped(&mut self, p: u64) -> std::result::Result<(), TryRecvError> {
         let t = self.sh.load_tail().map_err(TryRecvError::from)?;
         let new = (p + 1).max(t.saturating_sub(self.sh.cap));
         let absorbed = new.min(self.counted_from.max(p)) - p;
@@ -995,13 +1098,20 @@ impl<T: Pod> Subscriber<T> {
         }
     }
 
-    /// The next message, not yet consumed (the caller advances).
-    fn poll(&mut self, expensive: bool, in_place: bool) -> std::result::Result<Got<T>, TryRecvError> {
+    /// The next message, not yet consumed (the caller advances): in place
+    /// when asked and allowed, else copied into `out`.
+    #[inline(always)]
+    pub(super) fn poll(
+        &mut self,
+        expensive: bool,
+        in_place: bool,
+        out: &mut [u8],
+    ) -> std::result::Result<Got, TryRecvError> {
         // Each lap moves the cursor forward; a few in a row means a
         // publisher much faster than us, and Empty lets the caller retry.
         for _ in 0..4 {
             let in_place = in_place && self.in_place_ok();
-            match self.attempt(in_place) {
+            match self.attempt(in_place, out) {
                 Some(Err(TryRecvError::Empty)) => continue,
                 Some(r) => return r,
                 None => {}
@@ -1010,7 +1120,7 @@ impl<T: Pod> Subscriber<T> {
                 Ok(None) => return Err(TryRecvError::Empty),
                 Ok(Some(c)) => {
                     // The last publication happens before the detach we saw.
-                    return match self.attempt(in_place) {
+                    return match self.attempt(in_place, out) {
                         None => Err(c.into()),
                         Some(Err(TryRecvError::Empty)) => continue,
                         Some(r) => r,
@@ -1022,14 +1132,101 @@ impl<T: Pod> Subscriber<T> {
         Err(TryRecvError::Empty)
     }
 
-    fn poll_val(&mut self, expensive: bool) -> std::result::Result<T, TryRecvError> {
-        match self.poll(expensive, false)? {
-            Got::Val(v) => {
-                self.advance(self.cursor);
-                Ok(v)
+    /// [`poll`](Reader::poll), retried once with a liveness check when due.
+    #[inline(always)]
+    pub(super) fn try_poll(&mut self, in_place: bool, out: &mut [u8]) -> std::result::Result<Got, TryRecvError> {
+        match self.poll(false, in_place, out) {
+            Err(TryRecvError::Empty) => {
+                let exp = self.pacer.due(self.wait.check_interval);
+                self.poll(exp, in_place, out)
             }
-            Got::Ref(_) => unreachable!("asked for a copy"),
+            r => r,
         }
+    }
+
+    /// [`poll`](Reader::poll), waiting until `deadline` (`None`: as long as
+    /// it takes).
+    #[cold]
+    pub(super) fn poll_until(
+        &mut self,
+        deadline: Option<Instant>,
+        in_place: bool,
+        out: &mut [u8],
+    ) -> std::result::Result<Got, RecvTimeoutError> {
+        let sh = self.sh.clone();
+        let cfg = self.wait;
+        wait::block_on(&sh.ctl().not_empty, &cfg, deadline, |exp| {
+            match self.poll(exp || sh.check_every_poll, in_place, out) {
+                Ok(g) => Some(Ok(g)),
+                Err(e) => e.into_timeout().map(Err),
+            }
+        })
+        .unwrap_or(Err(RecvTimeoutError::Timeout))
+    }
+
+    /// Simulates a SIGKILL of this subscriber (tests and loom).
+    #[cfg(any(test, loom))]
+    fn crash(self) {
+        let me = std::mem::ManuallyDrop::new(self);
+        me.sh.mark_dead(me.index, me.token);
+        // SAFETY: `me` is not used again and its Drop (the clean detach)
+        // never runs; the only field owning resources is `sh`, read out once.
+        drop(unsafe { std::ptr::read(&me.sh) });
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.sh.detach_subscriber(self.index, self.token);
+    }
+}
+
+/// A subscribing endpoint. `Send`, not `Clone`: attach another with
+/// [`Channel::subscribe`].
+pub struct Subscriber<T> {
+    r: Reader,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> std::fmt::Debug for Subscriber<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("broadcast::Subscriber")
+            .field("name", &self.r.sh.name)
+            .field("endpoint", &self.r.index)
+            .field("cursor", &self.r.cursor)
+            .finish()
+    }
+}
+
+impl<T: Pod> Subscriber<T> {
+    /// Sets how blocking calls wait (default: spin ~50 µs, then sleep;
+    /// check the publisher's liveness every 100 ms).
+    pub fn set_wait_config(&mut self, cfg: WaitConfig) {
+        self.r.wait = cfg;
+    }
+
+    /// Position of the next message this subscriber reads.
+    pub fn position(&self) -> u64 {
+        self.r.position()
+    }
+
+    /// Messages this subscriber was told it lost (sum of `Lagged`).
+    pub fn lost(&self) -> u64 {
+        self.r.lost()
+    }
+
+    /// The channel's policy.
+    pub fn policy(&self) -> Policy {
+        self.r.sh.policy
+    }
+
+    /// The next message as a value, consumed.
+    #[inline(always)]
+    fn poll_val(&mut self, expensive: bool) -> std::result::Result<T, TryRecvError> {
+        let mut v = T::zeroed();
+        self.r.poll(expensive, false, bytemuck::bytes_of_mut(&mut v))?;
+        self.r.advance(self.r.cursor);
+        Ok(v)
     }
 
     /// Receives the next message if there is one. `Lagged(n)` when this
@@ -1039,13 +1236,10 @@ impl<T: Pod> Subscriber<T> {
     /// interval).
     #[inline]
     pub fn try_recv(&mut self) -> std::result::Result<T, TryRecvError> {
-        match self.poll_val(false) {
-            Err(TryRecvError::Empty) => {
-                let exp = self.pacer.due(self.wait.check_interval);
-                self.poll_val(exp)
-            }
-            r => r,
-        }
+        let mut v = T::zeroed();
+        self.r.try_poll(false, bytemuck::bytes_of_mut(&mut v))?;
+        self.r.advance(self.r.cursor);
+        Ok(v)
     }
 
     /// Receives the next message, waiting as long as it takes.
@@ -1066,19 +1260,18 @@ impl<T: Pod> Subscriber<T> {
 
     #[cold]
     fn recv_until(&mut self, deadline: Option<Instant>) -> std::result::Result<T, RecvTimeoutError> {
-        let sh = self.sh.clone();
-        let cfg = self.wait;
-        wait::block_on(&sh.ctl().not_empty, &cfg, deadline, |exp| {
-            match self.poll_val(exp || sh.check_every_poll) {
-                Ok(v) => Some(Ok(v)),
-                Err(e) => e.into_timeout().map(Err),
-            }
-        })
-        .unwrap_or(Err(RecvTimeoutError::Timeout))
+        let mut v = T::zeroed();
+        self.r.poll_until(deadline, false, bytemuck::bytes_of_mut(&mut v))?;
+        self.r.advance(self.r.cursor);
+        Ok(v)
     }
 
-    fn guard(&mut self, got: Got<T>) -> ReadGuard<'_, T> {
-        let pos = self.cursor;
+    fn guard(&mut self, got: Got, v: T) -> ReadGuard<'_, T> {
+        let pos = self.r.cursor;
+        let got = match got {
+            Got::Copied => Held::Val(v),
+            Got::Ref(p) => Held::Ref(p.cast::<T>()),
+        };
         ReadGuard { sub: self, pos, got }
     }
 
@@ -1086,31 +1279,19 @@ impl<T: Pod> Subscriber<T> {
     /// validated copy; the cursor moves past it when the guard drops.
     /// Errors as [`try_recv`](Subscriber::try_recv).
     pub fn try_read(&mut self) -> std::result::Result<ReadGuard<'_, T>, TryRecvError> {
-        let got = match self.poll(false, true) {
-            Err(TryRecvError::Empty) => {
-                let exp = self.pacer.due(self.wait.check_interval);
-                self.poll(exp, true)?
-            }
-            r => r?,
-        };
-        Ok(self.guard(got))
+        let mut v = T::zeroed();
+        let got = self.r.try_poll(true, bytemuck::bytes_of_mut(&mut v))?;
+        Ok(self.guard(got, v))
     }
 
     /// Like [`try_read`](Subscriber::try_read), waiting as long as it takes.
     pub fn read(&mut self) -> std::result::Result<ReadGuard<'_, T>, RecvError> {
-        let sh = self.sh.clone();
-        let cfg = self.wait;
-        let r = wait::block_on(&sh.ctl().not_empty, &cfg, None, |exp| {
-            match self.poll(exp || sh.check_every_poll, true) {
-                Ok(g) => Some(Ok(g)),
-                Err(e) => e.into_timeout().map(Err),
-            }
-        })
-        .expect("no deadline");
-        match r {
-            Ok(got) => Ok(self.guard(got)),
-            Err(e) => Err(e.into_recv()),
-        }
+        let mut v = T::zeroed();
+        let got = self
+            .r
+            .poll_until(None, true, bytemuck::bytes_of_mut(&mut v))
+            .map_err(RecvTimeoutError::into_recv)?;
+        Ok(self.guard(got, v))
     }
 
     /// Calls `f` with the next message (in place under Block, a validated
@@ -1131,18 +1312,16 @@ impl<T: Pod> Subscriber<T> {
     #[cfg(any(test, loom))]
     #[doc(hidden)]
     pub fn __crash(self) {
-        let me = std::mem::ManuallyDrop::new(self);
-        me.sh.mark_dead(me.index, me.token);
-        // SAFETY: `me` is not used again and its Drop (the clean detach)
-        // never runs; the only field owning resources is `sh`, read out once.
-        drop(unsafe { std::ptr::read(&me.sh) });
+        self.r.crash();
     }
 }
 
-impl<T> Drop for Subscriber<T> {
-    fn drop(&mut self) {
-        self.sh.detach_subscriber(self.index, self.token);
-    }
+/// What a [`ReadGuard`] holds.
+enum Held<T> {
+    /// A validated copy.
+    Val(T),
+    /// The element in place (Block, protected by our cursor).
+    Ref(*const T),
 }
 
 /// The next message of a subscriber, borrowed; see [`Subscriber::try_read`].
@@ -1150,7 +1329,7 @@ impl<T> Drop for Subscriber<T> {
 pub struct ReadGuard<'a, T: Pod> {
     sub: &'a mut Subscriber<T>,
     pos: u64,
-    got: Got<T>,
+    got: Held<T>,
 }
 
 impl<T: Pod> ReadGuard<'_, T> {
@@ -1161,7 +1340,7 @@ impl<T: Pod> ReadGuard<'_, T> {
 
     /// Whether the message is read in place (else it is a validated copy).
     pub fn in_place(&self) -> bool {
-        matches!(self.got, Got::Ref(_))
+        matches!(self.got, Held::Ref(_))
     }
 }
 
@@ -1169,23 +1348,23 @@ impl<T: Pod> std::ops::Deref for ReadGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         match &self.got {
-            Got::Val(v) => v,
-            // SAFETY: `Got::Ref` is made only under Block, for a position at
+            Held::Val(v) => v,
+            // SAFETY: `Held::Ref` is made only under Block, for a position at
             // or after our join (protected by the Dekker handshake) whose
             // seq said "published" (Acquire); our cursor is at this position
             // and moves only when the guard drops, so the publisher (whose
             // rescan reads our cursor) does not write the slot meanwhile.
             // The element lies at a `max(8, align_of::<T>())` offset in a
             // 128-byte aligned slot array, so it is aligned; `T: Pod` is
-            // valid for any bytes; the memory lives as long as `sub.sh`.
-            Got::Ref(p) => unsafe { &**p },
+            // valid for any bytes; the memory lives as long as `sub`'s ring.
+            Held::Ref(p) => unsafe { &**p },
         }
     }
 }
 
 impl<T: Pod> Drop for ReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.sub.advance(self.pos);
+        self.sub.r.advance(self.pos);
     }
 }
 
@@ -1591,7 +1770,7 @@ mod tests {
         let ch = ring(4, Policy::Block);
         let mut tx = ch.publisher().unwrap();
         let s = ch.subscribe().unwrap();
-        ch.sh.entry(s.index).words[W_CURSOR].store(1, Ordering::Relaxed);
+        ch.sh.entry(s.r.index).words[W_CURSOR].store(1, Ordering::Relaxed);
         for i in 0..4 {
             tx.try_send(i).unwrap();
         }

@@ -11,7 +11,9 @@
 //! variable-length byte messages ([`BytesChannel`],
 //! [`Kind::BroadcastBytes`](crate::layout::Kind::BroadcastBytes); framing
 //! and algorithm in [`bytes`]), with the same policies, attachment, gating
-//! and eviction (`core.rs`, shared). The
+//! and eviction (`core.rs`, shared). [`RawChannel`] is the fixed-size
+//! kind with the element size chosen at run time (the C ABI's view; it
+//! runs the typed channel's ring code and shares segments with it). The
 //! policy is chosen at creation ([`Builder::policy`]) and stored in the
 //! segment:
 //! - [`Policy::Block`] (lossless): the publisher waits for the slowest live
@@ -173,6 +175,7 @@
 pub mod bytes;
 mod core;
 mod fixed;
+mod raw;
 
 pub use self::core::{
     Stats, SubscriberStats, BROADCAST_CONTROL_LEN, BROADCAST_COUNTERS_OFFSET, BROADCAST_NOT_EMPTY_OFFSET,
@@ -181,6 +184,7 @@ pub use self::core::{
 pub use bytes::{BytesBuilder, BytesChannel, BytesMessage, BytesPublisher, BytesSubscriber};
 pub(crate) use fixed::stats_of_segment;
 pub use fixed::{Builder, Channel, Publisher, ReadGuard, Subscriber};
+pub use raw::{RawChannel, RawPublisher, RawReadGuard, RawSubscriber};
 
 use crate::error::{Closed, Corruption};
 #[allow(unused_imports)] // doc links

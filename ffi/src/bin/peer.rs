@@ -19,12 +19,28 @@
 //!                                                 inherited FD, send COUNT messages, close
 //! shmlane-ffi-peer fd-consume KIND FD COUNT       open it from FD, receive and check COUNT messages
 //!                                                 (batch reads), then the end of the stream
+//! shmlane-ffi-peer bcast-sub KIND NAME COUNT      open the broadcast channel NAME (fixed|bytes,
+//!                                                 retrying while it does not exist), subscribe,
+//!                                                 receive until the publisher closed and check
+//!                                                 (Block: COUNT, in order, intact; Overwrite:
+//!                                                 received + lost = COUNT, in order, intact, and
+//!                                                 Lagged seen: it waits once, bounded, until the
+//!                                                 publisher is a ring ahead)
+//! shmlane-ffi-peer bcast-pub KIND NAME COUNT [hang]  open NAME, publish COUNT messages, close (or,
+//!                                                 with `hang`, wait to be killed)
+//! shmlane-ffi-peer bcast-fd-pub KIND FD COUNT     as bcast-pub on an anonymous channel from an
+//!                                                 inherited FD, once a subscriber is attached
 //! ```
+//! Broadcast elements are `[u64; 4]` (`bcast_elem`, as `tests/c/common.h`'s
+//! `bcast_elem`), received as the Rust type (the C side creates the channel
+//! with element size 32, alignment 8); broadcast byte messages are those of
+//! producer 0 below.
 //! Elements of fixed-size rings are `(v, !v)` with `v = id << 32 | seq`.
 //! Messages follow `tests/c/common.h`: bytes 0..4 the producer id, 4..8 the
 //! sequence number (little endian), then a pattern of both; the type word is
 //! `seq ^ 0x5A5A0000`. Exit status 0 on success, 1 on a failed check.
 
+use shmlane_core::broadcast::{self, BytesChannel, Policy};
 use shmlane_core::bytes::Builder;
 use shmlane_core::layout::Kind;
 use shmlane_core::mpmc;
@@ -79,6 +95,14 @@ fn main() {
         "mpmc-produce" => mpmc_produce(&arg(2), num(3), num(4)),
         "fd-produce" => fd_produce(&arg(2), num(3), num(4)),
         "fd-consume" => fd_consume(&arg(2), num(3), num(4)),
+        "bcast-sub" => bcast_sub(&arg(2), &arg(3), num(4)),
+        "bcast-pub" => bcast_pub(
+            &arg(2),
+            Target::Name(arg(3)),
+            num(4),
+            std::env::args().nth(5).as_deref() == Some("hang"),
+        ),
+        "bcast-fd-pub" => bcast_pub(&arg(2), Target::Fd(num(3)), num(4), false),
         other => die(format!("unknown mode {other}")),
     }
 }
@@ -399,4 +423,227 @@ fn fd_consume(kind: &str, fd: u32, count: u32) {
         k => die(format!("unknown kind {k}")),
     }
     println!("peer: received {count} {kind} messages through an inherited fd, in order, then the end");
+}
+
+/// Element `seq` of the broadcast tests.
+fn bcast_elem(seq: u64) -> [u64; 4] {
+    [
+        seq,
+        !seq,
+        seq.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        seq ^ 0xA5A5_A5A5_A5A5_A5A5,
+    ]
+}
+
+/// Retries `open` while the channel does not exist yet (bounded).
+fn open_retrying<T>(name: &str, open: impl Fn() -> Result<T, Error>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match open() {
+            Ok(ch) => return ch,
+            Err(Error::NotFound { .. } | Error::NotInitialized { .. }) if Instant::now() < deadline => {
+                // Polling for the creator; not synchronising on a result.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => die(format!("open {name}: {e}")),
+        }
+    }
+}
+
+/// Waits (bounded) until `published()` reaches `n`: the publisher is a ring
+/// ahead of a subscriber that stopped reading, so an Overwrite subscriber
+/// is sure to be lapped.
+fn wait_published(published: impl Fn() -> u64, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while published() < n {
+        if Instant::now() > deadline {
+            die(format!("the publisher did not reach {n} messages"));
+        }
+        // Polling a counter, bounded; not synchronising on a result.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// What a subscriber saw: messages received, lost, and Lagged reports.
+#[derive(Default)]
+struct Tally {
+    received: u64,
+    lost: u64,
+    lags: u64,
+    next: u64,
+}
+
+impl Tally {
+    /// Checks message `seq` (in order: no duplicate, no reorder; Block: no gap).
+    fn got(&mut self, seq: u64, policy: Policy) {
+        if seq < self.next || (policy == Policy::Block && seq != self.next) {
+            die(format!(
+                "message {seq} after {} received (expected {})",
+                self.received, self.next
+            ));
+        }
+        self.received += 1;
+        self.next = seq + 1;
+    }
+
+    fn lagged(&mut self, n: u64, policy: Policy) {
+        if policy == Policy::Block {
+            die(format!("Lagged({n}) under Block"));
+        }
+        self.lost += n;
+        self.lags += 1;
+        self.next += n;
+    }
+
+    fn check(&self, count: u32, policy: Policy, what: &str) {
+        let count = u64::from(count);
+        if self.received + self.lost != count || (policy == Policy::Overwrite && self.lags == 0) {
+            die(format!(
+                "{what}: received {} + lost {} of {count} ({} Lagged reports)",
+                self.received, self.lost, self.lags
+            ));
+        }
+        println!(
+            "peer: {what} {policy:?}: received {}, lost {} in {} Lagged reports, of {count}; in order, intact; then Disconnected",
+            self.received, self.lost, self.lags
+        );
+    }
+}
+
+fn bcast_sub(kind: &str, name: &str, count: u32) {
+    let t = Duration::from_secs(20);
+    let mut tally = Tally::default();
+    match kind {
+        "fixed" => {
+            let ch = open_retrying(name, || broadcast::Channel::<[u64; 4]>::open(name));
+            let policy = ch.policy();
+            let mut rx = ch.subscribe().unwrap_or_else(|e| die(format!("subscribe: {e}")));
+            let mut waited = false;
+            loop {
+                match rx.recv_timeout(t) {
+                    Ok(e) => {
+                        if e != bcast_elem(e[0]) {
+                            die(format!("element torn: {e:x?}"));
+                        }
+                        tally.got(e[0], policy);
+                        if policy == Policy::Overwrite && !waited && tally.lags == 0 {
+                            waited = true;
+                            wait_published(|| ch.stats().published, tally.next + ch.capacity() as u64 + 1);
+                        }
+                    }
+                    Err(broadcast::RecvTimeoutError::Lagged(n)) => tally.lagged(n, policy),
+                    Err(broadcast::RecvTimeoutError::Disconnected) => break,
+                    Err(e) => die(format!("recv after {}: {e}", tally.received)),
+                }
+            }
+            tally.check(count, policy, "fixed");
+        }
+        "bytes" => {
+            let ch = open_retrying(name, || BytesChannel::open(name));
+            let policy = ch.policy();
+            // A record takes at least 24 bytes (16 of header, 8 of payload).
+            let ring = ch.capacity() as u64 / 24 + 1;
+            let mut rx = ch.subscribe().unwrap_or_else(|e| die(format!("subscribe: {e}")));
+            let (mut waited, mut want) = (false, Vec::new());
+            loop {
+                match rx.read_timeout(t) {
+                    Ok(m) => {
+                        let seq = m.number();
+                        fill(0, seq as u32, &mut want);
+                        if m.bytes() != &want[..] || m.ty() != seq as u32 ^ 0x5A5A_0000 {
+                            die(format!("message {seq} differs"));
+                        }
+                        if (m.in_place()) != (policy == Policy::Block) {
+                            die(format!("message {seq}: in place {}", m.in_place()));
+                        }
+                        drop(m);
+                        tally.got(seq, policy);
+                        if policy == Policy::Overwrite && !waited && tally.lags == 0 {
+                            waited = true;
+                            wait_published(|| ch.stats().published, tally.next + ring);
+                        }
+                    }
+                    Err(broadcast::RecvTimeoutError::Lagged(n)) => tally.lagged(n, policy),
+                    Err(broadcast::RecvTimeoutError::Disconnected) => break,
+                    Err(e) => die(format!("read after {}: {e}", tally.received)),
+                }
+            }
+            if rx.lost() != tally.lost || rx.received() != tally.received {
+                die("the subscriber's own counts differ".into());
+            }
+            tally.check(count, policy, "bytes");
+        }
+        k => die(format!("unknown kind {k}")),
+    }
+}
+
+enum Target {
+    Name(String),
+    Fd(u32),
+}
+
+fn bcast_pub(kind: &str, target: Target, count: u32, hang: bool) {
+    let t = Duration::from_secs(20);
+    match kind {
+        "fixed" => {
+            let b = broadcast::Builder::new();
+            let ch = match &target {
+                Target::Name(name) => open_retrying(name, || b.open::<[u64; 4]>(name)),
+                Target::Fd(fd) => b
+                    .from_fd::<[u64; 4]>(inherited(*fd))
+                    .unwrap_or_else(|e| die(format!("from_fd: {e}"))),
+            };
+            if matches!(target, Target::Fd(_)) {
+                wait_subscribed(|| ch.stats().subscribers);
+            }
+            let mut tx = ch.publisher().unwrap_or_else(|e| die(format!("attach: {e}")));
+            for seq in 0..u64::from(count) {
+                tx.send_timeout(bcast_elem(seq), t)
+                    .unwrap_or_else(|e| die(format!("publish {seq}: {e}")));
+            }
+            if hang {
+                hang_until_killed();
+            }
+        }
+        "bytes" => {
+            let ch = match &target {
+                Target::Name(name) => open_retrying(name, || BytesChannel::open(name)),
+                Target::Fd(fd) => broadcast::BytesBuilder::new()
+                    .from_fd(inherited(*fd))
+                    .unwrap_or_else(|e| die(format!("from_fd: {e}"))),
+            };
+            if matches!(target, Target::Fd(_)) {
+                wait_subscribed(|| ch.stats().subscribers);
+            }
+            let mut tx = ch.publisher().unwrap_or_else(|e| die(format!("attach: {e}")));
+            let mut buf = Vec::new();
+            for seq in 0..count {
+                fill(0, seq, &mut buf);
+                tx.send_timeout_with_type(seq ^ 0x5A5A_0000, &buf, t)
+                    .unwrap_or_else(|e| die(format!("send {seq}: {e}")));
+            }
+            if hang {
+                hang_until_killed();
+            }
+        }
+        k => die(format!("unknown kind {k}")),
+    }
+    println!("peer: published {count} {kind} broadcast messages");
+}
+
+fn wait_subscribed(subscribers: impl Fn() -> u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while subscribers() == 0 {
+        if Instant::now() > deadline {
+            die("no subscriber attached".into());
+        }
+        // Polling a counter, bounded; not synchronising on a result.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn hang_until_killed() -> ! {
+    // Wait to be killed by the test (bounded, in case it never comes).
+    std::thread::sleep(Duration::from_secs(60));
+    die("was not killed".into());
 }

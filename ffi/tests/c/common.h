@@ -81,4 +81,13 @@ static inline int msg_check(const unsigned char *m, size_t n, uint32_t ty, uint3
     return 1;
 }
 
+/* Element `seq` of the broadcast tests (32 bytes; the Rust peer's
+ * bcast_elem, received there as [u64; 4]). */
+static inline void bcast_elem(uint64_t seq, uint64_t out[4]) {
+    out[0] = seq;
+    out[1] = ~seq;
+    out[2] = seq * 0x9E3779B97F4A7C15ULL;
+    out[3] = seq ^ 0xA5A5A5A5A5A5A5A5ULL;
+}
+
 #endif

@@ -9,7 +9,7 @@
 
 #define MS 1000000LL
 
-static char names[6][128];
+static char names[8][128];
 
 static void test_version(void) {
     int i;
@@ -759,14 +759,466 @@ static void test_wait_settings(void) {
     shmlane_mpmc_close(m);
 }
 
+/* Broadcast of fixed-size elements, Block: the whole API on a named channel. */
+static void test_bcast_fixed(void) {
+    shmlane_bcast *ch = NULL, *ch2 = NULL, *other = NULL;
+    shmlane_bcast_publisher *p = NULL, *p2 = NULL;
+    shmlane_bcast_subscriber *a = NULL, *b = NULL, *old = NULL, *extra = NULL;
+    shmlane_bcast_options opt;
+    shmlane_bcast_info info;
+    shmlane_bcast_stats st;
+    shmlane_bcast_subscriber_stats subs[4];
+    shmlane_bcast_msg m, m2;
+    shmlane_channel *bch = NULL;
+    shmlane_fixed *fch = NULL;
+    shmlane_wait w;
+    uint64_t e[4 * 3], o[4], lost = 0;
+    size_t n = 0, cnt = 0, k;
+    uint32_t ty = 0;
+    int i, fd = -1;
+
+    memset(&opt, 0, sizeof opt);
+    memset(&w, 0, sizeof w);
+    opt.endpoints = 4;
+    opt.stall_timeout_ns = 50 * MS;
+    CHECK_STATUS(shmlane_bcast_create(names[6], 4, 32, 8, &opt, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_bcast_info_get(ch, &info), SHMLANE_OK);
+    CHECK(info.kind == SHMLANE_KIND_BROADCAST && info.policy == SHMLANE_POLICY_BLOCK && info.capacity == 4);
+    CHECK(info.elem_size == 32 && info.elem_align == 8 && info.max_message == 0);
+    CHECK(info.endpoint_capacity == 4 && info.stall_timeout_ns == (uint64_t)(50 * MS));
+    CHECK_STATUS(shmlane_bcast_fd(ch, &fd), SHMLANE_INVALID_ARGUMENT); /* named: no fd */
+    CHECK_STATUS(shmlane_bcast_create(names[6], 4, 32, 8, NULL, &other), SHMLANE_ALREADY_EXISTS);
+    CHECK_STATUS(shmlane_bcast_open(names[6], SHMLANE_KIND_BROADCAST_BYTES, 0, &other), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_bcast_open(names[6], 0, 16, &other), SHMLANE_TYPE_MISMATCH);
+    CHECK_STATUS(shmlane_bcast_open(names[6], SHMLANE_KIND_BROADCAST, 8, &other), SHMLANE_TYPE_MISMATCH);
+    CHECK_STATUS(shmlane_channel_open(names[6], 0, &bch), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_fixed_open(names[6], 0, &fch), SHMLANE_KIND_MISMATCH);
+    CHECK(other == NULL && bch == NULL && fch == NULL);
+    CHECK_STATUS(shmlane_bcast_open(names[6], SHMLANE_KIND_BROADCAST, 32, &ch2), SHMLANE_OK);
+    if (!ch2) return;
+
+    CHECK_STATUS(shmlane_bcast_publisher_attach(ch, &p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_publisher_attach(ch2, &p2), SHMLANE_ENDPOINT_BUSY);
+    CHECK_STATUS(shmlane_bcast_subscribe(ch2, SHMLANE_BCAST_FROM_NEWEST, &a), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_subscribe(ch, SHMLANE_BCAST_FROM_NEWEST, &b), SHMLANE_OK);
+    if (!p || !a || !b) return;
+
+    /* Empty, timeouts. */
+    CHECK_STATUS(shmlane_bcast_recv(a, o, sizeof o, &n, &ty, &lost, 0), SHMLANE_EMPTY);
+    CHECK_STATUS(shmlane_bcast_recv(a, o, sizeof o, &n, &ty, &lost, 1 * MS), SHMLANE_TIMEOUT);
+    CHECK_STATUS(shmlane_bcast_read(a, &m, &lost, 1 * MS), SHMLANE_TIMEOUT);
+
+    /* Block: four fit, then the slowest subscriber holds the publisher. */
+    for (i = 0; i < 4; i++) {
+        bcast_elem((uint64_t)i, e);
+        CHECK_STATUS(shmlane_bcast_publish(p, e, 32, 0), SHMLANE_OK);
+    }
+    CHECK_STATUS(shmlane_bcast_publish(p, e, 32, 0), SHMLANE_FULL);
+    CHECK_STATUS(shmlane_bcast_publish(p, e, 32, 1 * MS), SHMLANE_TIMEOUT);
+    CHECK_STATUS(shmlane_bcast_publish(p, e, 16, 0), SHMLANE_INVALID_ARGUMENT); /* wrong element size */
+    CHECK_STATUS(shmlane_bcast_send(p, "x", 1, 0, 0), SHMLANE_KIND_MISMATCH);   /* wrong kind */
+
+    /* Copy: a buffer too small consumes nothing. */
+    n = 0;
+    CHECK_STATUS(shmlane_bcast_recv(a, o, 16, &n, &ty, &lost, 0), SHMLANE_BUFFER_TOO_SMALL);
+    CHECK(n == 32);
+    CHECK_STATUS(shmlane_bcast_recv(a, NULL, 0, &n, NULL, NULL, 0), SHMLANE_BUFFER_TOO_SMALL);
+    ty = 99;
+    CHECK_STATUS(shmlane_bcast_recv(a, o, sizeof o, &n, &ty, &lost, -1), SHMLANE_OK);
+    bcast_elem(0, e);
+    CHECK(n == 32 && ty == 0 && memcmp(o, e, 32) == 0);
+
+    /* In place: held until released; a second read returns it again; a
+     * recv copies and releases it. */
+    CHECK_STATUS(shmlane_bcast_release(a), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_bcast_read(a, &m, &lost, 0), SHMLANE_OK);
+    bcast_elem(1, e);
+    CHECK(m.number == 1 && m.in_place == 1 && m.len == 32 && m.msg_type == 0);
+    CHECK(memcmp(m.data, e, 32) == 0 && (uintptr_t)m.data % 8 == 0);
+    CHECK_STATUS(shmlane_bcast_read(a, &m2, &lost, 0), SHMLANE_OK);
+    CHECK(m2.data == m.data && m2.number == 1);
+    CHECK_STATUS(shmlane_bcast_subscriber_set_wait(a, &w), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_bcast_recv(a, o, sizeof o, &n, &ty, &lost, 0), SHMLANE_OK);
+    CHECK(n == 32 && memcmp(o, e, 32) == 0);
+    CHECK_STATUS(shmlane_bcast_release(a), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_bcast_read(a, &m, &lost, 0), SHMLANE_OK);
+    CHECK(m.number == 2);
+    CHECK_STATUS(shmlane_bcast_release(a), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_subscriber_set_wait(a, &w), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_recv(a, o, sizeof o, &n, NULL, NULL, 0), SHMLANE_OK);
+    CHECK(o[0] == 3);
+
+    /* Counters: `b` has read nothing. */
+    CHECK_STATUS(shmlane_bcast_stats_get(ch2, &st), SHMLANE_OK);
+    CHECK(st.published == 4 && st.publisher_attached == 1 && st.subscribers == 2);
+    CHECK(st.lost == 0 && st.evicted == 0 && st.max_lag == 4);
+    CHECK_STATUS(shmlane_bcast_subscribers_get(ch, NULL, 0, &cnt), SHMLANE_OK);
+    CHECK(cnt == 2);
+    CHECK_STATUS(shmlane_bcast_subscribers_get(ch, subs, 1, &cnt), SHMLANE_OK);
+    CHECK(cnt == 2);
+    CHECK_STATUS(shmlane_bcast_subscribers_get(ch, subs, 4, &cnt), SHMLANE_OK);
+    CHECK(cnt == 2);
+    for (k = 0; k < cnt && k < 4; k++) {
+        CHECK(subs[k].pid == (uint32_t)getpid() && subs[k].alive == 1 && subs[k].evicted == 0);
+        CHECK(subs[k].lost == 0);
+        CHECK((subs[k].position == 4 && subs[k].received == 4 && subs[k].lag == 0) ||
+              (subs[k].position == 0 && subs[k].received == 0 && subs[k].lag == 4));
+    }
+
+    /* A subscriber from the oldest reads what is still in the ring (as
+     * copies: it joined after them, so they are not held for it). */
+    CHECK_STATUS(shmlane_bcast_subscribe(ch, SHMLANE_BCAST_FROM_OLDEST, &old), SHMLANE_OK);
+    if (!old) return;
+    for (i = 0; i < 4; i++) {
+        CHECK_STATUS(shmlane_bcast_read(old, &m, NULL, 0), SHMLANE_OK);
+        bcast_elem((uint64_t)i, e);
+        CHECK(m.number == (uint64_t)i && m.in_place == 0 && memcmp(m.data, e, 32) == 0);
+        CHECK_STATUS(shmlane_bcast_release(old), SHMLANE_OK);
+    }
+    CHECK_STATUS(shmlane_bcast_read(old, &m, NULL, 0), SHMLANE_EMPTY);
+    CHECK_STATUS(shmlane_bcast_subscribe(ch, SHMLANE_BCAST_FROM_NEWEST, &extra),
+                 SHMLANE_ENDPOINT_TABLE_FULL); /* 1 publisher + 3 subscribers */
+    CHECK(extra == NULL);
+
+    /* `b` leaves: the publisher is free; a batch takes what fits. */
+    shmlane_bcast_subscriber_close(b);
+    b = NULL;
+    for (k = 0; k < 3; k++) bcast_elem(4 + k, &e[4 * k]);
+    CHECK_STATUS(shmlane_bcast_publish_batch(p, e, 3, &n, 0), SHMLANE_OK);
+    CHECK(n == 3);
+    for (i = 4; i < 7; i++) {
+        CHECK_STATUS(shmlane_bcast_recv(a, o, sizeof o, &n, NULL, &lost, 0), SHMLANE_OK);
+        CHECK(o[0] == (uint64_t)i && o[1] == ~(uint64_t)i);
+    }
+    CHECK_STATUS(shmlane_bcast_read(old, &m, NULL, 0), SHMLANE_OK);
+    CHECK(m.number == 4 && m.in_place == 1);
+    CHECK_STATUS(shmlane_bcast_release(old), SHMLANE_OK);
+
+    /* The publisher closes: the rest, then the end of the stream. */
+    shmlane_bcast_publisher_close(p);
+    CHECK_STATUS(shmlane_bcast_recv(a, o, sizeof o, &n, NULL, NULL, -1), SHMLANE_DISCONNECTED);
+    CHECK_STATUS(shmlane_bcast_read(a, &m, NULL, 1 * MS), SHMLANE_DISCONNECTED);
+    CHECK_STATUS(shmlane_bcast_recv(old, o, sizeof o, &n, NULL, NULL, -1), SHMLANE_OK);
+    CHECK(o[0] == 5);
+    CHECK_STATUS(shmlane_bcast_read(old, &m, NULL, 0), SHMLANE_OK);
+    CHECK(m.number == 6);
+    CHECK_STATUS(shmlane_bcast_release(old), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_recv(old, o, sizeof o, &n, NULL, NULL, 0), SHMLANE_DISCONNECTED);
+    CHECK_STATUS(shmlane_bcast_stats_get(ch, &st), SHMLANE_OK);
+    CHECK(st.published == 7 && st.publisher_attached == 0 && st.subscribers == 2);
+
+    /* A new publisher continues the numbering. */
+    CHECK_STATUS(shmlane_bcast_publisher_attach(ch2, &p), SHMLANE_OK);
+    bcast_elem(7, e);
+    CHECK_STATUS(shmlane_bcast_publish(p, e, 32, -1), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_read(a, &m, NULL, 0), SHMLANE_OK);
+    CHECK(m.number == 7 && memcmp(m.data, e, 32) == 0);
+    shmlane_bcast_subscriber_close(a); /* with a message held */
+    shmlane_bcast_subscriber_close(old);
+    shmlane_bcast_publisher_close(p);
+    shmlane_bcast_close(ch2);
+    shmlane_bcast_close(ch);
+    CHECK_STATUS(shmlane_unlink(names[6]), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_open(names[6], 0, 0, &ch), SHMLANE_NOT_FOUND);
+}
+
+/* Overwrite on an anonymous channel shared by fd: SHMLANE_LAGGED with the
+ * number missed, copies instead of references. */
+static void test_bcast_overwrite_anon(void) {
+    shmlane_bcast *ch = NULL, *ch2 = NULL, *other = NULL;
+    shmlane_bcast_publisher *p = NULL;
+    shmlane_bcast_subscriber *a = NULL;
+    shmlane_bcast_options opt;
+    shmlane_bcast_info info;
+    shmlane_bcast_stats st;
+    shmlane_bcast_subscriber_stats sub;
+    shmlane_bcast_msg m;
+    uint64_t v[10], o = 0, lost = 0;
+    size_t n = 0, cnt = 0;
+    int i, fd = -1;
+
+    memset(&opt, 0, sizeof opt);
+    opt.policy = SHMLANE_POLICY_OVERWRITE;
+    CHECK_STATUS(shmlane_bcast_anonymous(4, 8, 8, &opt, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_bcast_fd(ch, &fd), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_from_fd(fd, SHMLANE_KIND_BROADCAST_BYTES, 0, &other), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_bcast_from_fd(fd, 0, 4, &other), SHMLANE_TYPE_MISMATCH);
+    CHECK_STATUS(shmlane_bcast_from_fd(fd, SHMLANE_KIND_BROADCAST, 8, &ch2), SHMLANE_OK);
+    close(fd); /* the library keeps its own */
+    if (!ch2) return;
+    CHECK_STATUS(shmlane_bcast_info_get(ch2, &info), SHMLANE_OK);
+    CHECK(info.policy == SHMLANE_POLICY_OVERWRITE && info.capacity == 4 && info.elem_size == 8);
+    CHECK(info.endpoint_capacity == 64);
+    CHECK_STATUS(shmlane_bcast_publisher_attach(ch, &p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_subscribe(ch2, SHMLANE_BCAST_FROM_NEWEST, &a), SHMLANE_OK);
+    if (!p || !a) return;
+    for (i = 0; i < 10; i++) {
+        v[i] = (uint64_t)i;
+        CHECK_STATUS(shmlane_bcast_publish(p, &v[i], 8, 0), SHMLANE_OK); /* never full */
+    }
+    CHECK_STATUS(shmlane_bcast_recv(a, &o, 8, &n, NULL, &lost, 0), SHMLANE_LAGGED);
+    CHECK(lost == 6);
+    lost = 12345; /* written only with SHMLANE_LAGGED */
+    CHECK_STATUS(shmlane_bcast_recv(a, &o, 8, &n, NULL, &lost, 0), SHMLANE_OK);
+    CHECK(o == 6 && n == 8 && lost == 12345);
+    CHECK_STATUS(shmlane_bcast_read(a, &m, &lost, 0), SHMLANE_OK);
+    CHECK(m.number == 7 && m.in_place == 0 && m.len == 8 && *(const uint64_t *)m.data == 7);
+    CHECK_STATUS(shmlane_bcast_release(a), SHMLANE_OK);
+    /* Another lap; a NULL `lost` is allowed. */
+    for (i = 0; i < 10; i++) CHECK_STATUS(shmlane_bcast_publish(p, &v[i], 8, -1), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_recv(a, &o, 8, &n, NULL, NULL, -1), SHMLANE_LAGGED);
+    lost = 0;
+    CHECK_STATUS(shmlane_bcast_publish_batch(p, v, 10, &n, 0), SHMLANE_OK);
+    CHECK(n == 4); /* at most a ring's worth per call */
+    CHECK_STATUS(shmlane_bcast_read(a, &m, &lost, 1 * MS), SHMLANE_LAGGED);
+    CHECK(lost == 4);
+    for (i = 0; i < 4; i++) {
+        CHECK_STATUS(shmlane_bcast_read(a, &m, &lost, 0), SHMLANE_OK);
+        CHECK(m.number == (uint64_t)(20 + i) && *(const uint64_t *)m.data == (uint64_t)i);
+        CHECK_STATUS(shmlane_bcast_release(a), SHMLANE_OK);
+    }
+    CHECK_STATUS(shmlane_bcast_read(a, &m, &lost, 0), SHMLANE_EMPTY);
+    CHECK_STATUS(shmlane_bcast_stats_get(ch, &st), SHMLANE_OK);
+    CHECK(st.published == 24 && st.lost == 6 + 8 + 4 && st.max_lag == 0);
+    CHECK_STATUS(shmlane_bcast_subscribers_get(ch, &sub, 1, &cnt), SHMLANE_OK);
+    CHECK(cnt == 1 && sub.lost == 18 && sub.received == 6 && sub.position == 24 && sub.lag == 0);
+    shmlane_bcast_publisher_close(p);
+    CHECK_STATUS(shmlane_bcast_read(a, &m, &lost, -1), SHMLANE_DISCONNECTED);
+    shmlane_bcast_subscriber_close(a);
+    shmlane_bcast_close(ch);
+    shmlane_bcast_close(ch2);
+}
+
+/* Broadcast of byte messages: type words, sizes, in place. */
+static void test_bcast_bytes(void) {
+    shmlane_bcast *ch = NULL, *ch2 = NULL, *other = NULL;
+    shmlane_bcast_publisher *p = NULL;
+    shmlane_bcast_subscriber *a = NULL;
+    shmlane_bcast_options opt;
+    shmlane_bcast_info info;
+    shmlane_bcast_msg m;
+    char big[101], buf[64];
+    uint64_t e[4] = {0};
+    size_t n = 0;
+    uint32_t ty = 0;
+    int fd = -1;
+
+    memset(&opt, 0, sizeof opt);
+    opt.max_message = 100;
+    CHECK_STATUS(shmlane_bcast_bytes_create(names[7], 1024, &opt, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_bcast_info_get(ch, &info), SHMLANE_OK);
+    CHECK(info.kind == SHMLANE_KIND_BROADCAST_BYTES && info.capacity == 1024 && info.max_message == 100);
+    CHECK(info.elem_size == 0 && info.policy == SHMLANE_POLICY_BLOCK);
+    CHECK_STATUS(shmlane_bcast_open(names[7], SHMLANE_KIND_BROADCAST, 0, &other), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_bcast_open(names[7], 0, 8, &other), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_bcast_open(names[7], SHMLANE_KIND_BROADCAST_BYTES, 8, &other), SHMLANE_INVALID_ARGUMENT);
+    CHECK(other == NULL);
+    CHECK_STATUS(shmlane_bcast_open(names[7], 0, 0, &ch2), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_fd(ch2, &fd), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_publisher_attach(ch, &p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_subscribe(ch2, SHMLANE_BCAST_FROM_NEWEST, &a), SHMLANE_OK);
+    if (!p || !a) return;
+    CHECK_STATUS(shmlane_bcast_publish(p, e, 32, 0), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_bcast_publish_batch(p, e, 1, &n, 0), SHMLANE_KIND_MISMATCH);
+    memset(big, 'x', sizeof big);
+    CHECK_STATUS(shmlane_bcast_send(p, big, 101, 0, 0), SHMLANE_TOO_LARGE);
+    CHECK_STATUS(shmlane_bcast_send(p, big, 1, SHMLANE_PADDING_TYPE, 0), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_send(p, "hello", 5, 7, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_send(p, NULL, 0, 8, -1), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_send(p, big, 100, 9, 1 * MS), SHMLANE_OK);
+    /* Too small a buffer: the message stays. */
+    n = 0;
+    CHECK_STATUS(shmlane_bcast_recv(a, buf, 2, &n, &ty, NULL, 0), SHMLANE_BUFFER_TOO_SMALL);
+    CHECK(n == 5);
+    CHECK_STATUS(shmlane_bcast_recv(a, NULL, 0, &n, &ty, NULL, 0), SHMLANE_BUFFER_TOO_SMALL);
+    CHECK(n == 5);
+    CHECK_STATUS(shmlane_bcast_recv(a, buf, sizeof buf, &n, &ty, NULL, 0), SHMLANE_OK);
+    CHECK(n == 5 && ty == 7 && memcmp(buf, "hello", 5) == 0);
+    CHECK_STATUS(shmlane_bcast_recv(a, NULL, 0, &n, &ty, NULL, 0), SHMLANE_OK);
+    CHECK(n == 0 && ty == 8);
+    CHECK_STATUS(shmlane_bcast_read(a, &m, NULL, 0), SHMLANE_OK);
+    CHECK(m.len == 100 && m.msg_type == 9 && m.number == 2 && m.in_place == 1 && ((const char *)m.data)[99] == 'x');
+    CHECK_STATUS(shmlane_bcast_recv(a, buf, sizeof buf, &n, &ty, NULL, 0), SHMLANE_BUFFER_TOO_SMALL);
+    CHECK(n == 100);
+    CHECK_STATUS(shmlane_bcast_release(a), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_recv(a, buf, sizeof buf, &n, &ty, NULL, 0), SHMLANE_EMPTY);
+    shmlane_bcast_publisher_close(p);
+    CHECK_STATUS(shmlane_bcast_recv(a, buf, sizeof buf, &n, &ty, NULL, 0), SHMLANE_DISCONNECTED);
+    shmlane_bcast_subscriber_close(a);
+    shmlane_bcast_close(ch2);
+    shmlane_bcast_close(ch);
+    CHECK_STATUS(shmlane_unlink(names[7]), SHMLANE_OK);
+
+    /* Anonymous, Overwrite, from the oldest. */
+    opt.policy = SHMLANE_POLICY_OVERWRITE;
+    opt.max_message = 113; /* more than 256 / 2 - 16 */
+    CHECK_STATUS(shmlane_bcast_bytes_anonymous(256, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.max_message = 0;
+    CHECK_STATUS(shmlane_bcast_bytes_anonymous(256, &opt, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_bcast_fd(ch, &fd), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_from_fd(fd, SHMLANE_KIND_BROADCAST, 0, &other), SHMLANE_KIND_MISMATCH);
+    CHECK_STATUS(shmlane_bcast_from_fd(fd, 0, 0, &ch2), SHMLANE_OK);
+    close(fd);
+    CHECK_STATUS(shmlane_bcast_info_get(ch2, &info), SHMLANE_OK);
+    CHECK(info.kind == SHMLANE_KIND_BROADCAST_BYTES && info.max_message == 112 && info.policy == SHMLANE_POLICY_OVERWRITE);
+    CHECK_STATUS(shmlane_bcast_publisher_attach(ch, &p), SHMLANE_OK);
+    if (!p) return;
+    CHECK_STATUS(shmlane_bcast_send(p, "one", 3, 1, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_subscribe(ch2, SHMLANE_BCAST_FROM_OLDEST, &a), SHMLANE_OK);
+    if (!a) return;
+    CHECK_STATUS(shmlane_bcast_read(a, &m, NULL, 0), SHMLANE_OK);
+    CHECK(m.len == 3 && m.msg_type == 1 && m.in_place == 0 && memcmp(m.data, "one", 3) == 0);
+    CHECK_STATUS(shmlane_bcast_release(a), SHMLANE_OK);
+    shmlane_bcast_publisher_close(p);
+    shmlane_bcast_subscriber_close(a);
+    shmlane_bcast_close(ch);
+    shmlane_bcast_close(ch2);
+}
+
+/* Every broadcast call's bad arguments return a status. */
+static void test_bcast_bad_arguments(void) {
+    shmlane_bcast *ch = NULL, *other = NULL;
+    shmlane_bcast_publisher *p = NULL;
+    shmlane_bcast_subscriber *s = NULL;
+    shmlane_bcast_options opt;
+    shmlane_bcast_info info;
+    shmlane_bcast_stats st;
+    shmlane_bcast_subscriber_stats subs[2];
+    shmlane_bcast_msg m;
+    shmlane_wait w;
+    uint64_t e[4] = {0}, lost = 0;
+    size_t n = 0, cnt = 0;
+    uint32_t ty = 0;
+    int fd = -1;
+
+    memset(&opt, 0, sizeof opt);
+    memset(&w, 0, sizeof w);
+    /* NULL pointers, bad names. */
+    CHECK_STATUS(shmlane_bcast_create(NULL, 4, 8, 8, NULL, &ch), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_create(names[6], 4, 8, 8, NULL, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_create("bad", 4, 8, 8, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_bcast_create("/a/b", 4, 8, 8, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_bcast_create("", 4, 8, 8, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_bcast_create("/\xff", 4, 8, 8, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_bcast_bytes_create(NULL, 1024, NULL, &ch), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_bytes_create(names[6], 1024, NULL, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_bytes_create("no-slash", 1024, NULL, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_bcast_anonymous(4, 8, 8, NULL, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_bytes_anonymous(1024, NULL, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_open(NULL, 0, 0, &ch), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_open(names[6], 0, 0, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_open("bad", 0, 0, &ch), SHMLANE_INVALID_NAME);
+    CHECK_STATUS(shmlane_bcast_open(names[6], 0, 0, &ch), SHMLANE_NOT_FOUND);
+    CHECK_STATUS(shmlane_bcast_from_fd(0, 0, 0, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_fd(NULL, &fd), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_info_get(NULL, &info), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_stats_get(NULL, &st), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_subscribers_get(NULL, subs, 2, &cnt), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_publisher_attach(NULL, &p), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_subscribe(NULL, 0, &s), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_publish(NULL, e, 8, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_publish_batch(NULL, e, 1, &n, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_send(NULL, "x", 1, 0, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_recv(NULL, e, 8, &n, &ty, &lost, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_read(NULL, &m, &lost, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_release(NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_publisher_set_wait(NULL, &w), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_subscriber_set_wait(NULL, &w), SHMLANE_NULL_POINTER);
+    shmlane_bcast_close(NULL);
+    shmlane_bcast_publisher_close(NULL);
+    shmlane_bcast_subscriber_close(NULL);
+
+    /* Out-of-range arguments. */
+    CHECK_STATUS(shmlane_bcast_create(names[6], 0, 8, 8, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_create(names[6], 1, 8, 8, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_create(names[6], 3, 8, 8, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_create(names[6], 4, 0, 8, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_create(names[6], 4, 12, 8, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_create(names[6], 4, 8, 3, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_create(names[6], 4, 8, 0, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_anonymous(4, 256, 256, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.policy = 3;
+    CHECK_STATUS(shmlane_bcast_create(names[6], 4, 8, 8, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_bytes_anonymous(1024, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.policy = 0;
+    opt.max_message = 8; /* fixed-size elements have no max_message */
+    CHECK_STATUS(shmlane_bcast_anonymous(4, 8, 8, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.max_message = 0;
+    opt.endpoints = 1; /* a publisher and no subscriber */
+    CHECK_STATUS(shmlane_bcast_anonymous(4, 8, 8, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_bytes_create(names[6], 1024, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.endpoints = 0;
+    CHECK_STATUS(shmlane_bcast_bytes_create(names[6], 0, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_bytes_create(names[6], 32, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_bytes_anonymous(1000, NULL, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.max_message = 1024;
+    CHECK_STATUS(shmlane_bcast_bytes_anonymous(1024, &opt, &ch), SHMLANE_INVALID_ARGUMENT);
+    opt.max_message = 0;
+    CHECK_STATUS(shmlane_bcast_open(names[6], 99, 0, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_from_fd(-1, 0, 0, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_from_fd(12345, 0, 0, &ch), SHMLANE_INVALID_ARGUMENT);
+    CHECK(ch == NULL); /* out-parameters untouched on failure */
+
+    /* Handle-level bad arguments on a live channel. */
+    CHECK_STATUS(shmlane_bcast_anonymous(4, 8, 8, NULL, &ch), SHMLANE_OK);
+    if (!ch) return;
+    CHECK_STATUS(shmlane_bcast_fd(ch, &fd), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_from_fd(fd, 99, 0, &other), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_from_fd(fd, SHMLANE_KIND_BROADCAST_BYTES, 8, &other), SHMLANE_INVALID_ARGUMENT);
+    CHECK(other == NULL);
+    close(fd);
+    CHECK_STATUS(shmlane_bcast_fd(ch, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_info_get(ch, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_stats_get(ch, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_subscribers_get(ch, subs, 2, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_subscribers_get(ch, NULL, 2, &cnt), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_publisher_attach(ch, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_subscribe(ch, SHMLANE_BCAST_FROM_NEWEST, NULL), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_subscribe(ch, 2, &s), SHMLANE_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    CHECK_STATUS(shmlane_bcast_publisher_attach(ch, &p), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_subscribe(ch, SHMLANE_BCAST_FROM_NEWEST, &s), SHMLANE_OK);
+    if (!p || !s) return;
+    CHECK_STATUS(shmlane_bcast_publish(p, NULL, 8, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_publish(p, e, 0, 0), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_publish(p, e, 4, 0), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_publish(p, e, 16, 0), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_publish_batch(p, NULL, 1, &n, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_publish_batch(p, e, 1, NULL, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_publish_batch(p, e, 0, &n, 0), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_publish_batch(p, e, SIZE_MAX, &n, 0), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_send(p, NULL, 1, 0, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_publisher_set_wait(p, NULL), SHMLANE_OK);
+    w.strategy = 42;
+    CHECK_STATUS(shmlane_bcast_publisher_set_wait(p, &w), SHMLANE_INVALID_ARGUMENT);
+    CHECK_STATUS(shmlane_bcast_subscriber_set_wait(s, &w), SHMLANE_INVALID_ARGUMENT);
+    w.strategy = SHMLANE_WAIT_SPIN;
+    CHECK_STATUS(shmlane_bcast_subscriber_set_wait(s, &w), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_recv(s, e, 8, &n, &ty, &lost, 1 * MS), SHMLANE_TIMEOUT); /* spins, bounded */
+    CHECK_STATUS(shmlane_bcast_publish(p, e, 8, 0), SHMLANE_OK);
+    CHECK_STATUS(shmlane_bcast_recv(s, NULL, 8, &n, &ty, &lost, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_recv(s, e, 8, NULL, &ty, &lost, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_recv(s, e, 7, &n, &ty, &lost, 0), SHMLANE_BUFFER_TOO_SMALL);
+    CHECK_STATUS(shmlane_bcast_read(s, NULL, &lost, 0), SHMLANE_NULL_POINTER);
+    CHECK_STATUS(shmlane_bcast_release(s), SHMLANE_WRONG_STATE);
+    CHECK_STATUS(shmlane_bcast_recv(s, e, 8, &n, NULL, NULL, 0), SHMLANE_OK); /* still there */
+    shmlane_bcast_publisher_close(p);
+    shmlane_bcast_subscriber_close(s);
+    shmlane_bcast_close(ch);
+}
+
 int main(int argc, char **argv) {
     int i;
     if (argc < 2) {
         fprintf(stderr, "usage: unit NAME_PREFIX\n");
         return 2;
     }
-    for (i = 0; i < 6; i++) snprintf(names[i], sizeof names[i], "%s-%d", argv[1], i);
-    for (i = 0; i < 6; i++) shmlane_unlink(names[i]);
+    for (i = 0; i < 8; i++) snprintf(names[i], sizeof names[i], "%s-%d", argv[1], i);
+    for (i = 0; i < 8; i++) shmlane_unlink(names[i]);
     test_version();
     test_bytes_api();
     test_mpsc_mpmc();
@@ -775,7 +1227,11 @@ int main(int argc, char **argv) {
     test_mpmc_anon_batches();
     test_new_bad_arguments();
     test_wait_settings();
-    for (i = 0; i < 6; i++) shmlane_unlink(names[i]);
+    test_bcast_fixed();
+    test_bcast_overwrite_anon();
+    test_bcast_bytes();
+    test_bcast_bad_arguments();
+    for (i = 0; i < 8; i++) shmlane_unlink(names[i]);
     if (failures) {
         fprintf(stderr, "unit: %d check(s) failed\n", failures);
         return 1;
