@@ -2,7 +2,7 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success: input sent and the ring closed; the producer closed and the ring is drained; `--count` reached; stdout closed by its reader |
+//! | 0 | success: input sent and the ring closed; the producer closed and the ring is drained; `--count` reached; stdout closed by its reader; a broadcast `recv` that lost messages without `--no-loss` (reported on stderr) |
 //! | 1 | other failure: I/O error, input ends inside a frame, nothing to do |
 //! | 2 | usage or open error: bad arguments, no such segment, already exists, wrong kind, permission, endpoint busy, not a shmlane segment |
 //! | 3 | the peer process died (recv: the producer or publisher; send: the consumer) |

@@ -13,9 +13,11 @@ use std::time::Duration;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (input sent; producer closed and ring drained; --count reached; stdout closed by its reader)
+  0  success (input sent; producer closed and ring drained; --count reached; stdout closed by its reader;
+     also a broadcast recv that lost messages without --no-loss: it says so on stderr)
   1  other failure (I/O error, input ends inside a frame)
-  2  usage or open error (bad arguments, no such segment, wrong kind, endpoint busy, not a shmlane segment)
+  2  usage or open error (bad arguments, no such segment, wrong kind, endpoint busy, not a shmlane segment,
+     a broadcast-bytes-only flag on a byte ring)
   3  the peer process died (recv: the producer or publisher; send: the consumer)
   4  the segment is corrupt
   5  timeout: no message within --timeout
