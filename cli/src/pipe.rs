@@ -15,8 +15,12 @@
 //!
 //! On a byte broadcast channel ([`Kind::BroadcastBytes`]) `send` is the
 //! publisher and every `recv` a subscriber: the same input loop publishes
-//! each line or frame as one message, and each `recv` writes every message
-//! it receives, as for the byte rings. Under the Overwrite policy a lapped
+//! each line or frame as one message, held back with
+//! [`bc::BytesPublisher::send_held`] and handed over by
+//! [`bc::BytesPublisher::flush`] at the same points as the byte rings'
+//! records, and each `recv` writes every message it receives, as for the
+//! byte rings (the subscriber frees its part of the ring in steps, see
+//! `shmlane::broadcast::bytes`). Under the Overwrite policy a lapped
 //! `recv` reports its losses on stderr (at most once a second, and a total
 //! at the end) and goes on, or with `--no-loss` stops with [`LOST`]. The
 //! fixed-size broadcast ([`Kind::Broadcast`], u64 elements) is refused like
@@ -293,9 +297,11 @@ impl Sink for Publisher {
         self.capacity
     }
 
+    /// Publishes one message, held back until [`Sink::flush`] (see the
+    /// module docs).
     #[inline]
     fn put(&mut self, name: &str, msg: &[u8]) -> Res<()> {
-        self.tx.send(msg).map_err(|e| match e {
+        self.tx.send_held(msg).map_err(|e| match e {
             SendError::TooLarge { len, max, .. } => too_large(name, len, max),
             SendError::Corrupt { corruption, .. } => {
                 Fail::new(CORRUPT, format!("segment '{name}' is corrupt: {corruption}"))
@@ -305,7 +311,9 @@ impl Sink for Publisher {
         })
     }
 
-    fn flush(&mut self) {}
+    fn flush(&mut self) {
+        self.tx.flush();
+    }
 }
 
 /// `shmlane send`.

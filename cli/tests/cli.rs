@@ -777,17 +777,19 @@ fn broadcast_overwrite_a_stalled_recv_reports_what_it_lost() {
     assert_eq!(received, lines.len() as u64, "{err}");
     assert_eq!(lost + received, u64::from(N), "{err}");
     // What arrived is in order, without duplicates, and ends with the last
-    // line (still in the ring when the reader got to it).
+    // line (still in the ring when the reader got to it). (It may start
+    // anywhere: the publisher never waits, and may lap a reader before its
+    // first read.)
     assert!(lines.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(lines.last(), Some(&N));
-    assert_eq!(lines.first(), Some(&1));
 
     let o = finish(strict);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(8), "{err}");
     assert!(err.contains("--no-loss"), "{err}");
-    // Everything before the loss was written, in order from the first.
-    assert!(!o.stdout.is_empty() && input.starts_with(&o.stdout));
+    // Everything before the loss was written, in order from the first
+    // (possibly nothing).
+    assert!(input.starts_with(&o.stdout));
 
     // The channel's counters saw the losses.
     let (s, _) = shmlane::inspect::broadcast(&name).unwrap();
