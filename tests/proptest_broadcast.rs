@@ -285,9 +285,10 @@ proptest! {
 
 // ---- Byte messages (`broadcast::bytes`): random sizes 0..=max under both
 // policies, sequential, against a reference model of the byte positions
-// (records, wrap padding, each subscriber's gate): under Block every
-// outcome (`Full` exactly when the slowest gate is a ring behind, each
-// message intact and in order) must match; under Overwrite every message
+// (records, wrap padding, each subscriber's gate, which it stores every
+// `capacity / 8` bytes or when it finds nothing to read): under Block
+// every outcome (`Full` exactly when the slowest stored gate is a ring
+// behind, each message intact and in order) must match; under Overwrite every message
 // delivered is intact and in order, `Lagged` happens exactly when the
 // model says the subscriber was lapped, and received + lost = published.
 
@@ -332,8 +333,9 @@ mod bytes_model {
         // Model: per message (padding start, record start, len).
         let mut recs: Vec<(u64, u64, usize)> = Vec::new();
         let mut tail = 0u64;
-        // Per subscriber: next message number, gate, lost, cursor position.
-        let mut cur = [(0u64, 0u64, 0u64, 0u64); 2];
+        // Per subscriber: next message number, stored gate, lost, cursor
+        // position, gate to store (end of the last record delivered).
+        let mut cur = [(0u64, 0u64, 0u64, 0u64, 0u64); 2];
         for o in ops {
             match o {
                 Op::Send(len) => {
@@ -352,10 +354,12 @@ mod bytes_model {
                     }
                 }
                 Op::Recv(s) => {
-                    let (k, _, _, pos) = cur[s];
+                    let (k, _, _, pos, _) = cur[s];
                     let r = subs[s].try_read().map(|m| (m.number(), m.bytes().to_vec()));
                     if k == recs.len() as u64 {
                         prop_assert_eq!(r, Err(TryRecvError::Empty));
+                        // Nothing to read: the gate is stored.
+                        cur[s].1 = cur[s].4;
                         continue;
                     }
                     let (_, at, len) = recs[k as usize];
@@ -375,8 +379,11 @@ mod bytes_model {
                     } else {
                         prop_assert_eq!(r, Ok((k, payload(k, len))));
                         cur[s].0 = k + 1;
-                        cur[s].1 = at + rec(len);
                         cur[s].3 = at + rec(len);
+                        cur[s].4 = at + rec(len);
+                        if cur[s].4 - cur[s].1 >= CAP / 8 {
+                            cur[s].1 = cur[s].4;
+                        }
                     }
                 }
             }

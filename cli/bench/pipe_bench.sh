@@ -15,7 +15,13 @@
 # input's. With --sink cksum the timed output itself goes through `cksum`
 # (which then costs about as much CPU as the transports).
 #
+# With --broadcast N the shmlane transport is a broadcast-bytes channel
+# (policy block: lossless) with N `recv` subscribers started before
+# `send --wait-subscribers N`: the first feeds SINK, the others each their
+# own SINK, whose outputs are checked too.
+#
 # Usage: cli/bench/pipe_bench.sh [SIZE] [--runs N] [--capacity SIZE] [--sink wc|cksum] [--bin PATH]
+#                                [--broadcast N]
 #   SIZE: bytes, or with a suffix KiB/MiB/GiB (default 256MiB; --full = 1GiB)
 #   --runs N: rounds (default 1)   --capacity: shmlane ring (default 4MiB)
 #   builds the release binary unless --bin.
@@ -26,6 +32,7 @@ CAPACITY=4MiB
 RUNS=1
 SINK=wc
 BIN=""
+BCAST=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --full) SIZE_ARG=1GiB ;;
@@ -34,7 +41,8 @@ while [ $# -gt 0 ]; do
         --capacity) CAPACITY="$2"; shift ;;
         --sink) SINK="$2"; shift ;;
         --bin) BIN="$2"; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        --broadcast) BCAST="$2"; shift ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) SIZE_ARG="$1" ;;
     esac
@@ -61,6 +69,14 @@ case "$SINK" in
     *) echo "--sink is wc or cksum" >&2; exit 2 ;;
 esac
 [ "$RUNS" -ge 1 ] 2>/dev/null || { echo "--runs takes a positive count" >&2; exit 2; }
+[ "$BCAST" -ge 0 ] 2>/dev/null || { echo "--broadcast takes a count of subscribers" >&2; exit 2; }
+if [ "$BCAST" -gt 0 ]; then
+    CREATE=(--kind broadcast-bytes --policy block)
+    TRANSPORT="broadcast-bytes $CAPACITY (block), $BCAST subscriber(s)"
+else
+    CREATE=()
+    TRANSPORT="ring $CAPACITY"
+fi
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 if [ -z "$BIN" ]; then
@@ -92,10 +108,31 @@ if [ "$SINK" = wc ]; then WANT="$WANT_COUNT"; else WANT="$WANT_CKSUM"; fi
 # The three transfers: each prints what its sink printed.
 # (The ring is created before and removed after the timed part.)
 run_shmlane() {
-    "$BIN" send "$NAME" < "$TMP/input" &
+    if [ "$BCAST" -eq 0 ]; then
+        "$BIN" send "$NAME" < "$TMP/input" &
+        local sp=$!
+        "$BIN" recv "$NAME" | "$@"
+        wait $sp
+        return
+    fi
+    # Broadcast: the extra subscribers write their sink's output to files.
+    local pids=() i
+    for i in $(seq 2 "$BCAST"); do
+        "$BIN" recv "$NAME" | "$@" > "$TMP/extra$i" &
+        pids+=($!)
+    done
+    "$BIN" send "$NAME" --wait-subscribers "$BCAST" < "$TMP/input" &
     local sp=$!
     "$BIN" recv "$NAME" | "$@"
-    wait $sp
+    wait $sp "${pids[@]}"
+}
+# Checks the extra subscribers' sink outputs against $1.
+check_extras() {
+    local i got
+    for i in $(seq 2 "$BCAST"); do
+        got=$(cat "$TMP/extra$i")
+        [ "$got" = "$1" ] || { echo "shmlane subscriber $i: the sink printed '$got', expected '$1'" >&2; exit 1; }
+    done
 }
 run_pipe() { cat "$TMP/input" | cat | "$@"; }
 run_fifo() {
@@ -108,18 +145,19 @@ run_fifo() {
 # Times one transfer; sets T (seconds) and checks the sink's output.
 timed() {
     local what="$1" t0 t1 got
-    [ "$what" != shmlane ] || "$BIN" create "$NAME" --capacity "$CAPACITY"
+    [ "$what" != shmlane ] || "$BIN" create "$NAME" --capacity "$CAPACITY" "${CREATE[@]}"
     t0=$(now)
     got=$("run_$what" "${SINK_CMD[@]}")
     t1=$(now)
     [ "$what" != shmlane ] || "$BIN" rm "$NAME"
     [ "$got" = "$WANT" ] || { echo "$what: the sink printed '$got', expected '$WANT'" >&2; exit 1; }
+    [ "$what" != shmlane ] || check_extras "$WANT"
     T=$(secs "$t0" "$t1")
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-echo "moved $SIZE bytes in $LINES lines (shmlane ring $CAPACITY, sink: ${SINK_CMD[*]}), $RUNS round(s)"
+echo "moved $SIZE bytes in $LINES lines (shmlane $TRANSPORT, sink: ${SINK_CMD[*]}), $RUNS round(s)"
 echo "machine: $(nproc) CPUs, $(uname -r); load before:$(uptime | sed 's/.*load average://')"
 printf '%-6s %10s %10s %10s %14s %14s\n' round shmlane pipe fifo shmlane/pipe shmlane/fifo
 : > "$TMP/rows"
@@ -148,10 +186,11 @@ echo "load after:$(uptime | sed 's/.*load average://')"
 if [ "$SINK" = wc ]; then
     # Content check, untimed: each transport once more into cksum.
     for what in shmlane pipe fifo; do
-        [ "$what" != shmlane ] || "$BIN" create "$NAME" --capacity "$CAPACITY"
+        [ "$what" != shmlane ] || "$BIN" create "$NAME" --capacity "$CAPACITY" "${CREATE[@]}"
         got=$("run_$what" cksum)
         [ "$what" != shmlane ] || "$BIN" rm "$NAME"
         [ "$got" = "$WANT_CKSUM" ] || { echo "$what: cksum '$got', input '$WANT_CKSUM'" >&2; exit 1; }
+        [ "$what" != shmlane ] || check_extras "$WANT_CKSUM"
     done
 fi
 echo "outputs identical to the input (cksum $WANT_CKSUM)"

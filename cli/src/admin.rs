@@ -103,7 +103,7 @@ fn capacity_text(l: &Live) -> String {
 /// Counters and subscribers of a broadcast segment (`None` for other
 /// kinds; `inspect::live` reports broadcast counters as `Unsupported`).
 fn broadcast_of(name: &str, l: &Live) -> Option<shmlane::Result<(BroadcastStats, Vec<SubscriberStats>)>> {
-    (l.info.header.geometry.kind == Kind::Broadcast).then(|| inspect::broadcast(name))
+    matches!(l.info.header.geometry.kind, Kind::Broadcast | Kind::BroadcastBytes).then(|| inspect::broadcast(name))
 }
 
 fn policy_name(p: Policy) -> &'static str {
@@ -118,7 +118,7 @@ pub fn ls(prefix: &str) -> Res<()> {
     let users = users();
     let found = scan(prefix)?;
     println!(
-        "{:<32} {:<11} {:>12} {:>10} {:>10} {:<10} {:>5}",
+        "{:<32} {:<15} {:>12} {:>10} {:>10} {:<10} {:>5}",
         "NAME", "KIND", "CAPACITY", "DEPTH", "ALIVE/DEAD", "OWNER", "MODE"
     );
     for f in found {
@@ -147,7 +147,7 @@ pub fn ls(prefix: &str) -> Res<()> {
                     None => {}
                 }
                 println!(
-                    "{:<32} {:<11} {:>12} {:>10} {:>10} {:<10} {:>5o}{stale}",
+                    "{:<32} {:<15} {:>12} {:>10} {:>10} {:<10} {:>5o}{stale}",
                     f.name,
                     l.info.header.geometry.kind.name(),
                     capacity_text(&l),
@@ -167,7 +167,7 @@ pub fn ls(prefix: &str) -> Res<()> {
                     _ => "unreadable",
                 };
                 println!(
-                    "{:<32} {:<11} {:>12} {:>10} {:>10} {:<10} {:>5o}  ({e})",
+                    "{:<32} {:<15} {:>12} {:>10} {:>10} {:<10} {:>5o}  ({e})",
                     f.name, what, "-", "-", "-", owner, f.mode
                 );
             }

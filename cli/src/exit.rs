@@ -2,14 +2,15 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success: input sent and the ring closed; the producer closed and the ring is drained; `--count` reached; stdout closed by its reader |
+//! | 0 | success: input sent and the ring closed; the producer closed and the ring is drained; `--count` reached; stdout closed by its reader; a broadcast `recv` that lost messages without `--no-loss` (reported on stderr) |
 //! | 1 | other failure: I/O error, input ends inside a frame, nothing to do |
 //! | 2 | usage or open error: bad arguments, no such segment, already exists, wrong kind, permission, endpoint busy, not a shmlane segment |
-//! | 3 | the peer process died (recv: the producer; send: the consumer) |
+//! | 3 | the peer process died (recv: the producer or publisher; send: the consumer) |
 //! | 4 | the segment is corrupt |
 //! | 5 | timeout: no message within `--timeout` |
 //! | 6 | a message is larger than the ring's maximum message size |
 //! | 7 | send: the consumer closed the ring before all input was sent |
+//! | 8 | recv --no-loss: lapped on a broadcast channel (Overwrite): messages were lost |
 
 use std::fmt;
 
@@ -29,6 +30,8 @@ pub const TIMEOUT: i32 = 5;
 pub const TOO_LARGE: i32 = 6;
 /// The consumer closed the ring before the input was all sent.
 pub const DISCONNECTED: i32 = 7;
+/// `recv --no-loss` on a broadcast channel was lapped: messages were lost.
+pub const LOST: i32 = 8;
 
 /// A failed command: what to print and how to exit.
 #[derive(Debug)]

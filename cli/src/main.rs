@@ -13,14 +13,17 @@ use std::time::Duration;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (input sent; producer closed and ring drained; --count reached; stdout closed by its reader)
+  0  success (input sent; producer closed and ring drained; --count reached; stdout closed by its reader;
+     also a broadcast recv that lost messages without --no-loss: it says so on stderr)
   1  other failure (I/O error, input ends inside a frame)
-  2  usage or open error (bad arguments, no such segment, wrong kind, endpoint busy, not a shmlane segment)
-  3  the peer process died (recv: the producer; send: the consumer)
+  2  usage or open error (bad arguments, no such segment, wrong kind, endpoint busy, not a shmlane segment,
+     a broadcast-bytes-only flag on a byte ring)
+  3  the peer process died (recv: the producer or publisher; send: the consumer)
   4  the segment is corrupt
   5  timeout: no message within --timeout
   6  a message is larger than the ring's maximum message size
-  7  send: the consumer closed the ring before all input was sent";
+  7  send: the consumer closed the ring before all input was sent
+  8  recv --no-loss: lapped on a broadcast-bytes channel (Overwrite), messages were lost";
 
 #[derive(Parser, Debug)]
 #[command(name = "shmlane", version, about = "Shared-memory rings between processes: pipe messages, inspect segments", after_help = EXIT_CODES)]
@@ -42,8 +45,12 @@ enum KindArg {
     Spsc,
     /// Fixed-size u64 elements, many producers, many consumers.
     Mpmc,
+    /// Byte messages, one publisher, every subscriber receives every
+    /// message (send publishes, each recv subscribes; see --policy).
+    BroadcastBytes,
     /// Fixed-size u64 elements, one publisher, every subscriber receives
-    /// every message (for programs using the library; send/recv refuse it).
+    /// every message (for programs using the library; send/recv refuse it:
+    /// use broadcast-bytes from the shell).
     Broadcast,
 }
 
@@ -55,6 +62,7 @@ impl KindArg {
             KindArg::BytesMpmc => Kind::BytesMpmc,
             KindArg::Spsc => Kind::Spsc,
             KindArg::Mpmc => Kind::Mpmc,
+            KindArg::BroadcastBytes => Kind::BroadcastBytes,
             KindArg::Broadcast => Kind::Broadcast,
         }
     }
@@ -91,19 +99,22 @@ struct Shape {
     /// Channel kind.
     #[arg(long, value_enum, default_value = "bytes")]
     kind: KindArg,
-    /// Ring size: bytes of record area for byte kinds (a power of two;
-    /// suffixes KiB, MiB, GiB, KB...), number of elements for
-    /// spsc/mpmc/broadcast.
+    /// Ring size: bytes of record area for byte kinds, broadcast-bytes
+    /// included (a power of two; suffixes KiB, MiB, GiB, KB...), number of
+    /// elements for spsc/mpmc/broadcast.
     #[arg(long, value_parser = size, default_value = "1MiB")]
     capacity: u64,
-    /// Largest message of a byte ring (default: a quarter of the capacity).
+    /// Largest message of a byte kind (default: a quarter of the capacity;
+    /// at most half of it minus 16 bytes for broadcast-bytes).
     #[arg(long, value_parser = size)]
     max_message: Option<u64>,
     /// File mode of the segment, in octal.
     #[arg(long, value_parser = octal, default_value = "600")]
     mode: u32,
-    /// What a broadcast publisher does when the slowest subscriber is a
-    /// ring behind: wait for it (block, lossless) or overwrite (lossy).
+    /// broadcast-bytes and broadcast: what the publisher does when the
+    /// slowest subscriber is a ring behind: wait for it (block, the
+    /// default: lossless) or overwrite (lossy: a lapped recv reports what it
+    /// lost).
     #[arg(long, value_enum)]
     policy: Option<PolicyArg>,
 }
@@ -146,12 +157,18 @@ enum Cmd {
         #[arg(long, value_parser = size)]
         elem_size: Option<u64>,
     },
-    /// Send stdin into a byte ring: one message per line, or per frame.
+    /// Send stdin into a byte ring, or publish it on a broadcast-bytes
+    /// channel: one message per line, or per frame.
+    ///
+    /// On a broadcast-bytes channel every recv attached when a message is
+    /// published receives it; with nobody attached it goes to nobody (start
+    /// the recv processes first, or use --wait-subscribers). Under the block
+    /// policy send waits for the slowest live recv.
     #[command(after_help = EXIT_CODES)]
     Send {
         /// Segment name.
         name: String,
-        /// Create the ring (with --kind/--capacity/--max-message/--mode) unless it exists.
+        /// Create the ring (with --kind/--capacity/--max-message/--mode/--policy) unless it exists.
         #[arg(long)]
         create: bool,
         #[command(flatten)]
@@ -159,8 +176,20 @@ enum Cmd {
         /// Input is frames: a 4-byte little-endian length, then that many bytes.
         #[arg(long)]
         frames: bool,
+        /// broadcast-bytes: wait until N live subscribers (recv processes)
+        /// are attached before publishing the first message.
+        #[arg(long, value_name = "N")]
+        wait_subscribers: Option<u32>,
     },
-    /// Receive messages from a byte ring to stdout, until the producer closes.
+    /// Receive messages from a byte ring or a broadcast-bytes channel to
+    /// stdout, until the producer (publisher) closes and all is read.
+    ///
+    /// On a broadcast-bytes channel recv subscribes: it receives every
+    /// message published after it attached (--from-oldest: also those still
+    /// in the ring). Under the overwrite policy a recv that falls a ring
+    /// behind is lapped: it reports the number of messages it lost on
+    /// stderr and goes on with the oldest message still in the ring (at the
+    /// end it prints the total lost), or with --no-loss exits 8.
     #[command(after_help = EXIT_CODES)]
     Recv {
         /// Segment name.
@@ -174,6 +203,15 @@ enum Cmd {
         /// Output frames: a 4-byte little-endian length, then the message.
         #[arg(long)]
         frames: bool,
+        /// broadcast-bytes: start with the oldest message still in the ring
+        /// (default: the next one published).
+        #[arg(long)]
+        from_oldest: bool,
+        /// broadcast-bytes: exit 8 as soon as messages are lost (lapped
+        /// under the overwrite policy) instead of reporting them and going
+        /// on.
+        #[arg(long)]
+        no_loss: bool,
     },
     /// List the shmlane segments in /dev/shm.
     Ls {
@@ -216,16 +254,33 @@ fn run(cli: Cli) -> exit::Res<()> {
             create,
             shape,
             frames,
+            wait_subscribers,
         } => {
             let args = shape.args(None);
-            pipe::send(&admin::norm(&name), create.then_some(&args), framing(frames))
+            pipe::send(
+                &admin::norm(&name),
+                create.then_some(&args),
+                framing(frames),
+                wait_subscribers,
+            )
         }
         Cmd::Recv {
             name,
             count,
             timeout,
             frames,
-        } => pipe::recv(&admin::norm(&name), count, timeout, framing(frames)),
+            from_oldest,
+            no_loss,
+        } => pipe::recv(
+            &admin::norm(&name),
+            &pipe::RecvArgs {
+                count,
+                timeout,
+                framing: framing(frames),
+                from_oldest,
+                no_loss,
+            },
+        ),
         Cmd::Ls { prefix } => admin::ls(&prefix),
         Cmd::Stat { name, json, watch } => admin::stat(&name, json, watch),
         Cmd::Rm { name } => admin::rm(&name),

@@ -12,17 +12,30 @@
 //! `recv` takes messages in batches, writes them through a 1 MiB buffer,
 //! and flushes whenever the ring is empty, before it blocks, so an
 //! interactive reader sees each line at once.
+//!
+//! On a byte broadcast channel ([`Kind::BroadcastBytes`]) `send` is the
+//! publisher and every `recv` a subscriber: the same input loop publishes
+//! each line or frame as one message, held back with
+//! [`bc::BytesPublisher::send_held`] and handed over by
+//! [`bc::BytesPublisher::flush`] at the same points as the byte rings'
+//! records, and each `recv` writes every message it receives, as for the
+//! byte rings (the subscriber frees its part of the ring in steps, see
+//! `shmlane::broadcast::bytes`). Under the Overwrite policy a lapped
+//! `recv` reports its losses on stderr (at most once a second, and a total
+//! at the end) and goes on, or with `--no-loss` stops with [`LOST`]. The
+//! fixed-size broadcast ([`Kind::Broadcast`], u64 elements) is refused like
+//! the other fixed-size kinds: its messages are not bytes.
 
-use crate::exit::{io_fail, Fail, Res, DISCONNECTED, FAILURE, PEER_DIED, TIMEOUT, TOO_LARGE, USAGE};
+use crate::exit::{io_fail, Fail, Res, CORRUPT, DISCONNECTED, FAILURE, LOST, PEER_DIED, TIMEOUT, TOO_LARGE, USAGE};
 use crate::Framing;
-use shmlane::broadcast::Policy;
+use shmlane::broadcast::{self as bc, BytesBuilder, BytesChannel, BytesPublisher, Policy};
 use shmlane::bytes::{self, Batch};
 use shmlane::layout::Kind;
 use shmlane::{RecvError, RecvTimeoutError, SendError, TryRecvError};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::AsFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Stdin read size.
 const CHUNK: usize = 1 << 20;
@@ -49,10 +62,25 @@ pub struct CreateArgs {
     pub policy: Option<Policy>,
 }
 
-/// Why `send` and `recv` refuse broadcast segments.
-const NO_SHELL_BROADCAST: &str = "send and recv carry byte messages; broadcast channels of byte messages are not \
-     supported from the shell yet (a broadcast segment made by `create --kind broadcast` carries u64 elements \
-     for programs using the library; `stat` shows its subscribers)";
+/// What `recv` does besides reading (see `shmlane recv --help`).
+#[derive(Debug, Clone, Copy)]
+pub struct RecvArgs {
+    /// Stop after this many messages.
+    pub count: Option<u64>,
+    /// Fail when no message arrives within this long.
+    pub timeout: Option<Duration>,
+    /// Output framing.
+    pub framing: Framing,
+    /// Broadcast: start with the oldest message still in the ring.
+    pub from_oldest: bool,
+    /// Broadcast: fail with [`LOST`] when lapped.
+    pub no_loss: bool,
+}
+
+/// Why `send` and `recv` refuse the fixed-size broadcast kind.
+const NO_SHELL_FIXED_BROADCAST: &str = "send and recv carry byte messages, and a `--kind broadcast` channel carries \
+     fixed-size u64 elements for programs using the library (`stat` shows its subscribers); for a broadcast of \
+     lines or frames from the shell create a byte broadcast: `shmlane create NAME --kind broadcast-bytes`";
 
 fn usize_of(v: u64, what: &str) -> Res<usize> {
     usize::try_from(v).map_err(|_| Fail::new(USAGE, format!("{what} {v} is too large")))
@@ -69,12 +97,18 @@ fn bytes_builder(a: &CreateArgs) -> Res<bytes::Builder> {
 /// `shmlane create`.
 pub fn create(name: &str, a: &CreateArgs) -> Res<()> {
     let cap = usize_of(a.capacity, "--capacity")?;
-    let is_bytes = matches!(a.kind, Kind::Bytes | Kind::BytesMpsc | Kind::BytesMpmc);
+    let is_bytes = matches!(
+        a.kind,
+        Kind::Bytes | Kind::BytesMpsc | Kind::BytesMpmc | Kind::BroadcastBytes
+    );
     if !is_bytes && a.max_message.is_some() {
         return Err(Fail::new(USAGE, "--max-message applies to byte kinds only"));
     }
-    if a.kind != Kind::Broadcast && a.policy.is_some() {
-        return Err(Fail::new(USAGE, "--policy applies to --kind broadcast only"));
+    if !matches!(a.kind, Kind::Broadcast | Kind::BroadcastBytes) && a.policy.is_some() {
+        return Err(Fail::new(
+            USAGE,
+            "--policy applies to --kind broadcast-bytes and --kind broadcast only",
+        ));
     }
     if a.kind != Kind::Spsc && a.elem_size.is_some() {
         return Err(Fail::new(
@@ -113,26 +147,58 @@ pub fn create(name: &str, a: &CreateArgs) -> Res<()> {
                 .mode(a.mode)
                 .create::<u64>(name)?;
         }
-        Kind::BroadcastBytes => return Err(Fail::new(USAGE, NO_SHELL_BROADCAST)),
+        Kind::BroadcastBytes => {
+            broadcast_builder(a)?.create(name)?;
+        }
     }
     Ok(())
 }
 
-fn open_bytes(name: &str) -> Res<bytes::Channel> {
-    bytes::Channel::open(name).map_err(|e| match e {
-        shmlane::Error::KindMismatch {
-            found: Kind::Broadcast | Kind::BroadcastBytes,
+/// A byte broadcast as `create` makes it; `max_message` defaults to a
+/// quarter of the capacity, as for the byte rings.
+fn broadcast_builder(a: &CreateArgs) -> Res<BytesBuilder> {
+    let cap = usize_of(a.capacity, "--capacity")?;
+    let max = match a.max_message {
+        Some(m) => usize_of(m, "--max-message")?,
+        None => cap / 4,
+    };
+    Ok(BytesBuilder::new()
+        .capacity(cap)
+        .max_message(max)
+        .policy(a.policy.unwrap_or(Policy::Block))
+        .mode(a.mode))
+}
+
+/// A channel `send` and `recv` can use.
+enum Pipe {
+    /// A byte ring (SPSC, MPSC, MPMC).
+    Ring(bytes::Channel),
+    /// A byte broadcast.
+    Broadcast(BytesChannel),
+}
+
+fn open_pipe(name: &str) -> Res<Pipe> {
+    match bytes::Channel::open(name) {
+        Ok(ch) => Ok(Pipe::Ring(ch)),
+        Err(shmlane::Error::KindMismatch {
+            found: Kind::BroadcastBytes,
             ..
-        } => Fail::new(USAGE, format!("'{name}' is a broadcast channel: {NO_SHELL_BROADCAST}")),
-        shmlane::Error::KindMismatch { found, .. } => Fail::new(
+        }) => Ok(Pipe::Broadcast(BytesChannel::open(name)?)),
+        Err(shmlane::Error::KindMismatch {
+            found: Kind::Broadcast, ..
+        }) => Err(Fail::new(
+            USAGE,
+            format!("'{name}' is a broadcast channel of u64 elements: {NO_SHELL_FIXED_BROADCAST}"),
+        )),
+        Err(shmlane::Error::KindMismatch { found, .. }) => Err(Fail::new(
             USAGE,
             format!(
                 "'{name}' is a {found} channel of fixed-size elements; send and recv carry byte messages \
-                 (create it with --kind bytes, bytes-mpsc or bytes-mpmc)"
+                 (create it with --kind bytes, bytes-mpsc, bytes-mpmc or broadcast-bytes)"
             ),
-        ),
-        e => e.into(),
-    })
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn stdin_file() -> Res<File> {
@@ -158,10 +224,9 @@ fn send_fail(name: &str, e: SendError<()>) -> Fail {
             format!("the consumer of '{name}' closed the ring before all input was sent"),
         ),
         SendError::PeerDied { pid, .. } => Fail::new(PEER_DIED, format!("the consumer of '{name}' (pid {pid}) died")),
-        SendError::Corrupt { corruption, .. } => Fail::new(
-            crate::exit::CORRUPT,
-            format!("segment '{name}' is corrupt: {corruption}"),
-        ),
+        SendError::Corrupt { corruption, .. } => {
+            Fail::new(CORRUPT, format!("segment '{name}' is corrupt: {corruption}"))
+        }
         SendError::TooLarge { len, max, .. } => too_large(name, len, max),
     }
 }
@@ -176,34 +241,157 @@ fn too_large(name: &str, len: usize, max: usize) -> Fail {
     )
 }
 
-/// Writes one message into its own record; the hand-off is left to
-/// `Producer::flush` (see the module docs).
-#[inline]
-fn put(tx: &mut bytes::Producer, name: &str, msg: &[u8]) -> Res<()> {
-    match tx.claim(msg.len()) {
-        Ok(mut g) => {
-            g.copy_from_slice(msg);
-            g.commit_held();
-            Ok(())
+/// Where `send` puts messages: a byte ring's producer or a byte
+/// broadcast's publisher.
+trait Sink {
+    /// Largest message.
+    fn max_message(&self) -> usize;
+    /// Bytes of the record area.
+    fn capacity(&self) -> usize;
+    /// Writes one message; the hand-off may be left to [`Sink::flush`].
+    fn put(&mut self, name: &str, msg: &[u8]) -> Res<()>;
+    /// Hands over every message put so far.
+    fn flush(&mut self);
+}
+
+impl Sink for bytes::Producer {
+    fn max_message(&self) -> usize {
+        bytes::Producer::max_message(self)
+    }
+
+    fn capacity(&self) -> usize {
+        bytes::Producer::capacity(self)
+    }
+
+    /// Writes one message into its own record; the hand-off is left to
+    /// `Producer::flush` (see the module docs).
+    #[inline]
+    fn put(&mut self, name: &str, msg: &[u8]) -> Res<()> {
+        match self.claim(msg.len()) {
+            Ok(mut g) => {
+                g.copy_from_slice(msg);
+                g.commit_held();
+                Ok(())
+            }
+            Err(e) => Err(send_fail(name, e)),
         }
-        Err(e) => Err(send_fail(name, e)),
+    }
+
+    fn flush(&mut self) {
+        bytes::Producer::flush(self);
+    }
+}
+
+/// A byte broadcast publisher and its area size.
+struct Publisher {
+    tx: BytesPublisher,
+    capacity: usize,
+}
+
+impl Sink for Publisher {
+    fn max_message(&self) -> usize {
+        self.tx.max_message()
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Publishes one message, held back until [`Sink::flush`] (see the
+    /// module docs).
+    #[inline]
+    fn put(&mut self, name: &str, msg: &[u8]) -> Res<()> {
+        self.tx.send_held(msg).map_err(|e| match e {
+            SendError::TooLarge { len, max, .. } => too_large(name, len, max),
+            SendError::Corrupt { corruption, .. } => {
+                Fail::new(CORRUPT, format!("segment '{name}' is corrupt: {corruption}"))
+            }
+            // A publisher is never told that nobody listens.
+            e => Fail::new(FAILURE, format!("publishing to '{name}': {e}")),
+        })
+    }
+
+    fn flush(&mut self) {
+        self.tx.flush();
     }
 }
 
 /// `shmlane send`.
-pub fn send(name: &str, create_args: Option<&CreateArgs>, framing: Framing) -> Res<()> {
-    if create_args.is_some_and(|a| matches!(a.kind, Kind::Broadcast | Kind::BroadcastBytes)) {
-        return Err(Fail::new(USAGE, NO_SHELL_BROADCAST));
-    }
-    let ch = match create_args {
-        Some(a) => match bytes_builder(a)?.create(name, usize_of(a.capacity, "--capacity")?) {
-            Ok(ch) => ch,
-            Err(shmlane::Error::AlreadyExists { .. }) => open_bytes(name)?,
+pub fn send(name: &str, create_args: Option<&CreateArgs>, framing: Framing, wait_subscribers: Option<u32>) -> Res<()> {
+    let pipe = match create_args {
+        Some(a) if a.kind == Kind::Broadcast => {
+            return Err(Fail::new(
+                USAGE,
+                format!("--kind broadcast: {NO_SHELL_FIXED_BROADCAST}"),
+            ))
+        }
+        Some(a) if a.kind == Kind::BroadcastBytes => match broadcast_builder(a)?.create(name) {
+            Ok(ch) => Pipe::Broadcast(ch),
+            Err(shmlane::Error::AlreadyExists { .. }) => open_pipe(name)?,
             Err(e) => return Err(e.into()),
         },
-        None => open_bytes(name)?,
+        Some(a) => {
+            if a.policy.is_some() {
+                return Err(Fail::new(USAGE, "--policy applies to --kind broadcast-bytes only"));
+            }
+            match bytes_builder(a)?.create(name, usize_of(a.capacity, "--capacity")?) {
+                Ok(ch) => Pipe::Ring(ch),
+                Err(shmlane::Error::AlreadyExists { .. }) => open_pipe(name)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => open_pipe(name)?,
     };
-    let mut tx = ch.producer()?;
+    match pipe {
+        Pipe::Ring(ch) => {
+            if wait_subscribers.is_some() {
+                return Err(Fail::new(
+                    USAGE,
+                    format!("--wait-subscribers applies to broadcast-bytes channels; '{name}' is a byte ring"),
+                ));
+            }
+            let mut tx = ch.producer()?;
+            pump(name, &mut tx, framing)
+            // Dropping `tx` hands over the rest and closes: the consumer
+            // sees the end after the last message.
+        }
+        Pipe::Broadcast(ch) => {
+            let tx = ch.publisher()?;
+            if let Some(n) = wait_subscribers {
+                wait_for_subscribers(&ch, n);
+            }
+            let mut p = Publisher {
+                tx,
+                capacity: ch.capacity(),
+            };
+            pump(name, &mut p, framing)
+            // Dropping the publisher detaches it: each subscriber sees the
+            // end after the last message.
+        }
+    }
+}
+
+/// Waits until at least `n` live subscribers are attached to `ch`.
+///
+/// The library wakes nobody when a subscriber joins, so this polls: the
+/// attachment counter (no system call) every 2 ms, and the subscribers'
+/// liveness (a system call per subscriber) once the counter is high
+/// enough. A human-scale wait before the first message, never on the
+/// message path.
+fn wait_for_subscribers(ch: &BytesChannel, n: u32) {
+    loop {
+        if ch.stats().subscribers >= n {
+            let alive = ch.subscribers().iter().filter(|s| s.alive && !s.evicted).count();
+            if alive >= n as usize {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Reads stdin and puts each line (or frame) into `tx` as one message.
+fn pump<S: Sink>(name: &str, tx: &mut S, framing: Framing) -> Res<()> {
     let max = tx.max_message();
     let handoff = HANDOFF.min(tx.capacity() / 8);
     let mut input = stdin_file()?;
@@ -246,7 +434,7 @@ pub fn send(name: &str, create_args: Option<&CreateArgs>, framing: Framing) -> R
                     if line.len() > max {
                         return Err(too_large(name, line.len(), max));
                     }
-                    put(&mut tx, name, line)?;
+                    tx.put(name, line)?;
                     start = base + i + 1;
                     if start - mark >= handoff {
                         tx.flush();
@@ -259,7 +447,7 @@ pub fn send(name: &str, create_args: Option<&CreateArgs>, framing: Framing) -> R
                 if eof {
                     if start < end {
                         // A last line without a newline.
-                        put(&mut tx, name, &buf[start..end])?;
+                        tx.put(name, &buf[start..end])?;
                     }
                     break;
                 }
@@ -273,7 +461,7 @@ pub fn send(name: &str, create_args: Option<&CreateArgs>, framing: Framing) -> R
                     if end - start - 4 < len {
                         break;
                     }
-                    put(&mut tx, name, &buf[start + 4..start + 4 + len])?;
+                    tx.put(name, &buf[start + 4..start + 4 + len])?;
                     start += 4 + len;
                     if start - mark >= handoff {
                         tx.flush();
@@ -296,24 +484,29 @@ pub fn send(name: &str, create_args: Option<&CreateArgs>, framing: Framing) -> R
             end = 0;
         }
     }
-    drop(tx); // hands over the rest and closes: the consumer sees the end after the last message
+    tx.flush();
     Ok(())
+}
+
+/// Writes one message: the bytes and a newline, or a frame.
+#[inline]
+fn write_msg(data: &[u8], out: &mut impl Write, framing: Framing) -> io::Result<()> {
+    match framing {
+        Framing::Lines => {
+            out.write_all(data)?;
+            out.write_all(b"\n")
+        }
+        Framing::Frames => {
+            out.write_all(&(data.len() as u32).to_le_bytes())?;
+            out.write_all(data)
+        }
+    }
 }
 
 fn emit(batch: &Batch<'_>, out: &mut impl Write, framing: Framing) -> io::Result<usize> {
     let mut n = 0;
     for r in batch.iter() {
-        let data = r.data();
-        match framing {
-            Framing::Lines => {
-                out.write_all(data)?;
-                out.write_all(b"\n")?;
-            }
-            Framing::Frames => {
-                out.write_all(&(data.len() as u32).to_le_bytes())?;
-                out.write_all(data)?;
-            }
-        }
+        write_msg(r.data(), out, framing)?;
         n += 1;
     }
     Ok(n)
@@ -335,10 +528,9 @@ fn recv_fail(name: &str, e: RecvTimeoutError, timeout: Option<Duration>) -> Stop
             PEER_DIED,
             format!("the producer of '{name}' (pid {pid}) died; every message it committed was written"),
         )),
-        RecvTimeoutError::Corrupt { corruption } => Stop::Fail(Fail::new(
-            crate::exit::CORRUPT,
-            format!("segment '{name}' is corrupt: {corruption}"),
-        )),
+        RecvTimeoutError::Corrupt { corruption } => {
+            Stop::Fail(Fail::new(CORRUPT, format!("segment '{name}' is corrupt: {corruption}")))
+        }
     }
 }
 
@@ -360,8 +552,33 @@ fn from_blocking(e: RecvError) -> RecvTimeoutError {
 }
 
 /// `shmlane recv`.
-pub fn recv(name: &str, count: Option<u64>, timeout: Option<Duration>, framing: Framing) -> Res<()> {
-    let ch = open_bytes(name)?;
+pub fn recv(name: &str, a: &RecvArgs) -> Res<()> {
+    match open_pipe(name)? {
+        Pipe::Ring(ch) => {
+            for (set, flag) in [(a.from_oldest, "--from-oldest"), (a.no_loss, "--no-loss")] {
+                if set {
+                    return Err(Fail::new(
+                        USAGE,
+                        format!(
+                            "{flag} applies to broadcast-bytes channels; '{name}' is a byte ring, whose \
+                             consumer receives every message"
+                        ),
+                    ));
+                }
+            }
+            recv_ring(name, &ch, a.count, a.timeout, a.framing)
+        }
+        Pipe::Broadcast(ch) => recv_broadcast(name, &ch, a),
+    }
+}
+
+fn recv_ring(
+    name: &str,
+    ch: &bytes::Channel,
+    count: Option<u64>,
+    timeout: Option<Duration>,
+    framing: Framing,
+) -> Res<()> {
     let mut rx = ch.consumer()?;
     let mut out = BufWriter::with_capacity(CHUNK, stdout_file()?);
     let mut got = 0u64;
@@ -391,6 +608,161 @@ pub fn recv(name: &str, count: Option<u64>, timeout: Option<Duration>, framing: 
         }
     };
     out.flush().map_err(|e| io_fail("writing stdout", e))?;
+    match stop {
+        Stop::Done => Ok(()),
+        Stop::Fail(f) => Err(f),
+    }
+}
+
+/// Messages a broadcast `recv` lost, reported on stderr as they happen (at
+/// most once a second: a slow reader under Overwrite may be lapped again
+/// and again) and in total at the end.
+struct Losses<'a> {
+    name: &'a str,
+    total: u64,
+    unreported: u64,
+    last: Option<Instant>,
+}
+
+/// Least time between two loss reports.
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+impl Losses<'_> {
+    fn add(&mut self, n: u64) {
+        self.total += n;
+        self.unreported += n;
+        let now = Instant::now();
+        if self.last.is_none_or(|t| now.duration_since(t) >= REPORT_EVERY) {
+            self.report();
+            self.last = Some(now);
+        }
+    }
+
+    fn report(&mut self) {
+        if self.unreported > 0 {
+            eprintln!(
+                "shmlane: recv {}: lapped by the publisher: lost {} messages ({} so far); continuing with the \
+                 oldest message still in the ring",
+                self.name, self.unreported, self.total
+            );
+            self.unreported = 0;
+        }
+    }
+
+    /// The final report, when anything was lost.
+    fn finish(&mut self, received: u64) {
+        if self.total > 0 {
+            self.report();
+            eprintln!(
+                "shmlane: recv {}: lost {} messages in all (overwritten before they were read); received {}",
+                self.name, self.total, received
+            );
+        }
+    }
+}
+
+/// What a broadcast `recv` does after a failed read.
+fn broadcast_stop(name: &str, e: bc::RecvTimeoutError, a: &RecvArgs, losses: &mut Losses<'_>) -> Option<Stop> {
+    Some(match e {
+        bc::RecvTimeoutError::Lagged(n) if a.no_loss => Stop::Fail(Fail::new(
+            LOST,
+            format!(
+                "recv {name}: lapped by the publisher: {n} messages were overwritten before they were read \
+                 (--no-loss)"
+            ),
+        )),
+        bc::RecvTimeoutError::Lagged(n) => {
+            losses.add(n);
+            return None;
+        }
+        bc::RecvTimeoutError::Disconnected => Stop::Done,
+        bc::RecvTimeoutError::Timeout => Stop::Fail(Fail::new(
+            TIMEOUT,
+            format!("no message on '{name}' within {:?}", a.timeout.unwrap_or_default()),
+        )),
+        bc::RecvTimeoutError::PeerDied { pid } => Stop::Fail(Fail::new(
+            PEER_DIED,
+            format!("the publisher of '{name}' (pid {pid}) died; every message it published was written"),
+        )),
+        bc::RecvTimeoutError::Corrupt { corruption } => {
+            Stop::Fail(Fail::new(CORRUPT, format!("segment '{name}' is corrupt: {corruption}")))
+        }
+    })
+}
+
+fn from_try_bc(e: bc::TryRecvError) -> bc::RecvTimeoutError {
+    match e {
+        bc::TryRecvError::Empty => bc::RecvTimeoutError::Timeout,
+        bc::TryRecvError::Lagged(n) => bc::RecvTimeoutError::Lagged(n),
+        bc::TryRecvError::Disconnected => bc::RecvTimeoutError::Disconnected,
+        bc::TryRecvError::PeerDied { pid } => bc::RecvTimeoutError::PeerDied { pid },
+        bc::TryRecvError::Corrupt { corruption } => bc::RecvTimeoutError::Corrupt { corruption },
+    }
+}
+
+fn from_blocking_bc(e: bc::RecvError) -> bc::RecvTimeoutError {
+    match e {
+        bc::RecvError::Lagged(n) => bc::RecvTimeoutError::Lagged(n),
+        bc::RecvError::Disconnected => bc::RecvTimeoutError::Disconnected,
+        bc::RecvError::PeerDied { pid } => bc::RecvTimeoutError::PeerDied { pid },
+        bc::RecvError::Corrupt { corruption } => bc::RecvTimeoutError::Corrupt { corruption },
+    }
+}
+
+/// `recv` on a byte broadcast: subscribes (from the newest message, or the
+/// oldest still in the ring) and writes every message it receives.
+fn recv_broadcast(name: &str, ch: &BytesChannel, a: &RecvArgs) -> Res<()> {
+    let mut rx = if a.from_oldest {
+        ch.subscribe_from_oldest()?
+    } else {
+        ch.subscribe()?
+    };
+    let mut out = BufWriter::with_capacity(CHUNK, stdout_file()?);
+    let mut losses = Losses {
+        name,
+        total: 0,
+        unreported: 0,
+        last: None,
+    };
+    let mut got = 0u64;
+    let stop = loop {
+        if a.count.is_some_and(|c| got >= c) {
+            break Stop::Done;
+        }
+        let e = match rx.try_read() {
+            Ok(m) => {
+                write_msg(&m, &mut out, a.framing).map_err(|e| io_fail("writing stdout", e))?;
+                got += 1;
+                continue;
+            }
+            Err(e) => e,
+        };
+        let e = if e == bc::TryRecvError::Empty {
+            // Empty: hand what we have to the reader before blocking.
+            out.flush().map_err(|e| io_fail("writing stdout", e))?;
+            let r = match a.timeout {
+                Some(t) => rx.read_timeout(t),
+                None => rx.read().map_err(from_blocking_bc),
+            };
+            match r {
+                Ok(m) => {
+                    write_msg(&m, &mut out, a.framing).map_err(|e| io_fail("writing stdout", e))?;
+                    got += 1;
+                    continue;
+                }
+                Err(e) => e,
+            }
+        } else {
+            from_try_bc(e)
+        };
+        if let Some(stop) = broadcast_stop(name, e, a, &mut losses) {
+            break stop;
+        }
+    };
+    out.flush().map_err(|e| io_fail("writing stdout", e))?;
+    if !matches!(&stop, Stop::Fail(f) if f.code == LOST) {
+        losses.finish(got);
+    }
     match stop {
         Stop::Done => Ok(()),
         Stop::Fail(f) => Err(f),

@@ -2,7 +2,11 @@
 //! trips through `send | recv`, the exit codes of `recv` for a producer
 //! killed mid-stream, a corrupt segment and a timeout, `send` of a message
 //! that is too large, and `ls`/`gc`/`rm` with live, dead, corrupt and
-//! foreign files in /dev/shm. Names carry the test's pid; every wait is
+//! foreign files in /dev/shm. On broadcast-bytes channels: one `send` and
+//! several `recv` processes each getting every message (block), a lapped
+//! `recv` reporting its losses or failing with `--no-loss` (overwrite), the
+//! end of the stream for early, late and orphaned subscribers, refused
+//! combinations, and `stat`/`ls` showing the subscribers. Names carry the test's pid; every wait is
 //! bounded; segments are unlinked and children killed on the way out.
 
 use std::io::{Read, Write};
@@ -330,7 +334,7 @@ fn usage_and_open_errors_exit_2() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--policy"));
     let o = run(&["send", &name, "--create", "--kind", "broadcast", "--capacity", "64"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported from the shell"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--kind broadcast-bytes"));
     assert!(!std::path::Path::new(&shm_path(&name)).exists());
 }
 
@@ -395,10 +399,16 @@ fn stat_and_ls_show_broadcast_subscribers() {
     assert!(line.contains("broadcast"), "{line}");
     assert!(line.contains("1 subscribers, 5 published, 0 evicted"), "{line}");
 
-    // send/recv refuse it with a clear message.
-    let o = run(&["recv", &name, "--timeout", "10ms"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported from the shell"));
+    // send/recv refuse it with a clear message pointing at the byte kind.
+    for cmd in ["recv", "send"] {
+        let o = run(&[cmd, &name]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("u64 elements") && err.contains("--kind broadcast-bytes"),
+            "{err}"
+        );
+    }
     drop((tx, rx));
 
     // A broadcast ring created from the shell, for programs using the library.
@@ -521,4 +531,458 @@ fn ls_gc_rm_tell_live_dead_corrupt_and_foreign_apart() {
         j.contains("\"kind\":\"bytes\"") && j.contains("\"endpoints_alive\":1"),
         "{j}"
     );
+}
+
+/// A child process killed and reaped when dropped (a failing test leaves
+/// no subscriber waiting for a publisher that never comes).
+struct Kid(Child);
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Kid {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Kid {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+/// `recv NAME args` with stdout and stderr piped (not read yet).
+fn spawn_recv(name: &str, args: &[&str]) -> Kid {
+    let mut a = vec!["recv", name];
+    a.extend_from_slice(args);
+    Kid(shmlane(&a)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap())
+}
+
+/// Waits (bounded) until `n` subscribers are attached to a byte broadcast.
+fn wait_subscribers(name: &str, n: u32) {
+    let start = Instant::now();
+    while shmlane::inspect::broadcast(name).unwrap().0.subscribers != n {
+        assert!(start.elapsed() < LIMIT, "{n} subscribers never attached to {name}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `send NAME args` with `input` on stdin; returns its status and stderr.
+fn send_input(name: &str, args: &[&str], input: Vec<u8>) -> (ExitStatus, String) {
+    let mut a = vec!["send", name];
+    a.extend_from_slice(args);
+    let mut send = shmlane(&a)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = reader(send.stderr.take().unwrap());
+    let mut stdin = send.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let status = wait_bounded(&mut send);
+    writer.join().unwrap();
+    (
+        status,
+        String::from_utf8_lossy(&err.recv_timeout(LIMIT).unwrap()).into_owned(),
+    )
+}
+
+/// A child whose stdout and stderr are being read on threads.
+struct Reading {
+    kid: Kid,
+    out: mpsc::Receiver<Vec<u8>>,
+    err: mpsc::Receiver<Vec<u8>>,
+}
+
+/// Starts reading a child's stdout and stderr.
+fn reading(mut kid: Kid) -> Reading {
+    let (out, err) = (reader(kid.stdout.take().unwrap()), reader(kid.stderr.take().unwrap()));
+    Reading { kid, out, err }
+}
+
+impl Reading {
+    /// Waits for the child and the ends of its output.
+    fn finish(mut self) -> Output {
+        let status = wait_bounded(&mut self.kid);
+        Output {
+            status,
+            stdout: self.out.recv_timeout(LIMIT).unwrap(),
+            stderr: self.err.recv_timeout(LIMIT).unwrap(),
+        }
+    }
+}
+
+/// Reads a child's stdout and stderr to their ends and waits for it.
+fn finish(kid: Kid) -> Output {
+    reading(kid).finish()
+}
+
+fn numbered_lines(n: u32) -> Vec<u8> {
+    let mut v = Vec::new();
+    for i in 1..=n {
+        writeln!(v, "{i}").unwrap();
+    }
+    v
+}
+
+#[test]
+fn broadcast_block_every_recv_gets_every_line_and_frame() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("bb-block");
+    // A small area: the publisher wraps and waits for the slowest reader
+    // many times.
+    create(
+        &name,
+        &["--kind", "broadcast-bytes", "--capacity", "64KiB", "--policy", "block"],
+    );
+    let input = numbered_lines(200_000);
+    let subs: Vec<Reading> = (0..3).map(|_| reading(spawn_recv(&name, &[]))).collect();
+    let (ss, err) = send_input(&name, &["--wait-subscribers", "3"], input.clone());
+    assert_eq!(ss.code(), Some(0), "{err}");
+    for c in subs {
+        let o = c.finish();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(o.stdout.len(), input.len());
+        assert!(o.stdout == input, "a subscriber's output differs from the input");
+        assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    // Frames: any bytes, up to max-message.
+    let framed = cl.name("bb-frames");
+    let mut input = Vec::new();
+    for i in 0..3000u32 {
+        let len = (i as usize * 53) % 2049;
+        input.extend_from_slice(&(len as u32).to_le_bytes());
+        input.extend((0..len).map(|j| (i as usize * 31 + j) as u8));
+    }
+    create(
+        &framed,
+        &[
+            "--kind",
+            "broadcast-bytes",
+            "--capacity",
+            "16KiB",
+            "--max-message",
+            "4KiB",
+        ],
+    );
+    let subs: Vec<Reading> = (0..2).map(|_| reading(spawn_recv(&framed, &["--frames"]))).collect();
+    wait_subscribers(&framed, 2);
+    let (ss, err) = send_input(&framed, &["--frames"], input.clone());
+    assert_eq!(ss.code(), Some(0), "{err}");
+    for c in subs {
+        let o = c.finish();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.stdout == input,
+            "frames differ ({} vs {} bytes)",
+            o.stdout.len(),
+            input.len()
+        );
+    }
+
+    // send --create makes a byte broadcast with the policy asked for (and
+    // publishes to nobody).
+    let made = cl.name("bb-made");
+    let (ss, err) = send_input(
+        &made,
+        &[
+            "--create",
+            "--kind",
+            "broadcast-bytes",
+            "--policy",
+            "overwrite",
+            "--capacity",
+            "8KiB",
+        ],
+        b"to nobody\n".to_vec(),
+    );
+    assert_eq!(ss.code(), Some(0), "{err}");
+    let o = run(&["stat", &made, "--json"]);
+    let json = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(json_field(json.trim(), "kind"), "\"broadcast-bytes\"");
+    assert_eq!(json_field(json.trim(), "policy"), "\"overwrite\"");
+    assert_eq!(json_field(json.trim(), "max_message"), "2048");
+    assert_eq!(json_field(json.trim(), "published"), "1");
+}
+
+/// The number after `key` in `text` (e.g. "lost 12 messages").
+fn number_after(text: &str, key: &str) -> u64 {
+    let at = text.find(key).unwrap_or_else(|| panic!("no '{key}' in {text}")) + key.len();
+    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after '{key}' in {text}"))
+}
+
+#[test]
+fn broadcast_overwrite_a_stalled_recv_reports_what_it_lost() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("bb-over");
+    create(
+        &name,
+        &[
+            "--kind",
+            "broadcast-bytes",
+            "--capacity",
+            "64KiB",
+            "--policy",
+            "overwrite",
+        ],
+    );
+    // Neither recv's stdout is read until the publisher is done: each can
+    // hold at most its 1 MiB buffer, the pipe and the 64 KiB ring of the
+    // ~6.9 MB published, so both are lapped.
+    const N: u32 = 1_000_000;
+    let input = numbered_lines(N);
+    let lossy = spawn_recv(&name, &[]);
+    let strict = spawn_recv(&name, &["--no-loss"]);
+    let (ss, err) = send_input(&name, &["--wait-subscribers", "2"], input.clone());
+    assert_eq!(ss.code(), Some(0), "{err}");
+
+    let o = finish(lossy);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // Reports as it goes (each with what it lost since the last), then the
+    // total.
+    let reported: u64 = err
+        .lines()
+        .filter(|l| l.contains("lapped by the publisher: lost "))
+        .map(|l| number_after(l, "lapped by the publisher: lost "))
+        .sum();
+    let last = err
+        .lines()
+        .find(|l| l.contains("messages in all"))
+        .unwrap_or_else(|| panic!("no final count in {err}"));
+    let (lost, received) = (number_after(last, "lost "), number_after(last, "received "));
+    let lines: Vec<u32> = std::str::from_utf8(&o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(lost > 0, "{err}");
+    assert_eq!(reported, lost, "{err}");
+    assert_eq!(received, lines.len() as u64, "{err}");
+    assert_eq!(lost + received, u64::from(N), "{err}");
+    // What arrived is in order, without duplicates, and ends with the last
+    // line (still in the ring when the reader got to it). (It may start
+    // anywhere: the publisher never waits, and may lap a reader before its
+    // first read.)
+    assert!(lines.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(lines.last(), Some(&N));
+
+    let o = finish(strict);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(8), "{err}");
+    assert!(err.contains("--no-loss"), "{err}");
+    // Everything before the loss was written, in order from the first
+    // (possibly nothing).
+    assert!(input.starts_with(&o.stdout));
+
+    // The channel's counters saw the losses.
+    let (s, _) = shmlane::inspect::broadcast(&name).unwrap();
+    assert!(s.lost > lost, "{s:?}");
+}
+
+#[test]
+fn broadcast_end_of_stream_for_late_and_orphaned_recv() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("bb-end");
+    create(&name, &["--kind", "broadcast-bytes", "--capacity", "4KiB"]);
+    // A recv attached before the publisher waits for it, and ends when it
+    // closes and everything is read; --count stops early.
+    let early = spawn_recv(&name, &[]);
+    let two = spawn_recv(&name, &["--count", "2"]);
+    wait_subscribers(&name, 2);
+    let (ss, err) = send_input(&name, &[], b"a\nb\nc\n".to_vec());
+    assert_eq!(ss.code(), Some(0), "{err}");
+    let o = finish(early);
+    assert_eq!((o.status.code(), &o.stdout[..]), (Some(0), &b"a\nb\nc\n"[..]));
+    let o = finish(two);
+    assert_eq!((o.status.code(), &o.stdout[..]), (Some(0), &b"a\nb\n"[..]));
+    // After the publisher left: a new recv ends at once; one from the
+    // oldest gets what is still in the ring first.
+    let o = run(&["recv", &name, "--timeout", "20s"]);
+    assert_eq!((o.status.code(), &o.stdout[..]), (Some(0), &b""[..]));
+    let o = run(&["recv", &name, "--from-oldest", "--timeout", "20s"]);
+    assert_eq!((o.status.code(), &o.stdout[..]), (Some(0), &b"a\nb\nc\n"[..]));
+    // Nothing published within the timeout: exit 5.
+    let quiet = cl.name("bb-quiet");
+    create(&quiet, &["--kind", "broadcast-bytes", "--capacity", "4KiB"]);
+    let o = run(&["recv", &quiet, "--timeout", "200ms"]);
+    assert_eq!(o.status.code(), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // A publisher killed mid-stream: recv writes what it published, exit 3.
+    let killed = cl.name("bb-killed");
+    create(&killed, &["--kind", "broadcast-bytes", "--capacity", "64KiB"]);
+    let mut recv = spawn_recv(&killed, &[]);
+    let mut rout = recv.stdout.take().unwrap();
+    let mut send = Kid(shmlane(&["send", &killed, "--wait-subscribers", "1"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let mut stdin = send.stdin.take().unwrap();
+    let expected = numbered_lines(1000);
+    stdin.write_all(&expected).unwrap();
+    stdin.flush().unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let start = Instant::now();
+    while got.len() < expected.len() {
+        assert!(start.elapsed() < LIMIT, "recv did not print the published lines");
+        match rout.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(got == expected);
+    send.kill().unwrap();
+    let _ = send.wait();
+    let rs = wait_bounded(&mut recv);
+    drop(stdin);
+    let mut rest = Vec::new();
+    let _ = rout.read_to_end(&mut rest);
+    assert_eq!(rs.code(), Some(3), "recv exit code for a dead publisher");
+    assert!(rest.is_empty());
+}
+
+#[test]
+fn broadcast_bad_combinations_exit_2() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("bb-bad");
+    let refused = |args: &[&str], says: &str| {
+        let o = run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    refused(
+        &["create", &name, "--kind", "bytes", "--policy", "overwrite"],
+        "--policy",
+    );
+    refused(
+        &["create", &name, "--kind", "broadcast-bytes", "--capacity", "1000"],
+        "power of two",
+    );
+    refused(
+        &[
+            "create",
+            &name,
+            "--kind",
+            "broadcast-bytes",
+            "--capacity",
+            "4KiB",
+            "--max-message",
+            "4KiB",
+        ],
+        "max_message",
+    );
+    refused(
+        &["create", &name, "--kind", "broadcast-bytes", "--elem-size", "8"],
+        "--elem-size",
+    );
+    refused(
+        &["send", &name, "--create", "--kind", "bytes", "--policy", "block"],
+        "--policy",
+    );
+    assert!(!std::path::Path::new(&shm_path(&name)).exists());
+
+    // Broadcast-only flags on a byte ring.
+    let ring = cl.name("bb-ring");
+    create(&ring, &["--capacity", "4KiB"]);
+    refused(
+        &["recv", &ring, "--from-oldest"],
+        "--from-oldest applies to broadcast-bytes",
+    );
+    refused(&["recv", &ring, "--no-loss"], "--no-loss applies to broadcast-bytes");
+    refused(
+        &["send", &ring, "--wait-subscribers", "1"],
+        "--wait-subscribers applies",
+    );
+
+    // A second publisher while one is attached.
+    let bb = cl.name("bb-busy");
+    create(&bb, &["--kind", "broadcast-bytes", "--capacity", "4KiB"]);
+    let mut first = Kid(shmlane(&["send", &bb]).stdin(Stdio::piped()).spawn().unwrap());
+    let start = Instant::now();
+    while !shmlane::inspect::broadcast(&bb).unwrap().0.publisher_attached {
+        assert!(start.elapsed() < LIMIT, "send never attached");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let o = run(&["send", &bb]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(first.stdin.take());
+    assert_eq!(wait_bounded(&mut first).code(), Some(0));
+}
+
+#[test]
+fn stat_and_ls_show_byte_broadcast_subscribers() {
+    let mut cl = Cleanup::default();
+    let name = cl.name("bb-stat");
+    create(
+        &name,
+        &[
+            "--kind",
+            "broadcast-bytes",
+            "--capacity",
+            "64KiB",
+            "--policy",
+            "overwrite",
+        ],
+    );
+    let subs: Vec<Kid> = (0..2).map(|_| spawn_recv(&name, &[])).collect();
+    wait_subscribers(&name, 2);
+    let o = run(&["stat", &name, "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let json = String::from_utf8(o.stdout).unwrap();
+    let json = json.trim();
+    assert_eq!(json_field(json, "kind"), "\"broadcast-bytes\"");
+    assert_eq!(json_field(json, "policy"), "\"overwrite\"");
+    assert_eq!(json_field(json, "subscribers"), "2");
+    assert_eq!(json_field(json, "published"), "0");
+    for c in &subs {
+        assert!(json.contains(&format!("\"pid\":{},\"alive\":true", c.id())), "{json}");
+    }
+    let o = run(&["stat", &name]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("subscriber ")).count(),
+        2,
+        "{text}"
+    );
+    let prefix = name.trim_start_matches('/');
+    let o = run(&["ls", "--prefix", prefix]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("broadcast-bytes") && line.contains("64KiB"), "{line}");
+    assert!(
+        line.contains("(overwrite, 2 subscribers, 0 published, 0 evicted)"),
+        "{line}"
+    );
+
+    let (ss, err) = send_input(&name, &[], b"x\ny\n".to_vec());
+    assert_eq!(ss.code(), Some(0), "{err}");
+    for c in subs {
+        let o = finish(c);
+        assert_eq!((o.status.code(), &o.stdout[..]), (Some(0), &b"x\ny\n"[..]));
+    }
+    let o = run(&["stat", &name, "--json"]);
+    let json = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(json_field(json.trim(), "published"), "2");
+    assert_eq!(json_field(json.trim(), "subscribers"), "0");
 }

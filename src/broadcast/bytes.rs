@@ -65,7 +65,39 @@
 //! Gating, joining (the Dekker handshake), eviction of dead subscribers,
 //! `Disconnected`/`PeerDied` and the counters are the fixed ring's
 //! (`super::core`), in byte positions: under Block the publisher writes
-//! `[p, end)` only when `end <= min(gates) + capacity`.
+//! `[p, end)` only when `end <= min(gates) + capacity`. The limit it caches
+//! is also at most `tail + capacity` for the `tail` it had stored when it
+//! computed it: a subscriber joining after that scan gates from a `tail` at
+//! least as high, so no write under that limit reaches what it has not
+//! read (a limit of `end - 8 + capacity`, the scan's own record, let a
+//! later record overwrite the start of a record such a subscriber was
+//! about to read; found by the loom model of a join during a publish).
+//!
+//! # Batches: held messages, lazy gates
+//! Handing over each message costs a store of `tail` that the subscribers
+//! are polling and, for one that sleeps, a wake-up; and a subscriber close
+//! behind the publisher reads each record's lines while the publisher
+//! writes the next one into them. [`BytesPublisher::send_held`] (and
+//! `try_send_held`) write the record (`intent` first, as always) but leave
+//! `tail` and `published`; [`BytesPublisher::flush`], a plain send, a send
+//! that finds no room (before anyone waits: subscribers cannot free room
+//! past what they cannot see) and the drop hand every held record over with
+//! one store of `tail`. Held records span at most half the area with the
+//! one being written (more hands the held ones over first), so `oldest`,
+//! found below `end - capacity`, stays at or below `tail`. A publisher that
+//! dies takes its held records along: its successor continues from `tail`
+//! and numbers on from `published`, both of which exclude them, with
+//! `intent` at least the dead one's, as after a death mid-write.
+//!
+//! A subscriber stores its gate (a Release store, and a wake-up of a
+//! blocked publisher) not after every record but when it moved a
+//! `capacity / 8` step, or when it finds nothing to read (before it may
+//! block, so a publisher waiting for room is never left waiting for a
+//! subscriber waiting for messages), or when lapped. A gate left behind
+//! only promises less, so the publisher's limit stays safe; a blocked
+//! publisher resumes a step at a time instead of a record at a time (a
+//! publisher parked on a full ring used to be woken with a system call
+//! per record).
 //!
 //! # Zero copy
 //! Under Block, [`BytesSubscriber::try_read`] hands out the payload in
@@ -82,8 +114,11 @@
 //!   anything else is [`Corruption`]. Every loop is bounded by the area
 //!   size or a small constant.
 //! - A publisher that attaches after a dead one continues from `tail` with
-//!   `intent` at least the dead one's, so its half-written record is never
-//!   delivered and never validates.
+//!   `intent` at least the dead one's, so its half-written record (and its
+//!   held ones) are never delivered and never validate.
+//! - Held records: `tail <= next`, `next - tail <= capacity / 2` before the
+//!   record being written; a subscriber's stored gate is at most the end
+//!   of the last record it delivered.
 //! - A subscriber that is lapped before it read its first message counts
 //!   its losses from `published` as read at its join (exact when nothing
 //!   was published during the join, best effort otherwise).
@@ -132,6 +167,14 @@ pub use crate::bytes::{PADDING_TYPE, RECORD_HEADER_LEN};
 
 /// Smallest record area.
 pub const MIN_CAPACITY: usize = 64;
+/// A subscriber stores its gate when it moved `capacity / GATE_EVERY_DIVISOR`
+/// bytes, or when it finds nothing to read.
+#[cfg(not(loom))]
+const GATE_EVERY_DIVISOR: u64 = 8;
+/// Under loom: half the (tiny) area, so that the models' 16-byte records
+/// leave the gate behind and the store on an empty look is exercised.
+#[cfg(loom)]
+const GATE_EVERY_DIVISOR: u64 = 2;
 /// Offset of the byte kind's extra line (`intent`, `oldest`, `published`).
 pub const BYTES_EXT_OFFSET: usize = BROADCAST_CONTROL_LEN;
 /// Size of the byte kind's control block.
@@ -617,6 +660,8 @@ impl BytesChannel {
             sh: sh.clone(),
             token: me,
             next: t,
+            shown: t,
+            held: 0,
             msg,
             oldest,
             intent_floor: intent,
@@ -668,6 +713,9 @@ impl BytesChannel {
             received: 0,
             lost: 0,
             buf: vec![0u8; sh.max.next_multiple_of(8)],
+            gate: t2,
+            pending_gate: t2,
+            gate_every: sh.cap / GATE_EVERY_DIVISOR,
             wait: WaitConfig::default(),
             pacer: Pacer::new(),
         })
@@ -685,6 +733,10 @@ pub struct BytesPublisher {
     token: u64,
     /// Next byte position (only we store `tail`).
     next: u64,
+    /// The `tail` we stored last: `[shown, next)` holds the held records.
+    shown: u64,
+    /// Records written but not handed over (held commits).
+    held: usize,
     /// Next message number.
     msg: u64,
     /// Position of the oldest intact record.
@@ -700,7 +752,8 @@ impl std::fmt::Debug for BytesPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("broadcast::BytesPublisher")
             .field("name", &self.sh.name)
-            .field("published", &self.msg)
+            .field("published", &self.published())
+            .field("held", &self.held)
             .finish()
     }
 }
@@ -711,9 +764,16 @@ impl BytesPublisher {
         self.wait = cfg;
     }
 
-    /// Messages published so far.
+    /// Messages published so far (handed over to the subscribers; held
+    /// ones not included).
     pub fn published(&self) -> u64 {
-        self.msg
+        self.msg - self.held as u64
+    }
+
+    /// Messages written with [`send_held`](Self::send_held) (or
+    /// [`try_send_held`](Self::try_send_held)) and not handed over yet.
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Largest message in bytes.
@@ -750,10 +810,12 @@ impl BytesPublisher {
         self.oldest = o.min(self.next);
     }
 
-    /// Writes `msg` as record `[at, end)` (padding before it from `next`).
+    /// Writes `msg` as record `[at, end)` (padding before it from `next`);
+    /// [`hand_over`](Self::hand_over) publishes it.
+    #[inline]
     fn write(&mut self, ty: u32, msg: &[u8], at: u64, end: u64) {
         self.retire(end);
-        let sh = self.sh.clone();
+        let sh = &self.sh;
         let x = sh.ext();
         // Release: pairs with the Acquire load in `BytesSubscriber::lapped`
         // and `join`: the `tail` stored before is visible with it.
@@ -778,20 +840,49 @@ impl BytesPublisher {
         seq.store(2 * self.msg + 1, Ordering::Relaxed);
         sh.word(at + 8)
             .store(msg.len() as u64 | (u64::from(ty) << 32), Ordering::Relaxed);
-        for (i, chunk) in msg.chunks(8).enumerate() {
+        let words = msg.chunks_exact(8);
+        let rest = words.remainder();
+        let mut w_at = at + 16;
+        for chunk in words {
+            let w = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
+            sh.word(w_at).store(w, Ordering::Relaxed);
+            w_at += 8;
+        }
+        if !rest.is_empty() {
             let mut w = [0u8; 8];
-            w[..chunk.len()].copy_from_slice(chunk);
-            sh.word(at + 16 + 8 * i as u64)
-                .store(u64::from_ne_bytes(w), Ordering::Relaxed);
+            w[..rest.len()].copy_from_slice(rest);
+            sh.word(w_at).store(u64::from_ne_bytes(w), Ordering::Relaxed);
         }
         seq.store(2 * self.msg + 2, Ordering::Relaxed);
         self.msg += 1;
-        // Relaxed: statistics and a successor's start.
-        x.published.store(self.msg, Ordering::Relaxed);
         self.next = end;
-        // Release: pairs with the Acquire load of `tail` in `load_tail`.
-        sh.ctl().tail.store(end, Ordering::Release);
+        self.held += 1;
+    }
+
+    /// Hands every record written to the subscribers: one store of `tail`,
+    /// at most one wake-up.
+    #[inline]
+    fn hand_over(&mut self) {
+        let sh = &self.sh;
+        // Relaxed: statistics and a successor's start (messages below
+        // `tail`: a successor numbers on from there).
+        sh.ext().published.store(self.msg, Ordering::Relaxed);
+        // Release: pairs with the Acquire load of `tail` in `load_tail`:
+        // every record below `next` is published.
+        sh.ctl().tail.store(self.next, Ordering::Release);
         sh.ctl().not_empty.wake();
+        self.shown = self.next;
+        self.held = 0;
+    }
+
+    /// Hands the records written with [`send_held`](Self::send_held) to
+    /// the subscribers (one store of `tail`, at most one wake-up); nothing
+    /// when none is held. Also done by every plain send, before the
+    /// publisher waits for room, and on drop.
+    pub fn flush(&mut self) {
+        if self.held > 0 {
+            self.hand_over();
+        }
     }
 
     fn room(&mut self, end: u64, expensive: bool) -> std::result::Result<(), Stop> {
@@ -805,14 +896,29 @@ impl BytesPublisher {
             self.sh.truncated().map_err(Stop::Closed)?;
         }
         let sh = self.sh.clone();
-        self.limit = sh.rescan(end - 8, self.next, expensive, &mut self.pacer);
+        // At most `shown + capacity`: a subscriber that joins after this
+        // scan gates from a `tail` of at least `shown` (the join handshake,
+        // see the parent module), so the cached limit must not let us
+        // overwrite anything at or above `shown`. (`end - 8` alone would
+        // let a record written later overwrite the start of the one being
+        // written now, which such a subscriber has not read.)
+        let l = sh.rescan(end - 8, self.shown, expensive, &mut self.pacer);
+        self.limit = l.min(self.shown + sh.cap);
         if end > self.limit {
             return Err(Stop::Wait);
         }
         Ok(())
     }
 
-    fn try_inner(&mut self, ty: u32, msg: &[u8], expensive: bool) -> std::result::Result<(), TrySendError<()>> {
+    /// Writes `msg` if there is room, and hands it over unless `hold`.
+    #[inline]
+    fn try_inner(
+        &mut self,
+        ty: u32,
+        msg: &[u8],
+        expensive: bool,
+        hold: bool,
+    ) -> std::result::Result<(), TrySendError<()>> {
         if msg.len() > self.sh.max || ty == PADDING_TYPE {
             return Err(TrySendError::TooLarge {
                 value: (),
@@ -821,12 +927,27 @@ impl BytesPublisher {
             });
         }
         let (at, end) = self.place(msg.len());
+        // Held records span at most half the area with the new one, so
+        // that `oldest` (the first record at or after `end - capacity`)
+        // stays at or below `tail` and the room we need never exceeds a
+        // ring beyond `tail`.
+        if self.held > 0 && end - self.shown > self.sh.cap / 2 {
+            self.hand_over();
+        }
         match self.room(end, expensive) {
             Ok(()) => {
                 self.write(ty, msg, at, end);
+                if !hold {
+                    self.hand_over();
+                }
                 Ok(())
             }
-            Err(Stop::Wait) => Err(TrySendError::Full(())),
+            Err(Stop::Wait) => {
+                // The subscribers cannot read (and so free room past) what
+                // we hold: hand it over before anyone waits.
+                self.flush();
+                Err(TrySendError::Full(()))
+            }
             Err(Stop::Closed(c)) => Err(c.try_send(())),
         }
     }
@@ -840,10 +961,28 @@ impl BytesPublisher {
     /// [`try_send`](Self::try_send) with a type word (any but
     /// [`PADDING_TYPE`], which is `TooLarge`).
     pub fn try_send_with_type(&mut self, ty: u32, msg: &[u8]) -> std::result::Result<(), TrySendError<()>> {
-        match self.try_inner(ty, msg, false) {
+        self.try_paced(ty, msg, false)
+    }
+
+    /// Like [`try_send`](Self::try_send), but holds the message back: it
+    /// is written, and handed to the subscribers (with every message held
+    /// before it) by the next [`flush`](Self::flush), plain send, failed
+    /// try (`Full`: handed over before anyone waits) or drop. Until then
+    /// no subscriber sees it, and a publisher that dies takes it along
+    /// (its successor continues from the last message handed over).
+    /// Writing a batch this way costs one store of `tail` and at most one
+    /// wake-up per batch instead of per message, and lets subscribers read
+    /// lines the publisher is done with. Held records span at most half
+    /// the ring: a message beyond that hands the held ones over first.
+    pub fn try_send_held(&mut self, msg: &[u8]) -> std::result::Result<(), TrySendError<()>> {
+        self.try_paced(0, msg, true)
+    }
+
+    fn try_paced(&mut self, ty: u32, msg: &[u8], hold: bool) -> std::result::Result<(), TrySendError<()>> {
+        match self.try_inner(ty, msg, false, hold) {
             Err(TrySendError::Full(())) => {
                 let exp = self.pacer.due(self.wait.check_interval);
-                self.try_inner(ty, msg, exp)
+                self.try_inner(ty, msg, exp, hold)
             }
             r => r,
         }
@@ -857,12 +996,19 @@ impl BytesPublisher {
 
     /// [`send`](Self::send) with a type word.
     pub fn send_with_type(&mut self, ty: u32, msg: &[u8]) -> std::result::Result<(), SendError<()>> {
-        self.send_until(ty, msg, None).map_err(send_err)
+        self.send_until(ty, msg, None, false).map_err(send_err)
+    }
+
+    /// [`send`](Self::send), holding the message back as
+    /// [`try_send_held`](Self::try_send_held) does (when it must wait for
+    /// room, it hands the held messages over first).
+    pub fn send_held(&mut self, msg: &[u8]) -> std::result::Result<(), SendError<()>> {
+        self.send_until(0, msg, None, true).map_err(send_err)
     }
 
     /// Publishes `msg`, waiting at most `timeout`.
     pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> std::result::Result<(), SendTimeoutError<()>> {
-        self.send_until(0, msg, deadline(timeout))
+        self.send_until(0, msg, deadline(timeout), false)
     }
 
     /// [`send_timeout`](Self::send_timeout) with a type word.
@@ -872,19 +1018,27 @@ impl BytesPublisher {
         msg: &[u8],
         timeout: Duration,
     ) -> std::result::Result<(), SendTimeoutError<()>> {
-        self.send_until(ty, msg, deadline(timeout))
+        self.send_until(ty, msg, deadline(timeout), false)
     }
 
+    #[inline]
     fn send_until(
         &mut self,
         ty: u32,
         msg: &[u8],
         deadline: Option<Instant>,
+        hold: bool,
     ) -> std::result::Result<(), SendTimeoutError<()>> {
+        // The first try without the wait machinery (`block_on` tries first
+        // too, but its word borrows a clone of the shared handles).
+        match self.try_inner(ty, msg, false, hold) {
+            Err(TrySendError::Full(())) => {}
+            r => return r.map_err(IntoSendTimeout::into_send_timeout),
+        }
         let sh = self.sh.clone();
         let cfg = self.wait;
         wait::block_on(&sh.ctl().not_full, &cfg, deadline, |exp| {
-            match self.try_inner(ty, msg, exp || sh.check_every_poll) {
+            match self.try_inner(ty, msg, exp || sh.check_every_poll, hold) {
                 Ok(()) => Some(Ok(())),
                 Err(TrySendError::Full(())) => None,
                 Err(e) => Some(Err(e.into_send_timeout())),
@@ -927,6 +1081,8 @@ impl BytesPublisher {
 
 impl Drop for BytesPublisher {
     fn drop(&mut self) {
+        // Held messages first: the subscribers see them before the end.
+        self.flush();
         self.sh.detach_publisher(self.token);
     }
 }
@@ -950,6 +1106,12 @@ pub struct BytesSubscriber {
     lost: u64,
     /// Copies under Overwrite (`max_message` rounded up to 8 bytes).
     buf: Vec<u8>,
+    /// The gate last stored in our entry.
+    gate: u64,
+    /// The gate we may store: the end of the last record delivered.
+    pending_gate: u64,
+    /// Store the gate when it moved this many bytes (see `advance`).
+    gate_every: u64,
     wait: WaitConfig,
     pacer: Pacer,
 }
@@ -1020,7 +1182,17 @@ impl BytesSubscriber {
         e.words[W_MSG].store(number + 1, Ordering::Relaxed);
         let start = (number + 1).saturating_sub(self.received + self.lost);
         e.words[W_START].store(start, Ordering::Relaxed);
-        self.sh.set_gate(self.index, end.max(self.counted_from));
+        self.pending_gate = end.max(self.counted_from);
+        if self.pending_gate.saturating_sub(self.gate) >= self.gate_every {
+            self.store_gate();
+        }
+    }
+
+    /// Stores the pending gate (and wakes a blocked publisher).
+    #[inline]
+    fn store_gate(&mut self) {
+        self.sh.set_gate(self.index, self.pending_gate);
+        self.gate = self.pending_gate;
     }
 
     /// One look at the cursor: `None` when nothing is published there.
@@ -1108,7 +1280,8 @@ impl BytesSubscriber {
         let valid = o.is_multiple_of(8) && o <= t && t - o <= sh.cap;
         let new = if valid && o > c { o } else { t };
         self.cursor = new;
-        sh.set_gate(self.index, new.max(self.counted_from));
+        self.pending_gate = new.max(self.counted_from);
+        self.store_gate();
         Err(TryRecvError::Empty)
     }
 
@@ -1136,7 +1309,7 @@ impl BytesSubscriber {
                 None => {}
             }
             match self.sh.publisher_gone(expensive) {
-                Ok(None) => return Err(TryRecvError::Empty),
+                Ok(None) => break,
                 Ok(Some(c)) => {
                     return match self.attempt(in_place) {
                         None => Err(c.into()),
@@ -1146,6 +1319,11 @@ impl BytesSubscriber {
                 }
                 Err(c) => return Err(c.into()),
             }
+        }
+        // Nothing to read: free what we read before anyone waits (we may
+        // block next; a publisher may be waiting for this gate).
+        if self.gate != self.pending_gate {
+            self.store_gate();
         }
         Err(TryRecvError::Empty)
     }
@@ -1359,6 +1537,134 @@ mod tests {
         assert_eq!((s.published, s.subscribers, s.lost, s.max_lag), (200, 2, 0, 0));
         let subs = ch.subscribers();
         assert!(subs.iter().all(|s| s.received == 200 && s.lag == 0));
+    }
+
+    #[test]
+    fn held_messages_are_handed_over_by_flush_send_and_drop() {
+        let ch = ring(256, 32, Policy::Block);
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        for i in 0..3 {
+            tx.try_send_held(&msg(i, 5)).unwrap();
+        }
+        assert_eq!((tx.held(), tx.published(), ch.stats().published), (3, 0, 0));
+        assert_eq!(a.try_read().unwrap_err(), TryRecvError::Empty, "held back");
+        tx.flush();
+        assert_eq!((tx.held(), tx.published(), ch.stats().published), (0, 3, 3));
+        for i in 0..3 {
+            assert_eq!(a.try_read().unwrap().bytes(), &msg(i, 5)[..]);
+        }
+        // A plain send hands over the held ones before it.
+        tx.send_held(&msg(3, 7)).unwrap();
+        tx.send(&msg(4, 0)).unwrap();
+        assert_eq!(tx.held(), 0);
+        for i in 3..5 {
+            let m = a.try_read().unwrap();
+            assert_eq!((m.number(), m.bytes()), (i, &msg(i, if i == 3 { 7 } else { 0 })[..]));
+        }
+        // Dropping the publisher hands over the rest, then the end.
+        tx.send_held(&msg(5, 32)).unwrap();
+        drop(tx);
+        assert_eq!(a.try_read().unwrap().bytes(), &msg(5, 32)[..]);
+        assert_eq!(a.try_read().unwrap_err(), TryRecvError::Disconnected);
+        assert_eq!(a.lost(), 0);
+    }
+
+    #[test]
+    fn held_messages_span_at_most_half_the_ring_and_are_handed_over_before_waiting() {
+        for policy in [Policy::Block, Policy::Overwrite] {
+            let ch = ring(256, 32, policy);
+            let mut tx = ch.publisher().unwrap();
+            let mut a = ch.subscribe().unwrap();
+            // Records of 24 bytes: the sixth would take the held span past
+            // 128 bytes, so the first five are handed over before it.
+            for i in 0..6 {
+                tx.try_send_held(&msg(i, 8)).unwrap();
+            }
+            assert_eq!((tx.held(), tx.published()), (1, 5), "{policy:?}");
+            for i in 0..5 {
+                assert_eq!(a.try_read().unwrap().number(), i);
+            }
+            assert_eq!(a.try_read().unwrap_err(), TryRecvError::Empty);
+        }
+        // Block, nobody reading: the held ones are handed over when the
+        // ring is full (the subscriber could never free room otherwise).
+        let ch = ring(256, 32, Policy::Block);
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        // 192 bytes handed over, then held ones until the ring is full.
+        for i in 0..8 {
+            tx.try_send(&msg(i, 8)).unwrap();
+        }
+        let mut sent = 8u64;
+        loop {
+            match tx.try_send_held(&msg(sent, 8)) {
+                Ok(()) => sent += 1,
+                Err(TrySendError::Full(())) => break,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(sent, 10, "two held records fit");
+        assert_eq!((tx.held(), tx.published()), (0, sent));
+        for i in 0..sent {
+            assert_eq!(a.try_read().unwrap().number(), i);
+        }
+        // Read to the end: the subscriber's gate is stored, the whole ring
+        // is free again.
+        assert_eq!(a.try_read().unwrap_err(), TryRecvError::Empty);
+        let mut again = 0u64;
+        while tx.try_send(&msg(sent + again, 8)).is_ok() {
+            again += 1;
+        }
+        assert!(again * 24 > 256 - 24, "only {again} records of 24 bytes fit again");
+    }
+
+    #[test]
+    fn a_subscriber_stores_its_gate_in_steps_and_when_it_runs_empty() {
+        // 1 KiB area: the gate is stored every 128 bytes (or on Empty).
+        let ch = ring(1024, 64, Policy::Block);
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        let gate = |ch: &BytesChannel| ch.sh.entry(1).words[super::super::core::W_CURSOR].load(Ordering::Relaxed) - 1;
+        for i in 0..20 {
+            tx.send(&msg(i, 8)).unwrap(); // 24-byte records
+        }
+        assert_eq!(gate(&ch), 0);
+        for i in 0..5 {
+            assert_eq!(a.try_read().unwrap().number(), i);
+        }
+        assert_eq!(gate(&ch), 0, "120 bytes read: not stored yet");
+        assert_eq!(a.try_read().unwrap().number(), 5);
+        assert_eq!(gate(&ch), 144, "144 bytes read: stored");
+        while a.try_read().is_ok() {}
+        assert_eq!(gate(&ch), 480, "ran empty: stored");
+        // In place under Block: the gate never passes a record being read.
+        tx.send(&msg(20, 64)).unwrap();
+        let m = a.try_read().unwrap();
+        assert!(m.in_place());
+        assert!(gate(&ch) <= 480);
+        drop(m);
+    }
+
+    #[test]
+    fn a_publisher_dying_with_held_messages_takes_them_along() {
+        let ch = ring(256, 32, Policy::Block);
+        let mut tx = ch.publisher().unwrap();
+        let mut a = ch.subscribe().unwrap();
+        tx.send(&msg(0, 3)).unwrap();
+        tx.send_held(&msg(1, 3)).unwrap();
+        tx.send_held(&msg(2, 3)).unwrap();
+        tx.__crash();
+        let mut tx = ch.publisher().unwrap();
+        assert_eq!(tx.published(), 1);
+        tx.send(&msg(9, 4)).unwrap();
+        assert_eq!(a.try_read().unwrap().bytes(), &msg(0, 3)[..]);
+        let m = a.try_read().unwrap();
+        // Numbered on from the last message handed over: nothing lost.
+        assert_eq!((m.number(), m.bytes()), (1, &msg(9, 4)[..]));
+        drop(m);
+        assert_eq!(a.try_read().unwrap_err(), TryRecvError::Empty);
+        assert_eq!(a.lost(), 0);
     }
 
     #[test]
