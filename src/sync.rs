@@ -28,19 +28,6 @@ pub(crate) fn spin_hint() {
     core::hint::spin_loop();
 }
 
-/// Hints the CPU to fetch the cache line holding `p` (no effect on
-/// semantics; any address is allowed, it is never dereferenced).
-#[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
-    #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-    // SAFETY: prefetch never faults and does not access memory semantically.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(all(target_arch = "x86_64", not(miri), not(loom))))]
-    let _ = p;
-}
-
 /// Interior-mutable storage for one ring slot.
 ///
 /// In production this is `core::cell::UnsafeCell<T>` behind the same
