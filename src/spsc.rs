@@ -1848,6 +1848,7 @@ mod tests {
     /// slot freed for it, a blocked pop times out on an empty ring, nothing
     /// is lost or reordered.
     #[test]
+    #[cfg_attr(miri, ignore)] // memfd: a system call miri does not run
     fn raw_blocking_push_and_pop() {
         let ch = RawChannel::anonymous(128, 8, 8).unwrap();
         let mut tx = ch.producer().unwrap();
