@@ -308,7 +308,7 @@ impl Consumer {
 
     /// SPSC/MPSC: finds the next message: skips padding (releasing it),
     /// resolves claims of dead producers, reports why nothing is readable.
-    #[inline]
+    #[inline(always)]
     fn poll_record(&mut self, expensive: bool) -> std::result::Result<Found, TryRecvError> {
         let cap = self.shared.cap;
         // Each round advances head by at least 8 bytes within [head, tail],
@@ -556,7 +556,7 @@ impl Consumer {
     /// `Disconnected` if every producer detached cleanly or `PeerDied` if
     /// one died (checked at most once per check interval); `Corrupt` when
     /// a header or index is inconsistent.
-    #[inline]
+    #[inline(always)]
     pub fn try_read(&mut self) -> std::result::Result<Record<'_>, TryRecvError> {
         let g = self.try_poll(1)?;
         Ok(self.lend(g))
@@ -585,7 +585,7 @@ impl Consumer {
     }
 
     /// Lends the oldest message, waiting as long as it takes.
-    #[inline]
+    #[inline(always)]
     pub fn read(&mut self) -> std::result::Result<Record<'_>, RecvError> {
         let g = match self.poll(1, false) {
             Ok(g) => g,
