@@ -477,6 +477,31 @@ impl<T> TrySendError<T> {
     pub fn is_full(&self) -> bool {
         matches!(self, TrySendError::Full(_))
     }
+
+    /// The same failure as the error of a waiting send: `Full` becomes
+    /// `Timeout` (the ring stayed full until the deadline).
+    pub(crate) fn into_send_timeout(self) -> SendTimeoutError<T> {
+        match self {
+            TrySendError::Full(v) => SendTimeoutError::Timeout(v),
+            TrySendError::Disconnected(v) => SendTimeoutError::Disconnected(v),
+            TrySendError::PeerDied { value, pid } => SendTimeoutError::PeerDied { value, pid },
+            TrySendError::Corrupt { value, corruption } => SendTimeoutError::Corrupt { value, corruption },
+            TrySendError::TooLarge { value, len, max } => SendTimeoutError::TooLarge { value, len, max },
+        }
+    }
+}
+
+impl TryRecvError {
+    /// The same failure as the error of a waiting receive: `Empty` becomes
+    /// `Timeout` (the ring stayed empty until the deadline).
+    pub(crate) fn into_recv_timeout(self) -> RecvTimeoutError {
+        match self {
+            TryRecvError::Empty => RecvTimeoutError::Timeout,
+            TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            TryRecvError::PeerDied { pid } => RecvTimeoutError::PeerDied { pid },
+            TryRecvError::Corrupt { corruption } => RecvTimeoutError::Corrupt { corruption },
+        }
+    }
 }
 
 impl<T> SendError<T> {

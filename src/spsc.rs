@@ -682,29 +682,6 @@ fn corrupt(index: u64, what: &'static str) -> Closed {
     Closed::Corrupt(Corruption { offset: index, what })
 }
 
-/// A failed single try as the error of a waiting push (`Full` never
-/// reaches it: the caller waits instead).
-fn send_timeout_of(e: TrySendError<()>) -> SendTimeoutError<()> {
-    match e {
-        TrySendError::Full(()) => SendTimeoutError::Timeout(()),
-        TrySendError::Disconnected(()) => SendTimeoutError::Disconnected(()),
-        TrySendError::PeerDied { pid, .. } => SendTimeoutError::PeerDied { value: (), pid },
-        TrySendError::Corrupt { corruption, .. } => SendTimeoutError::Corrupt { value: (), corruption },
-        TrySendError::TooLarge { len, max, .. } => SendTimeoutError::TooLarge { value: (), len, max },
-    }
-}
-
-/// A failed single try as the error of a waiting pop (`Empty` never
-/// reaches it: the caller waits instead).
-fn recv_timeout_of(e: TryRecvError) -> RecvTimeoutError {
-    match e {
-        TryRecvError::Empty => RecvTimeoutError::Timeout,
-        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-        TryRecvError::PeerDied { pid } => RecvTimeoutError::PeerDied { pid },
-        TryRecvError::Corrupt { corruption } => RecvTimeoutError::Corrupt { corruption },
-    }
-}
-
 fn deadline(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
@@ -1698,7 +1675,7 @@ impl RawProducer {
         wait::block_on(&ctl.not_full, &cfg, timeout.and_then(deadline), |exp| {
             match self.try_push_inner(elem, exp) {
                 Err(TrySendError::Full(())) => None,
-                r => Some(r.map_err(send_timeout_of)),
+                r => Some(r.map_err(TrySendError::into_send_timeout)),
             }
         })
         .unwrap_or(Err(SendTimeoutError::Timeout(())))
@@ -1814,7 +1791,7 @@ impl RawConsumer {
         wait::block_on(&ctl.not_empty, &cfg, timeout.and_then(deadline), |exp| {
             match self.try_pop_inner(out, exp) {
                 Err(TryRecvError::Empty) => None,
-                r => Some(r.map_err(recv_timeout_of)),
+                r => Some(r.map_err(TryRecvError::into_recv_timeout)),
             }
         })
         .unwrap_or(Err(RecvTimeoutError::Timeout))

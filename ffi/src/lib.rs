@@ -329,6 +329,20 @@ unsafe fn slice_of<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], shml
     Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) })
 }
 
+/// The `count` elements of `elem` bytes at `elems` of a batch send, as one
+/// byte slice (`SHMLANE_INVALID_ARGUMENT` when `count` is 0 or the size
+/// overflows).
+///
+/// # Safety
+/// `elems` is non-null and points to `count * elem` readable bytes.
+unsafe fn batch_of<'a>(elems: *const c_void, count: usize, elem: usize) -> Result<&'a [u8], shmlane_status> {
+    let Some(bytes) = count.checked_mul(elem).filter(|&b| b > 0 && b <= isize::MAX as usize) else {
+        return Err(fail(SHMLANE_INVALID_ARGUMENT, format!("batch of {count} elements")));
+    };
+    // SAFETY: non-null with `count * elem` readable bytes (contract).
+    Ok(unsafe { std::slice::from_raw_parts(elems as *const u8, bytes) })
+}
+
 // ---------------------------------------------------------------------------
 // Version and layout constants
 // ---------------------------------------------------------------------------
@@ -1721,11 +1735,11 @@ pub unsafe extern "C" fn shmlane_fixed_push_batch(
         // SAFETY: a live handle, used by one thread at a time (contract).
         let p = unsafe { &mut (*p).p };
         let e = p.elem_size();
-        let Some(bytes) = count.checked_mul(e).filter(|&b| b > 0 && b <= isize::MAX as usize) else {
-            return fail(SHMLANE_INVALID_ARGUMENT, format!("batch of {count} elements"));
-        };
         // SAFETY: non-null with `count * elem_size` readable bytes (contract).
-        let src = unsafe { std::slice::from_raw_parts(elems as *const u8, bytes) };
+        let src = match unsafe { batch_of(elems, count, e) } {
+            Ok(src) => src,
+            Err(st) => return st,
+        };
         loop {
             match p.reserve_up_to(count) {
                 Ok(mut chunk) => {
@@ -2612,14 +2626,11 @@ pub unsafe extern "C" fn shmlane_mpmc_send_batch(
             Ok(t) => t,
             Err(st) => return st,
         };
-        let Some(bytes) = count
-            .checked_mul(tx.elem_size())
-            .filter(|&b| b > 0 && b <= isize::MAX as usize)
-        else {
-            return fail(SHMLANE_INVALID_ARGUMENT, format!("batch of {count} elements"));
+        // SAFETY: non-null with `count * elem_size` readable bytes (contract).
+        let src = match unsafe { batch_of(elems, count, tx.elem_size()) } {
+            Ok(src) => src,
+            Err(st) => return st,
         };
-        // SAFETY: non-null with `bytes` readable bytes (contract).
-        let src = unsafe { std::slice::from_raw_parts(elems as *const u8, bytes) };
         let r = match raw_wait(timeout_ns) {
             None => tx.try_send_slice(src).map_err(try_send_status),
             Some(t) => tx.send_slice_timeout(src, t).map_err(send_status),
@@ -4024,14 +4035,11 @@ pub unsafe extern "C" fn shmlane_bcast_publish_batch(
                 return bcast_kind_mismatch("shmlane_bcast_publish_batch (elements)", "byte messages")
             }
         };
-        let Some(bytes) = count
-            .checked_mul(tx.elem_size())
-            .filter(|&b| b > 0 && b <= isize::MAX as usize)
-        else {
-            return fail(SHMLANE_INVALID_ARGUMENT, format!("batch of {count} elements"));
+        // SAFETY: non-null with `count * elem_size` readable bytes (contract).
+        let src = match unsafe { batch_of(elems, count, tx.elem_size()) } {
+            Ok(src) => src,
+            Err(st) => return st,
         };
-        // SAFETY: non-null with `bytes` readable bytes (contract).
-        let src = unsafe { std::slice::from_raw_parts(elems as *const u8, bytes) };
         let r = match raw_wait(timeout_ns) {
             None => tx.try_send_slice(src).map_err(try_send_status),
             Some(t) => tx.send_slice_timeout(src, t).map_err(send_status),

@@ -150,7 +150,7 @@ use super::core::{
     corrupt, deadline, BroadcastControl, Core, Pacer, Stats, SubscriberStats, BROADCAST_CONTROL_LEN, MAX_POS,
     PUBLISHER, W_MSG, W_START,
 };
-use super::fixed::{send_err, IntoSendTimeout};
+use super::fixed::send_err;
 use super::{Policy, RecvError, RecvTimeoutError, TryRecvError};
 use crate::error::{Closed, Error, Result, SendError, SendTimeoutError, TrySendError};
 use crate::layout::{EndpointEntry, Geometry, Kind, TypeFingerprint, DEFAULT_ENDPOINTS, MAX_ENDPOINTS};
@@ -1033,7 +1033,7 @@ impl BytesPublisher {
         // too, but its word borrows a clone of the shared handles).
         match self.try_inner(ty, msg, false, hold) {
             Err(TrySendError::Full(())) => {}
-            r => return r.map_err(IntoSendTimeout::into_send_timeout),
+            r => return r.map_err(TrySendError::into_send_timeout),
         }
         let sh = self.sh.clone();
         let cfg = self.wait;

@@ -925,22 +925,6 @@ pub(super) fn send_err<T>(e: SendTimeoutError<T>) -> SendError<T> {
     }
 }
 
-pub(super) trait IntoSendTimeout<T> {
-    fn into_send_timeout(self) -> SendTimeoutError<T>;
-}
-
-impl<T> IntoSendTimeout<T> for TrySendError<T> {
-    fn into_send_timeout(self) -> SendTimeoutError<T> {
-        match self {
-            TrySendError::Full(v) => SendTimeoutError::Timeout(v),
-            TrySendError::Disconnected(v) => SendTimeoutError::Disconnected(v),
-            TrySendError::PeerDied { value, pid } => SendTimeoutError::PeerDied { value, pid },
-            TrySendError::Corrupt { value, corruption } => SendTimeoutError::Corrupt { value, corruption },
-            TrySendError::TooLarge { value, len, max } => SendTimeoutError::TooLarge { value, len, max },
-        }
-    }
-}
-
 /// What a poll found at the cursor.
 pub(super) enum Got {
     /// A validated copy, in the caller's buffer.

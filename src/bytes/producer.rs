@@ -560,10 +560,10 @@ impl Producer {
                 });
                 match r {
                     None => return Err(SendTimeoutError::Timeout(())),
-                    Some(r) => r.map_err(try_to_timeout)?,
+                    Some(r) => r.map_err(TrySendError::into_send_timeout)?,
                 }
             }
-            Err(e) => return Err(try_to_timeout(e)),
+            Err(e) => return Err(e.into_send_timeout()),
         };
         Ok(Grant { p: self, c, ty: 0 })
     }
@@ -632,16 +632,6 @@ impl Producer {
         g.set_type(ty);
         g.commit();
         Ok(())
-    }
-}
-
-fn try_to_timeout(e: TrySendError<()>) -> SendTimeoutError<()> {
-    match e {
-        TrySendError::Full(()) => SendTimeoutError::Timeout(()),
-        TrySendError::Disconnected(()) => SendTimeoutError::Disconnected(()),
-        TrySendError::PeerDied { pid, .. } => SendTimeoutError::PeerDied { value: (), pid },
-        TrySendError::Corrupt { corruption, .. } => SendTimeoutError::Corrupt { value: (), corruption },
-        TrySendError::TooLarge { len, max, .. } => SendTimeoutError::TooLarge { value: (), len, max },
     }
 }
 
