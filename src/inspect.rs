@@ -10,7 +10,7 @@
 //! - MPMC: the [`MpmcControl`] words, combined as [`mpmc::Channel::stats`]
 //!   combines them (that method needs the element type, this does not).
 //!
-//! - broadcast: [`broadcast`] gives the channel's [`broadcast::Stats`] and
+//! - broadcast: [`broadcast()`] gives the channel's [`broadcast::Stats`] and
 //!   every subscriber's cursor, lag and losses
 //!   ([`broadcast::SubscriberStats`]); [`live`] reports the kind as
 //!   `Unsupported` so that existing matches on [`Counters`] stay valid.

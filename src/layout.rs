@@ -26,7 +26,10 @@ use core::mem::size_of;
 /// `b"SHMLANE\0"` read as a little-endian u64; stored last, with Release.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\0");
 /// Version of the segment layout. A segment of another version is refused.
-pub const ABI_VERSION: u32 = 1;
+/// 2: MPMC endpoints use entry words 5 (fence) and 6 (finish), and commit
+/// and release by plain store (see `mpmc`); a version-1 peer would not
+/// fence before skipping.
+pub const ABI_VERSION: u32 = 2;
 /// Size of the fixed header at offset 0.
 pub const HEADER_SIZE: usize = 512;
 /// Alignment of every region in the segment (two cache lines: adjacent-line

@@ -23,9 +23,10 @@
 //!
 //! A producer loads `tail = t`, and if the slot's `seq == t` it claims the
 //! position with a CAS `tail: t -> t + 1`, writes the element and commits it
-//! with a CAS `seq: t -> t + 1` (Release). A consumer loads `head = h`, and
-//! if `seq == h + 1` claims it with a CAS `head: h -> h + 1`, reads, and
-//! releases with a CAS `seq: h + 1 -> h + cap` (Release). Batches claim `n`
+//! by storing `seq = t + 1` (Release). A consumer loads `head = h`, and if
+//! `seq == h + 1` claims it with a CAS `head: h -> h + 1`, reads, and
+//! releases by storing `seq = h + cap` (Release). (See "Commits and
+//! releases" for why plain stores are safe against the skips below.) Batches claim `n`
 //! consecutive positions with one CAS after checking that all `n` slots are
 //! in the right state (a slot in state `p` or `p + 1` can only leave it
 //! through the claim of position `p`, which the successful CAS gives us), so
@@ -39,12 +40,38 @@
 //! index says it was not is reported as [`Corruption`], and every retry
 //! loop is bounded.
 //!
-//! Commits and releases are compare-and-swaps, not blind stores: a commit
-//! into a slot that was skipped meanwhile (below) fails and is reported to
-//! that producer as [`TrySendError::Corrupt`] (or `Err` from
-//! [`WriteClaim::commit`]), and the element is never delivered; a release
-//! of a slot that a producer reclaimed is reported to that consumer, and the
-//! element it read (possibly overwritten) is not returned.
+//! # Commits and releases
+//! A commit is a plain Release store of `seq`, and so is a release: no
+//! locked instruction, which halves the cost of a message next to a CAS
+//! (the CAS waits for the store buffer to drain, and the slot's line is
+//! usually on the other core). A plain store would overwrite a tombstone
+//! written meanwhile by an endpoint that judged the claimant dead (below),
+//! so the two meet in a handshake, an asymmetric Dekker pair on two words of
+//! the claimant's endpoint entry:
+//! - the claimant writes the claim's start into its *finish* word, runs
+//!   `light_barrier` (a compiler fence when `membarrier(2)`
+//!   is available), then reads its *fence* word: if the fence names its
+//!   own pid, it commits (releases) by CAS instead, which fails on a
+//!   skipped (reclaimed) slot and is reported to it, never delivered;
+//! - the endpoint about to skip (free) the claim first writes the
+//!   claimant's pid into the fence word, runs `heavy_barrier`
+//!   (`membarrier`), then reads the finish word. Either it sees the claim
+//!   there, or the claimant sees the fence. A claim found there is *in
+//!   flight*: its holder passed the check and may still store, so it is
+//!   skipped (freed) only when found unchanged after a second stall
+//!   timeout: a holder that died there never stores. A holder wrongly
+//!   judged dead and paused for a whole stall timeout between its check and
+//!   its store (a few instructions) is the one case the handshake does not
+//!   cover.
+//!
+//! A fenced endpoint (judged dead, still running) and a dead one whose
+//! entry was taken over keep committing by CAS, so a late commit into a
+//! skipped slot fails and is reported to that producer as
+//! [`TrySendError::Corrupt`] (or `Err` from [`WriteClaim::commit`]), and
+//! the element is never delivered; a release of a slot that a producer
+//! reclaimed is reported to that consumer, and the element it read
+//! (possibly overwritten) is not returned. Dropped claims (tombstones) are
+//! committed by CAS.
 //!
 //! # Claims (zero copy)
 //! [`Sender::try_claim`] returns a [`WriteClaim`]: a slot to write in place,
@@ -65,8 +92,9 @@
 //! scans the endpoint table for the entries whose record contains `h`; if
 //! every one is dead ([`endpoint::token_alive`]), or none is left (the dead
 //! holder's entry was taken over), it turns the position into a tombstone by
-//! a CAS `seq: h -> (h + 1) | SKIP`, counts it in [`Stats::lost_sends`], and
-//! goes on (with the following positions of the same dead claim). The
+//! a CAS `seq: h -> (h + 1) | SKIP` (after the handshake above), counts it
+//! in [`Stats::lost_sends`], and goes on (with the following positions of
+//! the same dead claim). The
 //! symmetric case: a producer that finds its slot still holding position
 //! `q = t - cap`, claimed by a consumer (`head > q`) that never released it,
 //! frees it after the stall when every consumer recording `q` is dead
@@ -257,6 +285,15 @@ const W_RECV_START: usize = 2;
 const W_RECV_END: usize = 3;
 /// Endpoint word: which attachment counter the holder incremented.
 const W_COUNTED: usize = 4;
+/// Endpoint word: the pid of a holder of this entry that another endpoint
+/// judged dead and is about to skip (or free) a claim of; 0 if none. A
+/// holder whose pid it names commits (releases) by CAS, never by a plain
+/// store (see "Commits and releases" in the module docs).
+const W_FENCE: usize = 5;
+/// Endpoint word: the start word (`start + 1`) of the claim whose commit
+/// (release) the holder is storing with plain stores; written before it
+/// checks `W_FENCE`.
+const W_FINISH: usize = 6;
 const COUNTED_SENDER: u64 = 1;
 const COUNTED_RECEIVER: u64 = 2;
 /// Added to a packed attachment counter on attach: one attached, one ever.
@@ -379,6 +416,10 @@ struct Record {
     entry: usize,
     /// Liveness of the entry's holder, computed on first need.
     alive: Option<bool>,
+    /// The pid of the entry's holder (0 if none), read with `alive`.
+    pid: u64,
+    /// Whether this scan stored the holder's pid in its fence word.
+    fenced: bool,
 }
 
 /// Liveness judgement: is the holder of an owner token alive?
@@ -468,6 +509,15 @@ impl Pacer {
         }
     }
 
+    /// Starts the stall clock again (a claim found in flight is given
+    /// another stall timeout).
+    fn restart(&mut self) {
+        #[cfg(not(loom))]
+        {
+            self.stuck_since = Some(Instant::now());
+        }
+    }
+
     fn stall_expired(&self, timeout: Duration) -> bool {
         #[cfg(loom)]
         {
@@ -476,6 +526,30 @@ impl Pacer {
         }
         #[cfg(not(loom))]
         self.stuck_since.is_some_and(|s| s.elapsed() >= timeout)
+    }
+}
+
+/// A claim of a holder judged dead that was found in flight (its holder had
+/// passed its check in `Shared::may_store` and may still store): it is
+/// skipped (freed) only when found again, unchanged, after another stall
+/// timeout, since a holder that died there will never store. Under loom,
+/// where there is no time, never: the models prove the handshake for a
+/// holder that is not paused for a whole stall timeout inside its commit.
+#[derive(Debug, Default)]
+struct Deferral(Option<(usize, u64)>);
+
+impl Deferral {
+    /// Whether in-flight claim `k` may be skipped now.
+    fn ready(&mut self, k: (usize, u64), pacer: &mut Pacer) -> bool {
+        if cfg!(loom) {
+            return false;
+        }
+        if self.0 == Some(k) {
+            return true;
+        }
+        self.0 = Some(k);
+        pacer.restart();
+        false
     }
 }
 
@@ -618,6 +692,8 @@ impl<T> Shared<T> {
                 end,
                 entry: i,
                 alive: None,
+                pid: 0,
+                fenced: false,
             });
         }
         out
@@ -627,18 +703,70 @@ impl<T> Shared<T> {
     fn claimants_dead(&self, recs: &mut [Record], p: u64, live: &Liveness) -> bool {
         for r in recs.iter_mut() {
             if r.start <= p && p < r.end {
-                let alive = *r
-                    .alive
-                    .get_or_insert_with(|| match endpoint::holder(self.entry(r.entry)) {
-                        Holder::Held(t) => live.alive(t),
-                        _ => false,
-                    });
+                let alive = match r.alive {
+                    Some(a) => a,
+                    None => {
+                        let a = match endpoint::holder(self.entry(r.entry)) {
+                            Holder::Held(t) => {
+                                r.pid = u64::from(endpoint::token_pid(t));
+                                live.alive(t)
+                            }
+                            _ => false,
+                        };
+                        r.alive = Some(a);
+                        a
+                    }
+                };
                 if alive {
                     return false;
                 }
             }
         }
         true
+    }
+
+    /// The fast half of the commit (release) handshake of entry `i`, whose
+    /// holder has pid `pid`, for the claim that starts at `start`: announces
+    /// the claim in the finish word, then says whether the holder may
+    /// publish it with plain stores (true) or must use CAS (false: someone
+    /// judged this process dead and may be skipping its claims).
+    #[inline(always)]
+    fn may_store(&self, i: usize, pid: u64, start: u64) -> bool {
+        let w = &self.entry(i).words;
+        // Relaxed: ordered before the load below by light_barrier, which
+        // pairs with heavy_barrier in `finishing` (a Dekker pair).
+        w[W_FINISH].store(start + 1, Ordering::Relaxed);
+        crate::sync::light_barrier();
+        // Relaxed: as above.
+        w[W_FENCE].load(Ordering::Relaxed) != pid
+    }
+
+    /// The slow half of the handshake, before skipping (freeing) position
+    /// `p`, whose claimants in `recs` were all judged dead: stores each
+    /// claimant's pid in its entry's fence word, then looks whether one of
+    /// them has already passed its check in `may_store` for this claim and
+    /// may still store. Returns that claim (entry, start) if so: it must
+    /// not be skipped while its holder could be running.
+    fn finishing(&self, recs: &mut [Record], p: u64) -> Option<(usize, u64)> {
+        let mut barrier = false;
+        for r in recs.iter_mut().filter(|r| r.start <= p && p < r.end) {
+            if r.pid != 0 && !r.fenced {
+                // Relaxed: ordered before the loads below by heavy_barrier.
+                self.entry(r.entry).words[W_FENCE].store(r.pid, Ordering::Relaxed);
+                r.fenced = true;
+                barrier = true;
+            }
+        }
+        if barrier {
+            crate::sync::heavy_barrier();
+        }
+        recs.iter()
+            .filter(|r| r.start <= p && p < r.end)
+            // Relaxed: ordered after the fence stores by heavy_barrier,
+            // which pairs with light_barrier in `may_store`: either this
+            // load sees the finish word, or the holder sees its pid fenced.
+            .find(|r| self.entry(r.entry).words[W_FINISH].load(Ordering::Relaxed) == r.start + 1)
+            .map(|r| (r.entry, r.start))
     }
 
     /// Slow-path check: was the segment's file truncated under us (see
@@ -701,6 +829,16 @@ impl<T> Shared<T> {
         for w in [W_SEND_END, W_RECV_END] {
             // Release: as in `record`.
             e.words[w].store(0, Ordering::Release);
+        }
+        // Relaxed: our own words from now on. A predecessor taken over as
+        // dead stays fenced: were it still running, it commits (releases)
+        // by CAS, which fails on anything skipped meanwhile.
+        e.words[W_FINISH].store(0, Ordering::Relaxed);
+        let fence = claimed.took_over_from.map_or(0, u64::from);
+        // Relaxed: ordered before whatever follows by heavy_barrier.
+        e.words[W_FENCE].store(fence, Ordering::Relaxed);
+        if fence != 0 {
+            crate::sync::heavy_barrier();
         }
         let c = self.counters();
         // Relaxed: we own the entry (claimed by CAS, which acquired the
@@ -1152,8 +1290,10 @@ impl<T: Pod + Send> Channel<T> {
             shared: self.shared.clone(),
             index,
             token,
+            pid: u64::from(endpoint::token_pid(token)),
             wait: WaitConfig::default(),
             pacer: Pacer::new(),
+            deferral: Deferral::default(),
             wide: false,
         })
     }
@@ -1165,10 +1305,13 @@ impl<T: Pod + Send> Channel<T> {
             shared: self.shared.clone(),
             index,
             token,
+            pid: u64::from(endpoint::token_pid(token)),
             wait: WaitConfig::default(),
             pacer: Pacer::new(),
+            deferral: Deferral::default(),
             wide: false,
             seen: 0,
+            claim_start: 0,
         })
     }
 
@@ -1262,8 +1405,11 @@ pub struct Sender<T> {
     shared: Shared<T>,
     index: usize,
     token: u64,
+    /// Our pid, as the fence word names it (see `Shared::may_store`).
+    pid: u64,
     wait: WaitConfig,
     pacer: Pacer,
+    deferral: Deferral,
     /// Our entry's end word is non-zero (see `Shared::record`).
     wide: bool,
 }
@@ -1274,12 +1420,17 @@ pub struct Receiver<T> {
     shared: Shared<T>,
     index: usize,
     token: u64,
+    /// Our pid, as the fence word names it (see `Shared::may_store`).
+    pid: u64,
     wait: WaitConfig,
     pacer: Pacer,
+    deferral: Deferral,
     /// Our entry's end word is non-zero (see `Shared::record`).
     wide: bool,
     /// `seq` of the first position of the last claim, as `claim` saw it.
     seen: u64,
+    /// First position of the last claim (its record's start).
+    claim_start: u64,
 }
 
 impl<T> std::fmt::Debug for Sender<T> {
@@ -1409,7 +1560,7 @@ impl<T: Pod> Sender<T> {
             if (head.wrapping_sub(q) as i64) > 0 {
                 // A consumer claimed q and has not released it yet.
                 self.pacer.stuck();
-                if !reclaimed && Self::reclaim(sh, &self.pacer, t, head) {
+                if !reclaimed && Self::reclaim(sh, &mut self.pacer, &mut self.deferral, t, head) {
                     reclaimed = true;
                     continue;
                 }
@@ -1430,7 +1581,7 @@ impl<T: Pod> Sender<T> {
     /// Frees the slots of position `t - cap` (and following) claimed by
     /// consumers that died before releasing them, once the stall expired.
     /// Returns true if any was freed.
-    fn reclaim(sh: &Shared<T>, pacer: &Pacer, t: u64, head: u64) -> bool {
+    fn reclaim(sh: &Shared<T>, pacer: &mut Pacer, deferral: &mut Deferral, t: u64, head: u64) -> bool {
         let cap = sh.cap;
         if t < cap || !pacer.stall_expired(sh.stall) {
             return false;
@@ -1446,6 +1597,11 @@ impl<T: Pod> Sender<T> {
             let s = slot.seq.load(Ordering::Acquire);
             if !committed(s, r) || !sh.claimants_dead(&mut recs, r, &live) {
                 break;
+            }
+            if let Some(k) = sh.finishing(&mut recs, r) {
+                if !deferral.ready(k, pacer) {
+                    break;
+                }
             }
             // Release: pairs with the Acquire load of seq in `claim`: the
             // slot is free for position r + cap. (The dead consumer's reads
@@ -1478,8 +1634,20 @@ impl<T: Pod> Sender<T> {
     }
 
     /// Commits positions `[start, start + n)`, written by us.
+    #[inline]
     fn commit(&mut self, start: u64, n: u64) -> Result<(), Corruption> {
         let sh = &self.shared;
+        if sh.may_store(self.index, self.pid, start) {
+            for p in start..start + n {
+                // Release: pairs with the Acquire load of seq in
+                // `Receiver::claim`; publishes the element written before.
+                // A plain store: no one is skipping this claim
+                // (`may_store`).
+                sh.slot(p).seq.store(p + 1, Ordering::Release);
+            }
+            sh.ctl().not_empty.wake();
+            return Ok(());
+        }
         let mut lost = None;
         for p in start..start + n {
             // Release: pairs with the Acquire load of seq in
@@ -1811,6 +1979,16 @@ impl<T: Pod> WriteClaim<'_, T> {
         self.s.shared.mark_dead(self.s.index, self.s.token);
     }
 
+    /// Simulates a SIGKILL inside the commit: after the handshake let it
+    /// store (`Shared::may_store`), before the store (tests).
+    #[cfg(test)]
+    fn __crash_in_commit(mut self) {
+        self.done = true;
+        let s = &self.s;
+        assert!(s.shared.may_store(s.index, s.pid, self.pos));
+        s.shared.mark_dead(s.index, s.token);
+    }
+
     /// Marks the sender dead but keeps the claim usable (tests and loom
     /// models of a late commit).
     #[cfg(any(test, loom))]
@@ -1887,6 +2065,7 @@ impl<T: Pod> Receiver<T> {
                 sh.record(self.index, Side::Recv, h, h + n, &mut self.wide);
                 recorded = true;
                 self.seen = s;
+                self.claim_start = h;
                 // Release: pairs with the Acquire load of head in
                 // `Sender::claim`: our record is visible to a producer that
                 // sees the position claimed.
@@ -1934,7 +2113,7 @@ impl<T: Pod> Receiver<T> {
                     self.pacer.stuck();
                     if !unstuck {
                         unstuck = true;
-                        if Self::unstick(sh, &self.pacer, h, t) {
+                        if Self::unstick(sh, &mut self.pacer, &mut self.deferral, h, t) {
                             continue;
                         }
                     }
@@ -1964,7 +2143,7 @@ impl<T: Pod> Receiver<T> {
     /// Turns position `h` (and the following ones) into tombstones when
     /// claimed by producers that died before committing, once the stall
     /// expired. Returns true if any was skipped.
-    fn unstick(sh: &Shared<T>, pacer: &Pacer, h: u64, tail: u64) -> bool {
+    fn unstick(sh: &Shared<T>, pacer: &mut Pacer, deferral: &mut Deferral, h: u64, tail: u64) -> bool {
         if !pacer.stall_expired(sh.stall) {
             return false;
         }
@@ -1977,6 +2156,11 @@ impl<T: Pod> Receiver<T> {
             // Acquire: pairs with the Release commit CAS.
             if slot.seq.load(Ordering::Acquire) != p || !sh.claimants_dead(&mut recs, p, &live) {
                 break;
+            }
+            if let Some(k) = sh.finishing(&mut recs, p) {
+                if !deferral.ready(k, pacer) {
+                    break;
+                }
             }
             // Release: pairs with the Acquire load of seq in `claim`, which
             // consumes the tombstone. A CAS: a late commit and this skip
@@ -1998,12 +2182,14 @@ impl<T: Pod> Receiver<T> {
         skipped > 0
     }
 
-    /// Reads (if it holds an element) and releases claimed position `p`.
-    fn take(&mut self, p: u64) -> Result<Option<T>, Corruption> {
+    /// Releases claimed position `p`, read in place by a claim, without
+    /// reading it again (were the claim reclaimed meanwhile, the slot may
+    /// be being written).
+    fn take(&mut self, p: u64) -> Result<Option<()>, Corruption> {
         // Acquire: pairs with the producer's Release commit CAS (already
         // seen by `claim`; reloaded to tell elements from tombstones).
         let s = self.shared.slot(p).seq.load(Ordering::Acquire);
-        self.take_seen(p, s)
+        self.take_with(p, s, |_| ())
     }
 
     /// `take` with the `seq` of `p` already loaded (with Acquire) by `claim`.
@@ -2032,15 +2218,21 @@ impl<T: Pod> Receiver<T> {
                 what: RECLAIMED,
             });
         };
-        // Release: pairs with the Acquire load of seq in `Sender::claim`: our
-        // read happens before the slot is written again. A CAS: it fails if a
-        // producer reclaimed the slot, and then the value may be torn.
-        slot.seq
-            .compare_exchange(s, p + sh.cap, Ordering::Release, Ordering::Relaxed)
-            .map_err(|_| Corruption {
-                offset: p,
-                what: RECLAIMED,
-            })?;
+        if sh.may_store(self.index, self.pid, self.claim_start) {
+            // Release: pairs with the Acquire load of seq in `Sender::claim`:
+            // our read happens before the slot is written again. A plain
+            // store: no one is reclaiming this claim (`may_store`).
+            slot.seq.store(p + sh.cap, Ordering::Release);
+        } else {
+            // Release: as above. A CAS: it fails if a producer reclaimed the
+            // slot, and then the value may be torn.
+            slot.seq
+                .compare_exchange(s, p + sh.cap, Ordering::Release, Ordering::Relaxed)
+                .map_err(|_| Corruption {
+                    offset: p,
+                    what: RECLAIMED,
+                })?;
+        }
         if v.is_none() {
             // Relaxed: statistics.
             sh.counters().passed.fetch_add(1, Ordering::Relaxed);
@@ -2386,6 +2578,16 @@ impl<T: Pod> ReadClaim<'_, T> {
     pub fn __crash(mut self) {
         self.done = true;
         self.r.shared.mark_dead(self.r.index, self.r.token);
+    }
+
+    /// Simulates a SIGKILL inside the release: after the handshake let it
+    /// store, before the store (tests).
+    #[cfg(test)]
+    fn __crash_in_release(mut self) {
+        self.done = true;
+        let r = &self.r;
+        assert!(r.shared.may_store(r.index, r.pid, r.claim_start));
+        r.shared.mark_dead(r.index, r.token);
     }
 
     /// Marks the receiver dead but keeps the claim (tests of a late
@@ -3296,6 +3498,68 @@ mod tests {
         drop(tx);
         assert_eq!(rx.recv(), Ok(5));
         assert_eq!(rx.recv(), Err(RecvError::PeerDied { pid: me }));
+    }
+
+    #[test]
+    fn claim_of_producer_dead_inside_its_commit_is_skipped_after_two_stalls() {
+        let ch = quick_stall(8);
+        let mut rx = ch.receiver().unwrap();
+        rx.set_wait_config(fast());
+        let mut dead = ch.sender().unwrap();
+        let mut live = ch.sender().unwrap();
+        let mut c = dead.try_claim().unwrap();
+        *c = 0xdead;
+        // Died after announcing its commit: the consumer cannot tell it
+        // from a live holder about to store, so it waits a second stall.
+        c.__crash_in_commit();
+        drop(dead);
+        live.send(2).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(20)), Ok(2));
+        let s = ch.stats();
+        assert_eq!((s.sent, s.received, s.lost_sends), (1, 1, 1));
+    }
+
+    #[test]
+    fn claim_of_consumer_dead_inside_its_release_is_freed() {
+        let ch = quick_stall(2);
+        let mut tx = ch.sender().unwrap();
+        tx.set_wait_config(fast());
+        let mut dead = ch.receiver().unwrap();
+        let mut rx = ch.receiver().unwrap();
+        tx.send(0).unwrap();
+        tx.send(1).unwrap();
+        let r = dead.try_claim().unwrap();
+        assert_eq!(*r, 0);
+        r.__crash_in_release();
+        drop(dead);
+        // The slot of position 0 is freed after the stalls.
+        tx.send_timeout(2, Duration::from_secs(20)).unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(2));
+        assert_eq!(ch.stats().lost_recvs, 1);
+    }
+
+    #[test]
+    fn fenced_endpoint_commits_by_cas() {
+        // A sender judged dead while holding a claim, but alive: the
+        // consumer skips the claim; the sender's late commit is refused,
+        // and its next claims still commit (by CAS, as it is fenced).
+        let ch = quick_stall(4);
+        let mut rx = ch.receiver().unwrap();
+        rx.set_wait_config(fast());
+        let mut tx = ch.sender().unwrap();
+        let mut other = ch.sender().unwrap();
+        let mut c = tx.try_claim().unwrap();
+        *c = 7;
+        c.__mark_dead();
+        other.send(8).unwrap();
+        assert_eq!(rx.recv(), Ok(8));
+        assert!(c.commit().is_err());
+        assert_eq!(ch.stats().lost_sends, 1);
+        let e = &ch.shared.entry(tx.index).words;
+        assert_eq!(e[W_FENCE].load(Ordering::Relaxed), tx.pid);
+        tx.send(9).unwrap();
+        assert_eq!(rx.recv(), Ok(9));
     }
 
     #[test]

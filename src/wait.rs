@@ -3,8 +3,8 @@
 //! # Contract
 //! A [`WaitWord`] sits in shared memory next to the condition it guards (for
 //! example "the ring is not empty"). A *waker* changes the condition with a
-//! Release store and then calls [`WaitWord::wake`]; a *waiter* calls
-//! [`block_on`] with a `poll` closure that re-evaluates the condition. The
+//! Release store and then calls `WaitWord::wake`; a *waiter* calls
+//! `block_on` with a `poll` closure that re-evaluates the condition. The
 //! protocol guarantees no lost wake-up: if `poll` returned "not ready" just
 //! before the waiter slept, the waker that made it ready will find the
 //! waiter counted and issue `FUTEX_WAKE`.
@@ -26,7 +26,7 @@
 //! `FUTEX_PRIVATE_FLAG` because the word lives in memory shared between
 //! processes.
 //!
-//! The barrier pair is asymmetric ([`crate::sync::light_barrier`]): the
+//! The barrier pair is asymmetric (`crate::sync::light_barrier`): the
 //! waker, on the fast path of every send, pays only a compiler fence and a
 //! load of a read-mostly word; the waiter, about to sleep anyway, pays a
 //! `membarrier(2)` system call. So a send into a ring whose consumer is

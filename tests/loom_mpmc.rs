@@ -225,6 +225,32 @@ fn late_commit_races_the_skip() {
 }
 
 #[test]
+fn late_release_races_the_reclaim() {
+    loom::model(|| {
+        let ch = crash_ring(2);
+        let mut tx = ch.sender().unwrap();
+        let mut late = ch.receiver().unwrap();
+        let mut rx = ch.receiver().unwrap();
+        tx.send(0).unwrap();
+        tx.send(1).unwrap();
+        let t = thread::spawn(move || {
+            let r = late.try_claim().unwrap();
+            assert_eq!(*r, 0);
+            // Judged dead from here on, but still running.
+            r.__mark_dead();
+            r.release().is_ok()
+        });
+        // Position 2 needs the slot of position 0: freed by the late
+        // release or reclaimed from the "dead" receiver, never both.
+        tx.send(2).unwrap();
+        let released = t.join().unwrap();
+        assert_eq!(rx.recv(), Ok(1));
+        assert_eq!(rx.recv(), Ok(2));
+        assert_eq!(ch.stats().lost_recvs, u64::from(!released));
+    });
+}
+
+#[test]
 fn dead_consumer_claim_is_freed() {
     loom::model(|| {
         let ch = crash_ring(2);

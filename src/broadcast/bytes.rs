@@ -111,7 +111,7 @@
 //! - Lengths read from the area are bounded by `max_message` and by the
 //!   bytes left before the end of the area; positions read from the control
 //!   block are checked to be 8-aligned and within a ring of `tail`;
-//!   anything else is [`Corruption`]. Every loop is bounded by the area
+//!   anything else is [`Corruption`](crate::Corruption). Every loop is bounded by the area
 //!   size or a small constant.
 //! - A publisher that attaches after a dead one continues from `tail` with
 //!   `intent` at least the dead one's, so its half-written record (and its

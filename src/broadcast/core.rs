@@ -86,7 +86,7 @@ pub const BROADCAST_NOT_FULL_OFFSET: usize = 256;
 /// Offset of the counters (publishers, subscribers, evicted, lost).
 pub const BROADCAST_COUNTERS_OFFSET: usize = 384;
 /// Size of the control block of a fixed-size broadcast channel (the byte
-/// kind appends one line, see [`super::BYTES_CONTROL_LEN`]).
+/// kind appends one line, see [`super::bytes::BYTES_CONTROL_LEN`]).
 pub const BROADCAST_CONTROL_LEN: usize = 512;
 
 /// Positions stay below this (so `2p + 2` never overflows).
@@ -703,7 +703,7 @@ impl Core {
     }
 }
 
-/// Counters of a broadcast channel; see [`Channel::stats`]. Readable from
+/// Counters of a broadcast channel; see [`Channel::stats`](super::Channel::stats). Readable from
 /// any process without attaching.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
@@ -733,7 +733,7 @@ pub struct Stats {
     pub stall_timeout: Duration,
 }
 
-/// One subscriber's position; see [`Channel::subscribers`].
+/// One subscriber's position; see [`Channel::subscribers`](super::Channel::subscribers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubscriberStats {
     /// Index in the endpoint table.
