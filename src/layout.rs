@@ -28,7 +28,8 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\0");
 /// Version of the segment layout. A segment of another version is refused.
 /// 2: MPMC endpoints use entry words 5 (fence) and 6 (finish), and commit
 /// and release by plain store (see `mpmc`); a version-1 peer would not
-/// fence before skipping.
+/// fence before skipping; the SPSC control block carries the mailbox
+/// beside `tail` (a version-1 producer would not clear its stamp).
 pub const ABI_VERSION: u32 = 2;
 /// Size of the fixed header at offset 0.
 pub const HEADER_SIZE: usize = 512;

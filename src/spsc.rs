@@ -19,6 +19,16 @@
 //!   visible; symmetrically the consumer frees slots with a Release store
 //!   of `head` after reading them.
 //!
+//! # Mailbox
+//! A single `push` or `try_push` of an element of at most [`MAIL_BYTES`]
+//! also copies it into the rest of `tail`'s line (see [`TailLine`]), and a
+//! `pop` or `try_pop` that had to reload `tail` takes the element from
+//! there when it is the one it wants. A consumer that keeps up then moves
+//! one cache line per message instead of two (the index, then the slot),
+//! and the slot lines stay with the producer: measured in-process, the
+//! spinning round trip went from about 140 to 105 ns. Slots are still
+//! written, so chunks, batches, peeks and the C ABI read them as always.
+//!
 //! A value of `tail - head` above `cap`, as a peer scribbling on the segment
 //! could produce, is reported as [`Corruption`]; slot indices are always
 //! masked, so no index read from shared memory can reach outside the slot
@@ -61,7 +71,7 @@ use crate::error::{
 };
 use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
-use crate::sync::{AtomicU64, Ordering, SlotCell, Track};
+use crate::sync::{fence, AtomicU64, Ordering, SlotCell, Track};
 use crate::wait::{self, WaitConfig, WaitWord};
 use bytemuck::Pod;
 use crossbeam_utils::CachePadded;
@@ -75,8 +85,9 @@ use std::time::{Duration, Instant};
 #[repr(C)]
 #[derive(Debug)]
 pub struct SpscControl {
-    /// Next index the producer writes; stored only by the producer.
-    pub tail: CachePadded<AtomicU64>,
+    /// Next index the producer writes, and the mailbox beside it; stored
+    /// only by the producer. Derefs to the `tail` index itself.
+    pub tail: CachePadded<TailLine>,
     /// Next index the consumer reads; stored only by the consumer.
     pub head: CachePadded<AtomicU64>,
     /// The consumer sleeps here when the ring is empty.
@@ -85,11 +96,107 @@ pub struct SpscControl {
     pub not_full: CachePadded<WaitWord>,
 }
 
+/// The producer's line of the control block: the `tail` index and a
+/// *mailbox*, a copy of the last element pushed alone (by `push` or
+/// `try_push`) when it is at most [`MAIL_BYTES`] long.
+///
+/// A consumer that catches up finds the one element it waits for in the line
+/// it has just loaded to read `tail`, so a message costs it one cache line
+/// from the producer instead of two (the index, then the slot): the round
+/// trip of a ping-pong drops by about one line transfer per direction. The
+/// slot is written as well, so chunks, batches and the C ABI read the slots
+/// as always. The copy is guarded like a seqlock: `stamp` is 0 while the
+/// producer writes it, then the element's index + 1 (Release); the reader
+/// accepts the copy only if `stamp` names the element it wants before and
+/// after reading the words. Indices never repeat, so a stale copy (from an
+/// earlier push, or from before a chunk or batch) is never taken for
+/// another element; a producer clears `stamp` when it attaches, so a dead
+/// predecessor's copy of an element it never published is void.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TailLine {
+    /// Next index the producer writes.
+    pub tail: AtomicU64,
+    /// Index + 1 of the element in `words`; 0 while being written.
+    pub stamp: AtomicU64,
+    /// The element's bytes, in native-endian words.
+    pub words: [AtomicU64; MAIL_WORDS],
+}
+
+/// Words of the mailbox.
+const MAIL_WORDS: usize = 5;
+/// Largest element the mailbox carries.
+pub const MAIL_BYTES: usize = MAIL_WORDS * 8;
+
+impl core::ops::Deref for TailLine {
+    type Target = AtomicU64;
+    fn deref(&self) -> &AtomicU64 {
+        &self.tail
+    }
+}
+
+impl TailLine {
+    fn new() -> TailLine {
+        TailLine {
+            tail: AtomicU64::new(0),
+            stamp: AtomicU64::new(0),
+            words: Default::default(),
+        }
+    }
+
+    /// Copies `bytes` (at most [`MAIL_BYTES`]), the element of index
+    /// `index`, into the mailbox. Producer only, before publishing `index`.
+    #[inline(always)]
+    fn post(&self, index: u64, bytes: &[u8]) {
+        // Relaxed: ordered before the word stores by the Release fence.
+        self.stamp.store(0, Ordering::Relaxed);
+        // Release: orders the stamp's 0 before the word stores, so a reader
+        // that sees a word of this copy also sees the 0 (pairs with the
+        // Acquire fence in `take`).
+        fence(Ordering::Release);
+        for (w, chunk) in self.words.iter().zip(bytes.chunks(8)) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            // Relaxed: published by the Release store of the stamp.
+            w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+        }
+        // Release: pairs with the Acquire load of the stamp in `take`: the
+        // words above are visible with it.
+        self.stamp.store(index.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Copies the element of index `index` into `out` (at most
+    /// [`MAIL_BYTES`]) if the mailbox holds it whole. Consumer only, after
+    /// an Acquire load of `tail` beyond `index`.
+    #[inline(always)]
+    fn take(&self, index: u64, out: &mut [u8]) -> bool {
+        let want = index.wrapping_add(1);
+        // Acquire: pairs with the Release store of the stamp in `post`.
+        if self.stamp.load(Ordering::Acquire) != want {
+            return false;
+        }
+        for (w, chunk) in self.words.iter().zip(out.chunks_mut(8)) {
+            // Relaxed: validated by the stamp check below.
+            let b = w.load(Ordering::Relaxed).to_ne_bytes();
+            chunk.copy_from_slice(&b[..chunk.len()]);
+        }
+        // Acquire: orders the word loads before the stamp's reload; pairs
+        // with the Release fence in `post` (a word of a newer copy implies
+        // the stamp's 0 is visible here).
+        fence(Ordering::Acquire);
+        // Relaxed: ordered by the fence above.
+        self.stamp.load(Ordering::Relaxed) == want
+    }
+}
+
 #[cfg(not(loom))]
 mod asserts {
     use super::*;
     use memoffset::offset_of;
     const _: () = assert!(offset_of!(SpscControl, tail) == SPSC_TAIL_OFFSET);
+    const _: () = assert!(offset_of!(TailLine, stamp) == SPSC_MAIL_STAMP_OFFSET - SPSC_TAIL_OFFSET);
+    const _: () = assert!(offset_of!(TailLine, words) == SPSC_MAIL_OFFSET - SPSC_TAIL_OFFSET);
+    const _: () = assert!(core::mem::size_of::<TailLine>() <= 64);
     const _: () = assert!(offset_of!(SpscControl, head) == SPSC_HEAD_OFFSET);
     const _: () = assert!(offset_of!(SpscControl, not_empty) == SPSC_NOT_EMPTY_OFFSET);
     const _: () = assert!(offset_of!(SpscControl, not_full) == SPSC_NOT_FULL_OFFSET);
@@ -98,6 +205,10 @@ mod asserts {
 
 /// Offset of `tail` in the control block (mirrored in the C header).
 pub const SPSC_TAIL_OFFSET: usize = 0;
+/// Offset of the mailbox stamp (see [`TailLine`]).
+pub const SPSC_MAIL_STAMP_OFFSET: usize = 8;
+/// Offset of the mailbox words.
+pub const SPSC_MAIL_OFFSET: usize = 16;
 /// Offset of `head` in the control block.
 pub const SPSC_HEAD_OFFSET: usize = 128;
 /// Offset of the `not_empty` futex word (then its waiters count).
@@ -116,7 +227,7 @@ impl SpscControl {
     /// An empty ring's control block (heap construction).
     pub(crate) fn new() -> SpscControl {
         SpscControl {
-            tail: CachePadded::new(AtomicU64::new(0)),
+            tail: CachePadded::new(TailLine::new()),
             head: CachePadded::new(AtomicU64::new(0)),
             not_empty: CachePadded::new(WaitWord::new()),
             not_full: CachePadded::new(WaitWord::new()),
@@ -501,6 +612,9 @@ impl<T: Pod + Send> Channel<T> {
     pub fn producer(&self) -> Result<Producer<T>> {
         let (token, _) = self.attach(PRODUCER, Role::Producer)?;
         let ctl = self.shared.ctl();
+        // Relaxed: a predecessor's copy is void; published to the consumer
+        // by our first Release store of `tail`.
+        ctl.tail.stamp.store(0, Ordering::Relaxed);
         // Acquire: pairs with the previous producer's Release stores of
         // `tail` and the consumer's of `head`.
         let tail = ctl.tail.load(Ordering::Acquire);
@@ -775,6 +889,9 @@ impl<T: Pod> Producer<T> {
                 // producer owns it; the consumer does not read it until the
                 // Release store of `tail` in `commit`.
                 unsafe { self.shared.slot_ptr(tail).write(value) };
+                if core::mem::size_of::<T>() <= MAIL_BYTES {
+                    self.shared.ctl().tail.post(tail, bytemuck::bytes_of(&value));
+                }
                 self.commit(1);
                 Ok(())
             }
@@ -1114,6 +1231,8 @@ impl<T: Pod> Consumer<T> {
 
     #[inline]
     fn try_pop_inner(&mut self, expensive: bool) -> Result<T, TryRecvError> {
+        // Whether this call loads `tail` (then the mailbox is in cache).
+        let fresh = self.cached_tail == self.head;
         match self.available(1) {
             Err(c) => return Err(c.try_recv()),
             Ok(0) => {
@@ -1126,6 +1245,13 @@ impl<T: Pod> Consumer<T> {
             Ok(_) => {}
         }
         let head = self.head;
+        if fresh && core::mem::size_of::<T>() <= MAIL_BYTES {
+            let mut v = T::zeroed();
+            if self.shared.ctl().tail.take(head, bytemuck::bytes_of_mut(&mut v)) {
+                self.release(1);
+                return Ok(v);
+            }
+        }
         self.shared.track(head).read();
         // SAFETY: slot `head` is committed (head < tail) and owned by the
         // consumer until the Release store of `head` in `release`.
@@ -1627,6 +1753,9 @@ impl RawProducer {
         p.shared.track(tail).write();
         // SAFETY: as in `try_push_inner`.
         unsafe { copy_elem(elem.as_ptr(), p.shared.slot_ptr(tail), elem.len()) };
+        if elem.len() <= MAIL_BYTES {
+            p.shared.ctl().tail.post(tail, elem);
+        }
         p.commit(1);
         true
     }
@@ -1652,6 +1781,9 @@ impl RawProducer {
                 // consumer does not read them before the Release store of
                 // `tail` in `commit`; `elem` is outside the ring.
                 unsafe { copy_elem(elem.as_ptr(), p.shared.slot_ptr(tail), elem.len()) };
+                if elem.len() <= MAIL_BYTES {
+                    p.shared.ctl().tail.post(tail, elem);
+                }
                 p.commit(1);
                 Ok(())
             }
@@ -1741,10 +1873,15 @@ impl RawConsumer {
     pub fn pop_fast(&mut self, out: &mut [u8]) -> bool {
         assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
         let c = &mut self.c;
+        let fresh = c.cached_tail == c.head;
         if !matches!(c.available(1), Ok(n) if n > 0) {
             return false;
         }
         let head = c.head;
+        if fresh && out.len() <= MAIL_BYTES && c.shared.ctl().tail.take(head, out) {
+            c.release(1);
+            return true;
+        }
         c.shared.track(head).read();
         // SAFETY: as in `try_pop_inner`.
         unsafe { copy_elem(c.shared.slot_ptr(head), out.as_mut_ptr(), out.len()) };
@@ -1756,6 +1893,7 @@ impl RawConsumer {
     #[inline(always)]
     fn try_pop_inner(&mut self, out: &mut [u8], expensive: bool) -> Result<(), TryRecvError> {
         let c = &mut self.c;
+        let fresh = c.cached_tail == c.head;
         match c.available(1) {
             Err(e) => return Err(e.try_recv()),
             Ok(0) => {
@@ -1768,6 +1906,10 @@ impl RawConsumer {
             Ok(_) => {}
         }
         let head = c.head;
+        if fresh && out.len() <= MAIL_BYTES && c.shared.ctl().tail.take(head, out) {
+            c.release(1);
+            return Ok(());
+        }
         c.shared.track(head).read();
         // SAFETY: slot `head` is committed (head < tail) and owned by the
         // consumer until the Release store of `head` in `release`; it has
@@ -1819,6 +1961,71 @@ mod tests {
             strategy: crate::wait::WaitStrategy::Spin,
             ..WaitConfig::default()
         }
+    }
+
+    /// The mailbox: elements of every size up to `MAIL_BYTES` (and one
+    /// above) come back intact whether popped through it or from the slot.
+    #[test]
+    fn mailbox_carries_elements_of_every_size() {
+        fn round<T: Pod + Send + PartialEq + std::fmt::Debug>(make: impl Fn(u64) -> T) {
+            let ch = Channel::<T>::in_process(4).unwrap();
+            let mut tx = ch.producer().unwrap();
+            let mut rx = ch.consumer().unwrap();
+            for i in 0..20u64 {
+                // One at a time: each pop refreshes `tail` (the mailbox path).
+                tx.try_push(make(i)).unwrap();
+                assert_eq!(rx.try_pop().unwrap(), make(i));
+            }
+            // Two then two: the first of each pair comes from its slot.
+            for i in (0..20u64).step_by(2) {
+                tx.try_push(make(i)).unwrap();
+                tx.try_push(make(i + 1)).unwrap();
+                assert_eq!(rx.try_pop().unwrap(), make(i));
+                assert_eq!(rx.try_pop().unwrap(), make(i + 1));
+            }
+        }
+        round(|i| i as u8);
+        round(|i| [i as u8; 3]);
+        round(|i| i);
+        round(|i| [i as u32; 3]);
+        round(|i| [i.wrapping_mul(0x9e37_79b9_7f4a_7c15); 5]);
+        round(|i| [i as u8; MAIL_BYTES]);
+        round(|i| [i as u8; MAIL_BYTES + 1]);
+    }
+
+    /// A producer that died after copying an element into the mailbox but
+    /// before publishing it: its successor's element at that index (written
+    /// by a batch, which leaves the mailbox alone) is what the consumer
+    /// gets, never the dead one's copy.
+    #[test]
+    fn successor_voids_a_dead_producers_mailbox() {
+        let ch = Channel::<u64>::in_process(8).unwrap();
+        let mut rx = ch.consumer().unwrap();
+        let tx = ch.producer().unwrap();
+        // The dead producer's last act: the copy of index 0, unpublished.
+        ch.shared.ctl().tail.post(0, &666u64.to_ne_bytes());
+        drop(tx);
+        let mut tx = ch.producer().unwrap();
+        // A batch does not touch the mailbox.
+        tx.try_push_slice(&[7]).unwrap();
+        assert_eq!(rx.try_pop(), Ok(7));
+    }
+
+    /// A chunk commit leaves an older copy in the mailbox, never taken for
+    /// the chunk's elements.
+    #[test]
+    fn chunk_after_single_push_is_read_from_the_slots() {
+        let ch = Channel::<u64>::in_process(8).unwrap();
+        let mut tx = ch.producer().unwrap();
+        let mut rx = ch.consumer().unwrap();
+        tx.try_push(1).unwrap();
+        assert_eq!(rx.try_pop(), Ok(1));
+        let mut c = tx.reserve(1).unwrap();
+        c.as_mut_slices().0[0] = 2;
+        c.commit_all();
+        assert_eq!(rx.try_pop(), Ok(2));
+        tx.try_push_slice(&[3]).unwrap();
+        assert_eq!(rx.try_pop(), Ok(3));
     }
 
     /// The byte-typed ring the C ABI uses: a blocked push lands in the one
