@@ -18,8 +18,14 @@
 //! so on, so that a slow change of the machine (other work; on a VM, the
 //! host moving the vCPUs, which changes what a cache line costs between
 //! them for seconds at a time: the same SPSC code reads ~30 M or ~170 M
-//! msgs/s) weighs on every case alike, and each target's ratio compares
-//! two medians taken over the same stretch of time.
+//! msgs/s) weighs on every case alike. A target is judged on the ratio of
+//! the two rows' best repetitions (largest rate, smallest latency), the
+//! ratio of their medians printed beside it: a repetition here is either
+//! at the speed the code and the hardware allow or slowed by the host's
+//! placement of the vCPUs, which no change of the code causes, so the best
+//! of five compares code with code, while a median tells which placement
+//! the majority of repetitions drew (the same pair of rows gave median
+//! ratios from 0.24 to 5.3 in successive full runs).
 //!
 //! The peer crates (iceoryx2, shaq, ipc-channel) are cargo features, on by
 //! default; `--no-default-features` builds without them (their rows are

@@ -1,6 +1,8 @@
 //! The named ratios the project is held to, as a declarative list. Each
 //! target divides one row's metric by another's (or by the best peer's) and
-//! compares the ratio with a bound. Targets whose rows were not measured (a
+//! compares the ratio with a bound: the ratio of the two rows' best
+//! repetitions decides, and the ratio of their medians is printed beside
+//! it (see the crate docs for why). Targets whose rows were not measured (a
 //! transport not registered yet, or filtered out) print as PENDING, so the
 //! shmlane targets below are already here, waiting for the shmlane
 //! transports; the harness-sanity targets pass today.
