@@ -1214,6 +1214,20 @@ impl<T: Pod> Consumer<T> {
         Ok(avail)
     }
 
+    /// Takes the element at `head` from the mailbox with `take` and
+    /// releases it, if this call has just reloaded `tail` (`fresh`: the
+    /// line is in cache) and found exactly that element (the only one the
+    /// mailbox can hold). False, having done nothing, otherwise.
+    #[inline(always)]
+    fn take_mailed(&mut self, fresh: bool, take: impl FnOnce(&TailLine, u64) -> bool) -> bool {
+        let head = self.head;
+        if fresh && self.cached_tail == head.wrapping_add(1) && take(&self.shared.ctl().tail, head) {
+            self.release(1);
+            return true;
+        }
+        false
+    }
+
     /// Releases `n` read slots to the producer.
     #[inline]
     fn release(&mut self, n: u64) {
@@ -1275,14 +1289,13 @@ impl<T: Pod> Consumer<T> {
             }
             Ok(_) => {}
         }
-        let head = self.head;
-        if fresh && self.cached_tail == head.wrapping_add(1) && core::mem::size_of::<T>() <= MAIL_BYTES {
+        if core::mem::size_of::<T>() <= MAIL_BYTES {
             let mut v = T::zeroed();
-            if self.shared.ctl().tail.take(head, bytemuck::bytes_of_mut(&mut v)) {
-                self.release(1);
+            if self.take_mailed(fresh, |m, i| m.take(i, bytemuck::bytes_of_mut(&mut v))) {
                 return Ok(v);
             }
         }
+        let head = self.head;
         self.shared.track(head).read();
         // SAFETY: slot `head` is committed (head < tail) and owned by the
         // consumer until the Release store of `head` in `release`.
@@ -1902,11 +1915,10 @@ impl RawConsumer {
         if !matches!(c.available(1), Ok(n) if n > 0) {
             return false;
         }
-        let head = c.head;
-        if fresh && c.cached_tail == head.wrapping_add(1) && c.shared.ctl().tail.take_raw(head, out) {
-            c.release(1);
+        if c.take_mailed(fresh, |m, i| m.take_raw(i, out)) {
             return true;
         }
+        let head = c.head;
         c.shared.track(head).read();
         // SAFETY: as in `try_pop_inner`.
         unsafe { copy_elem(c.shared.slot_ptr(head), out.as_mut_ptr(), out.len()) };
@@ -1930,11 +1942,10 @@ impl RawConsumer {
             }
             Ok(_) => {}
         }
-        let head = c.head;
-        if fresh && c.cached_tail == head.wrapping_add(1) && c.shared.ctl().tail.take_raw(head, out) {
-            c.release(1);
+        if c.take_mailed(fresh, |m, i| m.take_raw(i, out)) {
             return Ok(());
         }
+        let head = c.head;
         c.shared.track(head).read();
         // SAFETY: slot `head` is committed (head < tail) and owned by the
         // consumer until the Release store of `head` in `release`; it has
