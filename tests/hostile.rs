@@ -477,3 +477,188 @@ fn bytes_mpmc_survives_a_scribbling_peer() {
         shmlane::layout::Kind::BytesMpmc,
     );
 }
+
+/// Honest broadcast endpoints: a publisher (single and batch sends) and
+/// two subscribers (copies with a deadline, in-place reads, closures), on
+/// whichever policy the segment was created with.
+fn honest_bcast(name: &str) {
+    let ch = shmlane::broadcast::Channel::<[u64; 3]>::open(name).unwrap();
+    let cfg = WaitConfig {
+        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
+        check_interval: Duration::from_millis(5),
+    };
+    let stop = Instant::now() + RUN;
+    let mut tx = ch.publisher().unwrap();
+    tx.set_wait_config(cfg);
+    let mut threads = vec![std::thread::spawn(move || {
+        let (mut ok, mut err) = (0u64, 0u64);
+        let batch = [[5u64; 3]; 8];
+        while Instant::now() < stop {
+            let a = tx.send_timeout([ok, !ok, ok], Duration::from_millis(10)).is_ok();
+            let b = tx.try_send_slice(&batch).is_ok();
+            if a && b {
+                ok += 1;
+            } else {
+                err += 1;
+            }
+        }
+        (ok, err)
+    })];
+    for _ in 0..2 {
+        let mut rx = ch.subscribe().unwrap();
+        rx.set_wait_config(cfg);
+        threads.push(std::thread::spawn(move || {
+            let (mut ok, mut err) = (0u64, 0u64);
+            while Instant::now() < stop {
+                let a = rx.recv_timeout(Duration::from_millis(10)).is_ok();
+                let b = rx.try_read().map(|g| std::hint::black_box(*g)).is_ok();
+                let c = rx.try_recv_with(|v| v[0] ^ v[1]).is_ok();
+                if a && b && c {
+                    ok += 1;
+                } else {
+                    err += 1;
+                }
+            }
+            (ok, err)
+        }));
+    }
+    let r: Vec<(u64, u64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    println!("honest broadcast ({:?}) (ok, errors) per endpoint: {r:?}", ch.policy());
+}
+
+/// Honest byte-broadcast endpoints: a publisher (sends of every length up
+/// to the maximum, held messages) and two subscribers (copies with a
+/// deadline, in-place reads), every message no longer than the maximum.
+fn honest_bcast_bytes(name: &str) {
+    let ch = shmlane::broadcast::BytesChannel::open(name).unwrap();
+    let max = ch.max_message();
+    let cfg = WaitConfig {
+        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
+        check_interval: Duration::from_millis(5),
+    };
+    let stop = Instant::now() + RUN;
+    let mut tx = ch.publisher().unwrap();
+    tx.set_wait_config(cfg);
+    let mut threads = vec![std::thread::spawn(move || {
+        let (mut ok, mut err) = (0u64, 0u64);
+        let payload = vec![0x3cu8; max];
+        let mut i = 0u64;
+        while Instant::now() < stop {
+            i += 1;
+            let len = msg_len(i, max);
+            let a = tx.send_timeout(&payload[..len], Duration::from_millis(10)).is_ok();
+            let b = tx.try_send_held(&payload[..len / 2]).is_ok();
+            tx.flush();
+            if a && b {
+                ok += 1;
+            } else {
+                err += 1;
+            }
+        }
+        (ok, err)
+    })];
+    for _ in 0..2 {
+        let mut rx = ch.subscribe().unwrap();
+        rx.set_wait_config(cfg);
+        threads.push(std::thread::spawn(move || {
+            let (mut ok, mut err) = (0u64, 0u64);
+            let mut buf = Vec::new();
+            while Instant::now() < stop {
+                let a = rx.recv_timeout(&mut buf, Duration::from_millis(10)).is_ok();
+                assert!(buf.len() <= max, "message of {} bytes above max {max}", buf.len());
+                let b = match rx.try_read() {
+                    Ok(m) => {
+                        assert!(
+                            m.bytes().len() <= max,
+                            "message of {} bytes above max {max}",
+                            m.bytes().len()
+                        );
+                        std::hint::black_box(m.bytes().iter().map(|&x| u64::from(x)).sum::<u64>());
+                        true
+                    }
+                    Err(_) => false,
+                };
+                if a && b {
+                    ok += 1;
+                } else {
+                    err += 1;
+                }
+            }
+            (ok, err)
+        }));
+    }
+    let r: Vec<(u64, u64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    println!(
+        "honest broadcast bytes ({:?}) (ok, errors) per endpoint: {r:?}",
+        ch.policy()
+    );
+}
+
+/// The policy of the `n`th segment a broadcast test creates: seeds
+/// alternate Block and Overwrite, so each policy meets two of the four
+/// adversary modes.
+fn bcast_policy(n: &std::cell::Cell<u32>) -> shmlane::broadcast::Policy {
+    n.set(n.get() + 1);
+    if n.get() % 2 == 1 {
+        shmlane::broadcast::Policy::Block
+    } else {
+        shmlane::broadcast::Policy::Overwrite
+    }
+}
+
+#[test]
+fn broadcast_survives_a_scribbling_peer() {
+    match role().as_deref() {
+        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
+        Some("honest") => return honest_bcast(&env("SEG")),
+        Some(_) => return,
+        None => {}
+    }
+    let made = std::cell::Cell::new(0);
+    run_hostile(
+        "broadcast_survives_a_scribbling_peer",
+        |name| {
+            shmlane::broadcast::Builder::new()
+                .capacity(64)
+                .endpoints(6)
+                .policy(bcast_policy(&made))
+                .stall_timeout(Duration::from_millis(20))
+                .create::<[u64; 3]>(name)
+                .unwrap()
+        },
+        |ch| ch.segment().unwrap().header().placement.data_offset,
+        |ch| {
+            let s = ch.stats();
+            s.publisher_attached && s.subscribers >= 2
+        },
+    );
+}
+
+#[test]
+fn broadcast_bytes_survives_a_scribbling_peer() {
+    match role().as_deref() {
+        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
+        Some("honest") => return honest_bcast_bytes(&env("SEG")),
+        Some(_) => return,
+        None => {}
+    }
+    let made = std::cell::Cell::new(0);
+    run_hostile(
+        "broadcast_bytes_survives_a_scribbling_peer",
+        |name| {
+            shmlane::broadcast::BytesBuilder::new()
+                .capacity(1024)
+                .max_message(200)
+                .endpoints(6)
+                .policy(bcast_policy(&made))
+                .stall_timeout(Duration::from_millis(20))
+                .create(name)
+                .unwrap()
+        },
+        |ch| ch.segment().unwrap().header().placement.data_offset,
+        |ch| {
+            let s = ch.stats();
+            s.publisher_attached && s.subscribers >= 2
+        },
+    );
+}

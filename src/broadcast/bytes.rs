@@ -1180,7 +1180,7 @@ impl BytesSubscriber {
         let e = self.sh.entry(self.index);
         // Relaxed (both): statistics (received = next - start - lost).
         e.words[W_MSG].store(number + 1, Ordering::Relaxed);
-        let start = (number + 1).saturating_sub(self.received + self.lost);
+        let start = (number + 1).saturating_sub(self.received.saturating_add(self.lost));
         e.words[W_START].store(start, Ordering::Relaxed);
         self.pending_gate = end.max(self.counted_from);
         if self.pending_gate.saturating_sub(self.gate) >= self.gate_every {
@@ -1295,7 +1295,9 @@ impl BytesSubscriber {
         }
         let n = number - from;
         self.next_msg = Some(number);
-        self.lost += n;
+        // Saturating: `number` comes from the segment, and a scribbling
+        // peer can make the gaps add up beyond any count.
+        self.lost = self.lost.saturating_add(n);
         self.sh.record_lost(self.index, self.lost, n);
         Some(TryRecvError::Lagged(n))
     }
@@ -1856,6 +1858,42 @@ mod tests {
         for _ in 0..30 {
             let _ = s.try_read();
         }
+    }
+
+    /// Message numbers come from the segment: a peer can make every other
+    /// record claim the largest number. The subscriber reports the gaps as
+    /// `Lagged` and its loss count saturates; no arithmetic overflows
+    /// (which, in a build with overflow checks, was a panic).
+    #[test]
+    fn scribbled_message_numbers_do_not_overflow_the_loss_count() {
+        let ch = ring(1024, 16, Policy::Overwrite);
+        let mut tx = ch.publisher().unwrap();
+        let mut s = ch.subscribe().unwrap();
+        let (mut lagged, mut got) = (0, 0);
+        for i in 0..4 {
+            // A record whose sequence word names the largest message
+            // number, then an honest one (its number is lower again).
+            let at = ch.sh.load_tail().unwrap();
+            tx.send(&msg(2 * i, 8)).unwrap();
+            ch.sh.word(at).store(u64::MAX - 1, Ordering::Relaxed);
+            tx.send(&msg(2 * i + 1, 8)).unwrap();
+            for _ in 0..8 {
+                match s.try_read() {
+                    Ok(m) => {
+                        assert_eq!(m.bytes().len(), 8);
+                        got += 1;
+                    }
+                    Err(TryRecvError::Lagged(n)) => {
+                        assert!(n > 0);
+                        lagged += 1;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        }
+        assert_eq!((got, lagged), (8, 4));
+        assert_eq!(s.lost(), u64::MAX, "saturated");
     }
 
     #[test]
