@@ -86,6 +86,43 @@ fuzz_target!(|input: &[u8]| {
             }
         }
     }
+    if let Ok(ch) = shmlane::broadcast::RawChannel::from_fd(&shmlane::broadcast::Builder::new(), dup(&fd), None) {
+        let _ = (ch.stats(), ch.subscribers());
+        if let (Ok(mut tx), Ok(mut a), Ok(mut b)) = (ch.publisher(), ch.subscribe(), ch.subscribe_from_oldest()) {
+            let e = ch.elem_size();
+            let elems = vec![0xa5u8; 3 * e];
+            let mut out = vec![0u8; e];
+            for _ in 0..2 {
+                let _ = tx.try_send(&elems[..e]);
+                let _ = tx.try_send_slice(&elems);
+                let _ = a.try_recv(&mut out);
+                if let Ok(g) = b.try_read() {
+                    assert_eq!(g.as_slice().len(), e);
+                }
+            }
+            let _ = (ch.stats(), ch.subscribers());
+        }
+    }
+    if let Ok(ch) = shmlane::broadcast::BytesBuilder::new().from_fd(dup(&fd)) {
+        let _ = (ch.stats(), ch.subscribers());
+        let max = ch.max_message();
+        if let (Ok(mut tx), Ok(mut a), Ok(mut b)) = (ch.publisher(), ch.subscribe(), ch.subscribe_from_oldest()) {
+            let mut buf = Vec::new();
+            for n in [0usize, 1, 13, 200] {
+                let msg = vec![7u8; n.min(max)];
+                let _ = tx.try_send(&msg);
+                let _ = tx.try_send_held(&msg);
+                tx.flush();
+                if a.try_recv(&mut buf).is_ok() {
+                    assert!(buf.len() <= max);
+                }
+                if let Ok(m) = b.try_read() {
+                    assert!(m.bytes().len() <= max);
+                }
+            }
+            let _ = (ch.stats(), ch.subscribers());
+        }
+    }
     if let Ok(ch) = shmlane::bytes::Channel::from_fd(dup(&fd)) {
         let _ = ch.stats();
         if let (Ok(mut tx), Ok(mut rx)) = (ch.producer(), ch.consumer()) {
