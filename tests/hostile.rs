@@ -150,6 +150,19 @@ fn honest(name: &str) {
     println!("honest: producer {pok} ok / {perr} errors, consumer {ok} ok / {err} errors");
 }
 
+/// In a child process of these tests, plays its role (the adversary, or
+/// the honest side `honest`) and returns true; in the test process itself,
+/// returns false.
+fn child(honest: fn(&str)) -> bool {
+    match role().as_deref() {
+        Some("adversary") => adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
+        Some("honest") => honest(&env("SEG")),
+        Some(_) => {}
+        None => return false,
+    }
+    true
+}
+
 /// Runs the honest child and then the adversary child against a fresh
 /// segment `create`d by the parent, for several seeds; `attached` says when
 /// the honest side has attached (scribbling starts only then: an open of an
@@ -199,11 +212,8 @@ fn run_hostile<C>(test: &str, create: impl Fn(&str) -> C, data_off: impl Fn(&C) 
 
 #[test]
 fn spsc_survives_a_scribbling_peer() {
-    match role().as_deref() {
-        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
-        Some("honest") => return honest(&env("SEG")),
-        Some(_) => return,
-        None => {}
+    if child(honest) {
+        return;
     }
     run_hostile(
         "spsc_survives_a_scribbling_peer",
@@ -280,11 +290,8 @@ fn honest_mpmc(name: &str) {
 
 #[test]
 fn mpmc_survives_a_scribbling_peer() {
-    match role().as_deref() {
-        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
-        Some("honest") => return honest_mpmc(&env("SEG")),
-        Some(_) => return,
-        None => {}
+    if child(honest_mpmc) {
+        return;
     }
     run_hostile(
         "mpmc_survives_a_scribbling_peer",
@@ -427,11 +434,8 @@ fn honest_bytes(name: &str) {
 }
 
 fn bytes_hostile(test: &str, kind: shmlane::layout::Kind) {
-    match role().as_deref() {
-        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
-        Some("honest") => return honest_bytes(&env("SEG")),
-        Some(_) => return,
-        None => {}
+    if child(honest_bytes) {
+        return;
     }
     let (want_p, want_c) = match kind {
         shmlane::layout::Kind::Bytes => (1, 1),
@@ -608,11 +612,8 @@ fn bcast_policy(n: &std::cell::Cell<u32>) -> shmlane::broadcast::Policy {
 
 #[test]
 fn broadcast_survives_a_scribbling_peer() {
-    match role().as_deref() {
-        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
-        Some("honest") => return honest_bcast(&env("SEG")),
-        Some(_) => return,
-        None => {}
+    if child(honest_bcast) {
+        return;
     }
     let made = std::cell::Cell::new(0);
     run_hostile(
@@ -636,11 +637,8 @@ fn broadcast_survives_a_scribbling_peer() {
 
 #[test]
 fn broadcast_bytes_survives_a_scribbling_peer() {
-    match role().as_deref() {
-        Some("adversary") => return adversary(&env("SEG"), env("SEED").parse().unwrap(), env("DATA").parse().unwrap()),
-        Some("honest") => return honest_bcast_bytes(&env("SEG")),
-        Some(_) => return,
-        None => {}
+    if child(honest_bcast_bytes) {
+        return;
     }
     let made = std::cell::Cell::new(0);
     run_hostile(
