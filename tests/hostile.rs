@@ -101,19 +101,15 @@ fn adversary(name: &str, seed: u64, data_off: u64) {
 
 fn honest(name: &str) {
     let ch = Channel::<u64>::open(name).unwrap();
-    let cfg = WaitConfig {
-        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
-        check_interval: Duration::from_millis(5),
-    };
+    let cfg = honest_cfg();
     let mut tx = ch.producer().unwrap();
     let mut rx = ch.consumer().unwrap();
     tx.set_wait_config(cfg);
     rx.set_wait_config(cfg);
     let stop = Instant::now() + RUN;
     let p = std::thread::spawn(move || {
-        let (mut ok, mut err) = (0u64, 0u64);
         let mut buf = [0u64; 64];
-        while Instant::now() < stop {
+        rounds(stop, |ok| {
             let r1 = tx.push_timeout(ok, Duration::from_millis(10)).is_ok();
             let r2 = tx.try_push_slice(&buf).is_ok();
             if let Ok(mut c) = tx.reserve_up_to(16) {
@@ -123,31 +119,44 @@ fn honest(name: &str) {
                 c.commit_all();
             }
             buf[0] = buf[0].wrapping_add(1);
-            if r1 && r2 {
-                ok += 1;
-            } else {
-                err += 1;
-            }
-        }
-        (ok, err)
+            r1 && r2
+        })
     });
-    let (mut ok, mut err) = (0u64, 0u64);
     let mut out = [0u64; 64];
-    while Instant::now() < stop {
+    let (ok, err) = rounds(stop, |_| {
         let a = rx.pop_timeout(Duration::from_millis(10)).is_ok();
         let b = rx.try_pop_slice(&mut out).is_ok();
         if let Ok(c) = rx.read_chunk(32) {
             let (x, y) = c.as_slices();
             assert!(x.len() + y.len() <= 32);
         }
-        if a && b {
+        a && b
+    });
+    let (pok, perr) = p.join().unwrap();
+    println!("honest: producer {pok} ok / {perr} errors, consumer {ok} ok / {err} errors");
+}
+
+/// Runs `round` until `stop`: a round that returns true counts as ok, any
+/// other as an error; `round` gets the ok count so far. Returns both counts.
+fn rounds(stop: Instant, mut round: impl FnMut(u64) -> bool) -> (u64, u64) {
+    let (mut ok, mut err) = (0, 0);
+    while Instant::now() < stop {
+        if round(ok) {
             ok += 1;
         } else {
             err += 1;
         }
     }
-    let (pok, perr) = p.join().unwrap();
-    println!("honest: producer {pok} ok / {perr} errors, consumer {ok} ok / {err} errors");
+    (ok, err)
+}
+
+/// How every honest endpoint waits: a short spin, then sleep; peers'
+/// liveness checked often.
+fn honest_cfg() -> WaitConfig {
+    WaitConfig {
+        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
+        check_interval: Duration::from_millis(5),
+    }
 }
 
 /// In a child process of these tests, plays its role (the adversary, or
@@ -234,54 +243,39 @@ fn spsc_survives_a_scribbling_peer() {
 
 fn honest_mpmc(name: &str) {
     let ch = shmlane::mpmc::Channel::<u64>::open(name).unwrap();
-    let cfg = WaitConfig {
-        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
-        check_interval: Duration::from_millis(5),
-    };
+    let cfg = honest_cfg();
     let stop = Instant::now() + RUN;
     let mut threads = Vec::new();
     for _ in 0..2 {
         let mut tx = ch.sender().unwrap();
         tx.set_wait_config(cfg);
         threads.push(std::thread::spawn(move || {
-            let (mut ok, mut err) = (0u64, 0u64);
             let buf = [7u64; 16];
-            while Instant::now() < stop {
+            rounds(stop, |ok| {
                 let a = tx.send_timeout(ok, Duration::from_millis(10)).is_ok();
                 let b = tx.try_send_slice(&buf).is_ok();
                 if let Ok(mut c) = tx.try_claim() {
                     *c = 3;
                     let _ = c.commit();
                 }
-                if a && b {
-                    ok += 1;
-                } else {
-                    err += 1;
-                }
-            }
-            (ok, err)
+                a && b
+            })
         }));
     }
     for _ in 0..2 {
         let mut rx = ch.receiver().unwrap();
         rx.set_wait_config(cfg);
         threads.push(std::thread::spawn(move || {
-            let (mut ok, mut err) = (0u64, 0u64);
             let mut out = [0u64; 16];
-            while Instant::now() < stop {
+            rounds(stop, |_| {
                 let a = rx.recv_timeout(Duration::from_millis(10)).is_ok();
                 let b = rx.try_recv_slice(&mut out).is_ok();
                 if let Ok(c) = rx.try_claim() {
                     let _ = *c;
                     let _ = c.release();
                 }
-                if a && b {
-                    ok += 1;
-                } else {
-                    err += 1;
-                }
-            }
-            (ok, err)
+                a && b
+            })
         }));
     }
     let r: Vec<(u64, u64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
@@ -327,10 +321,7 @@ fn honest_bytes(name: &str) {
     use shmlane::layout::Kind;
     let ch = Bytes::open(name).unwrap();
     let max = ch.max_message();
-    let cfg = WaitConfig {
-        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
-        check_interval: Duration::from_millis(5),
-    };
+    let cfg = honest_cfg();
     let (producers, consumers) = match ch.kind() {
         Kind::Bytes => (1, 1),
         Kind::BytesMpsc => (2, 1),
@@ -487,43 +478,28 @@ fn bytes_mpmc_survives_a_scribbling_peer() {
 /// whichever policy the segment was created with.
 fn honest_bcast(name: &str) {
     let ch = shmlane::broadcast::Channel::<[u64; 3]>::open(name).unwrap();
-    let cfg = WaitConfig {
-        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
-        check_interval: Duration::from_millis(5),
-    };
+    let cfg = honest_cfg();
     let stop = Instant::now() + RUN;
     let mut tx = ch.publisher().unwrap();
     tx.set_wait_config(cfg);
     let mut threads = vec![std::thread::spawn(move || {
-        let (mut ok, mut err) = (0u64, 0u64);
         let batch = [[5u64; 3]; 8];
-        while Instant::now() < stop {
+        rounds(stop, |ok| {
             let a = tx.send_timeout([ok, !ok, ok], Duration::from_millis(10)).is_ok();
             let b = tx.try_send_slice(&batch).is_ok();
-            if a && b {
-                ok += 1;
-            } else {
-                err += 1;
-            }
-        }
-        (ok, err)
+            a && b
+        })
     })];
     for _ in 0..2 {
         let mut rx = ch.subscribe().unwrap();
         rx.set_wait_config(cfg);
         threads.push(std::thread::spawn(move || {
-            let (mut ok, mut err) = (0u64, 0u64);
-            while Instant::now() < stop {
+            rounds(stop, |_| {
                 let a = rx.recv_timeout(Duration::from_millis(10)).is_ok();
                 let b = rx.try_read().map(|g| std::hint::black_box(*g)).is_ok();
                 let c = rx.try_recv_with(|v| v[0] ^ v[1]).is_ok();
-                if a && b && c {
-                    ok += 1;
-                } else {
-                    err += 1;
-                }
-            }
-            (ok, err)
+                a && b && c
+            })
         }));
     }
     let r: Vec<(u64, u64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
@@ -536,38 +512,28 @@ fn honest_bcast(name: &str) {
 fn honest_bcast_bytes(name: &str) {
     let ch = shmlane::broadcast::BytesChannel::open(name).unwrap();
     let max = ch.max_message();
-    let cfg = WaitConfig {
-        strategy: WaitStrategy::SpinThenPark(Duration::from_micros(20)),
-        check_interval: Duration::from_millis(5),
-    };
+    let cfg = honest_cfg();
     let stop = Instant::now() + RUN;
     let mut tx = ch.publisher().unwrap();
     tx.set_wait_config(cfg);
     let mut threads = vec![std::thread::spawn(move || {
-        let (mut ok, mut err) = (0u64, 0u64);
         let payload = vec![0x3cu8; max];
         let mut i = 0u64;
-        while Instant::now() < stop {
+        rounds(stop, |_| {
             i += 1;
             let len = msg_len(i, max);
             let a = tx.send_timeout(&payload[..len], Duration::from_millis(10)).is_ok();
             let b = tx.try_send_held(&payload[..len / 2]).is_ok();
             tx.flush();
-            if a && b {
-                ok += 1;
-            } else {
-                err += 1;
-            }
-        }
-        (ok, err)
+            a && b
+        })
     })];
     for _ in 0..2 {
         let mut rx = ch.subscribe().unwrap();
         rx.set_wait_config(cfg);
         threads.push(std::thread::spawn(move || {
-            let (mut ok, mut err) = (0u64, 0u64);
             let mut buf = Vec::new();
-            while Instant::now() < stop {
+            rounds(stop, |_| {
                 let a = rx.recv_timeout(&mut buf, Duration::from_millis(10)).is_ok();
                 assert!(buf.len() <= max, "message of {} bytes above max {max}", buf.len());
                 let b = match rx.try_read() {
@@ -582,13 +548,8 @@ fn honest_bcast_bytes(name: &str) {
                     }
                     Err(_) => false,
                 };
-                if a && b {
-                    ok += 1;
-                } else {
-                    err += 1;
-                }
-            }
-            (ok, err)
+                a && b
+            })
         }));
     }
     let r: Vec<(u64, u64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
