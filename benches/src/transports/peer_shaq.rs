@@ -183,9 +183,11 @@ mod imp {
                     continue;
                 };
                 let (a, b) = batch.as_slices();
-                for &v in a.iter().chain(b) {
-                    if meter.on_seq(v)? {
-                        return meter.finish();
+                for half in [a, b] {
+                    for &v in half {
+                        if meter.on_seq(v)? {
+                            return meter.finish();
+                        }
                     }
                 }
             }
