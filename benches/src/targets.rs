@@ -139,6 +139,34 @@ pub const TARGETS: &[Target] = &[
         cmp: Cmp::AtLeast(1.0),
     },
     Target {
+        label: "shmlane mpmc 1P1C msgs/s / crossbeam ArrayQueue 1P1C (threads)",
+        num: sel("shmlane-mpmc", Pattern::Throughput, 8, Metric::MsgsPerS),
+        den: Den::Row(sel("crossbeam-arrayqueue", Pattern::Throughput, 8, Metric::MsgsPerS)),
+        cmp: Cmp::AtLeast(1.0),
+    },
+    Target {
+        label: "shmlane mpmc 2P1C msgs/s / crossbeam ArrayQueue 2P1C (threads)",
+        num: sel("shmlane-mpmc", Pattern::Throughput2P1C, 8, Metric::MsgsPerS),
+        den: Den::Row(sel(
+            "crossbeam-arrayqueue",
+            Pattern::Throughput2P1C,
+            8,
+            Metric::MsgsPerS,
+        )),
+        cmp: Cmp::AtLeast(1.0),
+    },
+    Target {
+        label: "shmlane mpmc 1P2C msgs/s / crossbeam ArrayQueue 1P2C (threads)",
+        num: sel("shmlane-mpmc", Pattern::Throughput1P2C, 8, Metric::MsgsPerS),
+        den: Den::Row(sel(
+            "crossbeam-arrayqueue",
+            Pattern::Throughput1P2C,
+            8,
+            Metric::MsgsPerS,
+        )),
+        cmp: Cmp::AtLeast(1.0),
+    },
+    Target {
         label: "shmlane broadcast 1-subscriber u64 msgs/s / shmlane spsc u64 msgs/s",
         num: sel("shmlane-broadcast", Pattern::Broadcast(1), 8, Metric::MsgsPerS),
         den: Den::Row(sel("shmlane-spsc", Pattern::Throughput, 8, Metric::MsgsPerS)),
