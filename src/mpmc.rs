@@ -31,7 +31,7 @@
 //! in the right state (a slot in state `p` or `p + 1` can only leave it
 //! through the claim of position `p`, which the successful CAS gives us), so
 //! [`Sender::try_send_slice`] and [`Receiver::try_recv_slice`] are true batch
-//! claims; their commits and releases are still per slot.
+//! claims; their commits and releases are still per slot (see "Batches").
 //!
 //! Invariants: `head` and `tail` only grow; positions stay below `2^63`
 //! (`SKIP`); a slot's `seq` only grows (modulo the `SKIP` flag), so a stale
@@ -72,6 +72,19 @@
 //! reclaimed is reported to that consumer, and the element it read
 //! (possibly overwritten) is not returned. Dropped claims (tombstones) are
 //! committed by CAS.
+//!
+//! # Batches
+//! A batch commits its slots from the last to the first, and a batch
+//! receive reads all its elements, then releases the slots from the last to
+//! the first. The other side waits at the batch's first slot, so it finds
+//! the whole run committed (free) at once and claims it with one CAS. In
+//! ascending order it would claim each slot as soon as it changed, chasing
+//! the stores one or two slots at a time and pulling each slot's line away
+//! mid-batch; batches of 256 then gained less than 2× over single messages,
+//! and this order doubles their throughput. Each slot's commit (release) is
+//! still its own Release store, so the order changes nothing for a reader
+//! of any one slot, nor for the skip and reclaim paths, which look at one
+//! slot at a time.
 //!
 //! # Claims (zero copy)
 //! [`Sender::try_claim`] returns a [`WriteClaim`]: a slot to write in place,
@@ -1633,12 +1646,13 @@ impl<T: Pod> Sender<T> {
         freed > 0
     }
 
-    /// Commits positions `[start, start + n)`, written by us.
+    /// Commits positions `[start, start + n)`, written by us, from the last
+    /// to the first (see "Batches" in the module docs).
     #[inline]
     fn commit(&mut self, start: u64, n: u64) -> Result<(), Corruption> {
         let sh = &self.shared;
         if sh.may_store(self.index, self.pid, start) {
-            for p in start..start + n {
+            for p in (start..start + n).rev() {
                 // Release: pairs with the Acquire load of seq in
                 // `Receiver::claim`; publishes the element written before.
                 // A plain store: no one is skipping this claim
@@ -1649,7 +1663,7 @@ impl<T: Pod> Sender<T> {
             return Ok(());
         }
         let mut lost = None;
-        for p in start..start + n {
+        for p in (start..start + n).rev() {
             // Release: pairs with the Acquire load of seq in
             // `Receiver::claim`; publishes the element written before. A CAS,
             // not a store: it fails if a consumer skipped the position.
@@ -1659,7 +1673,8 @@ impl<T: Pod> Sender<T> {
                 .compare_exchange(p, p + 1, Ordering::Release, Ordering::Relaxed)
                 .is_err()
             {
-                lost.get_or_insert(p);
+                // Backwards: the last one found is the first lost.
+                lost = Some(p);
             }
         }
         sh.ctl().not_empty.wake();
@@ -2392,20 +2407,68 @@ impl<T: Pod> Receiver<T> {
                 Err(Stop::Wait) => return Err(TryRecvError::Empty),
                 Err(Stop::Closed(c)) => return Err(c.try_recv()),
             };
+            // Every element is read first; then the slots are released from
+            // the last to the first (see "Batches" in the module docs).
+            let sh = &self.shared;
             let mut k = 0;
             let mut err = None;
+            let mut passed = 0;
             for p in h..h + n {
-                // Acquire: pairs with the producer's Release commit CAS
-                // (already seen by `claim`; reloaded to tell elements from
+                // Acquire: pairs with the producer's Release commit (already
+                // seen by `claim`; reloaded to tell elements from
                 // tombstones).
-                let s = self.shared.slot(p).seq.load(Ordering::Acquire);
-                match self.take_with(p, s, |sh| put(sh, p, k)) {
-                    Ok(Some(())) => k += 1,
-                    Ok(None) => {}
-                    Err(c) => {
-                        err.get_or_insert(c);
+                let s = sh.slot(p).seq.load(Ordering::Acquire);
+                if s == p + 1 {
+                    put(sh, p, k);
+                    k += 1;
+                } else if s == (p + 1) | SKIP {
+                    passed += 1;
+                } else {
+                    err.get_or_insert(Corruption {
+                        offset: p,
+                        what: RECLAIMED,
+                    });
+                }
+            }
+            if sh.may_store(self.index, self.pid, self.claim_start) {
+                for p in (h..h + n).rev() {
+                    // Release: pairs with the Acquire load of seq in
+                    // `Sender::claim`: our reads happen before the slot is
+                    // written again. A plain store: no one is reclaiming
+                    // this claim (`may_store`).
+                    sh.slot(p).seq.store(p + sh.cap, Ordering::Release);
+                }
+            } else {
+                let mut lost = None;
+                for p in (h..h + n).rev() {
+                    let slot = sh.slot(p);
+                    // Relaxed: only compared; the CAS below decides.
+                    let s = slot.seq.load(Ordering::Relaxed);
+                    // Release: as above. A CAS from what `claim` saw (an
+                    // element or a tombstone of position p): it fails if a
+                    // producer reclaimed the slot, and then what we read
+                    // may be torn.
+                    let ours = s == p + 1 || s == (p + 1) | SKIP;
+                    if !ours
+                        || slot
+                            .seq
+                            .compare_exchange(s, p + sh.cap, Ordering::Release, Ordering::Relaxed)
+                            .is_err()
+                    {
+                        // Backwards: the last one found is the first lost.
+                        lost = Some(p);
                     }
                 }
+                if let Some(p) = lost.filter(|&p| err.as_ref().is_none_or(|e: &Corruption| p < e.offset)) {
+                    err = Some(Corruption {
+                        offset: p,
+                        what: RECLAIMED,
+                    });
+                }
+            }
+            if passed > 0 {
+                // Relaxed: statistics.
+                sh.counters().passed.fetch_add(passed, Ordering::Relaxed);
             }
             self.finish();
             if let Some(corruption) = err {
@@ -3560,6 +3623,46 @@ mod tests {
         assert_eq!(e[W_FENCE].load(Ordering::Relaxed), tx.pid);
         tx.send(9).unwrap();
         assert_eq!(rx.recv(), Ok(9));
+    }
+
+    #[test]
+    fn fenced_endpoints_send_and_receive_batches_by_cas() {
+        // Batches of endpoints whose fence names them (judged dead once,
+        // still running) commit and release every slot by CAS, from the last
+        // to the first; lap after lap, nothing is lost or reordered.
+        let ch = Channel::<u64>::in_process(4).unwrap();
+        let mut tx = ch.sender().unwrap();
+        let mut rx = ch.receiver().unwrap();
+        ch.shared.entry(tx.index).words[W_FENCE].store(tx.pid, Ordering::Relaxed);
+        ch.shared.entry(rx.index).words[W_FENCE].store(rx.pid, Ordering::Relaxed);
+        let mut buf = [0u64; 4];
+        for lap in 0..5u64 {
+            let items: Vec<u64> = (lap * 3..lap * 3 + 3).collect();
+            assert_eq!(tx.try_send_slice(&items), Ok(3), "lap {lap}");
+            assert_eq!(rx.try_recv_slice(&mut buf), Ok(3), "lap {lap}");
+            assert_eq!(&buf[..3], &items[..]);
+        }
+        let s = ch.stats();
+        assert_eq!((s.sent, s.received, s.lost), (15, 15, 0));
+    }
+
+    #[test]
+    fn batch_skips_tombstones_and_counts_them() {
+        // A dropped claim in the middle of a batch is passed over, its slot
+        // released with the others.
+        let ch = Channel::<u64>::in_process(8).unwrap();
+        let mut tx = ch.sender().unwrap();
+        let mut rx = ch.receiver().unwrap();
+        tx.send(1).unwrap();
+        drop(tx.try_claim().unwrap());
+        tx.send(2).unwrap();
+        let mut buf = [0u64; 8];
+        assert_eq!(rx.recv_slice(&mut buf), Ok(2));
+        assert_eq!(&buf[..2], &[1, 2]);
+        let s = ch.stats();
+        assert_eq!((s.aborted, s.received), (1, 2));
+        // Every slot of the batch was released: a whole lap fits again.
+        assert_eq!(tx.try_send_slice(&[0; 8]), Ok(8));
     }
 
     #[test]

@@ -17,11 +17,12 @@
 //! checks liveness (see `Pacer` in `src/mpmc.rs`); "death" is simulated by
 //! giving the endpoint the owner token of a dead process with our pid.
 //!
-//! The three models with two threads racing on the same index (two
-//! producers, two consumers, batch against single) run with at most two
-//! preemptions whatever `LOOM_MAX_PREEMPTIONS` says: they take 5-13 s at 2
-//! and more than two minutes at 3 (CI runs the loom suite at 3). The other
-//! models follow `LOOM_MAX_PREEMPTIONS` (under 7 s each at 3).
+//! The models with two threads racing on the same index (two producers,
+//! two consumers, batch against single) and the batches across the wrap
+//! run with at most two preemptions whatever `LOOM_MAX_PREEMPTIONS` says:
+//! they take 5-13 s at 2 and more than two minutes at 3 (CI runs the loom
+//! suite at 3). The other models follow `LOOM_MAX_PREEMPTIONS` (under 7 s
+//! each at 3).
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom_mpmc`
 #![cfg(loom)]
@@ -169,6 +170,27 @@ fn batch_send_and_receive() {
         ta.join().unwrap();
         tb.join().unwrap();
         assert_eq!(check_order(&got), vec![0, 1, 2, 100]);
+    });
+}
+
+/// Batches across the wrap, one producer and one consumer: the producer
+/// commits each batch from its last slot to its first and waits for slots
+/// the consumer releases the same way, lap after lap.
+#[test]
+fn batches_wrap_around() {
+    model_at_most(2, || {
+        let ch = ring(2);
+        let mut rx = ch.receiver().unwrap();
+        let mut tx = ch.sender().unwrap();
+        let t = thread::spawn(move || tx.send_slice(&[0, 1, 2, 3]).unwrap());
+        let mut got = Vec::new();
+        let mut buf = [0u32; 2];
+        while got.len() < 4 {
+            let n = rx.recv_slice(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        t.join().unwrap();
+        assert_eq!(got, vec![0, 1, 2, 3]);
     });
 }
 
