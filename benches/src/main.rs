@@ -18,14 +18,18 @@
 //! so on, so that a slow change of the machine (other work; on a VM, the
 //! host moving the vCPUs, which changes what a cache line costs between
 //! them for seconds at a time: the same SPSC code reads ~30 M or ~170 M
-//! msgs/s) weighs on every case alike. A target is judged on the ratio of
-//! the two rows' best repetitions (largest rate, smallest latency), the
-//! ratio of their medians printed beside it: a repetition here is either
-//! at the speed the code and the hardware allow or slowed by the host's
-//! placement of the vCPUs, which no change of the code causes, so the best
-//! of five compares code with code, while a median tells which placement
-//! the majority of repetitions drew (the same pair of rows gave median
-//! ratios from 0.24 to 5.3 in successive full runs).
+//! msgs/s) weighs on every case alike. The rows show the median of the
+//! repetitions and their spread. A target is judged on *paired runs*: after
+//! the rounds, the two cases it compares run back to back, several times
+//! (3 pairs in a quick run, 9 in a full one; short runs, the order
+//! alternating), and the verdict is the median of the pairs' ratios. The
+//! host moves the vCPUs for seconds at a time, so the two runs of a pair
+//! almost always see the same placement and their ratio compares code with
+//! code, while the same two rows' repetitions in the rounds are minutes
+//! apart: their ratio of medians swung from 0.24 to 5.3 between full runs
+//! of one build, and even the ratio of their best repetitions moved by up
+//! to 2.3× (C→C bytes / Rust bytes: 1.12, 1.60 and 0.707 in three full
+//! runs). Both are printed beside the verdict.
 //!
 //! The peer crates (iceoryx2, shaq, ipc-channel) are cargo features, on by
 //! default; `--no-default-features` builds without them (their rows are
@@ -54,7 +58,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::harness::{ChildCtx, Harness, Pinning, Watchdog, CHILD_CMD};
 use crate::measure::{summarise, Outcome, RunCfg, Sample};
-use crate::results::Row;
+use crate::results::{Metric, Row};
+use crate::targets::{Den, Sel, TARGETS};
 use crate::transports::{Case, Transport};
 
 /// Compare shmlane with the hardware limits and the OS transports, across
@@ -102,6 +107,11 @@ struct Mode {
     stream: RunCfg,
     pingpong: RunCfg,
     sizes: Vec<usize>,
+    /// Paired runs per target (see [`paired_ratios`]).
+    pairs: usize,
+    /// Durations of a paired run.
+    pair_stream: RunCfg,
+    pair_pingpong: RunCfg,
 }
 
 impl Mode {
@@ -118,6 +128,15 @@ impl Mode {
                 measure: Duration::from_millis(150),
             },
             sizes: vec![16, 64, 256, 4096, 64 << 10, 1 << 20],
+            pairs: 3,
+            pair_stream: RunCfg {
+                warmup: Duration::from_millis(20),
+                measure: Duration::from_millis(80),
+            },
+            pair_pingpong: RunCfg {
+                warmup: Duration::from_millis(20),
+                measure: Duration::from_millis(150),
+            },
         }
     }
 
@@ -132,6 +151,15 @@ impl Mode {
             pingpong: RunCfg {
                 warmup: Duration::from_millis(200),
                 measure: Duration::from_secs(2),
+            },
+            pairs: 9,
+            pair_stream: RunCfg {
+                warmup: Duration::from_millis(50),
+                measure: Duration::from_millis(250),
+            },
+            pair_pingpong: RunCfg {
+                warmup: Duration::from_millis(50),
+                measure: Duration::from_millis(400),
             },
             ..Mode::quick()
         }
@@ -217,14 +245,11 @@ impl CaseRun {
     /// Runs one repetition under a watchdog.
     fn rep(&mut self, h: &mut Harness) {
         let load = OtherLoad::start();
-        let res = {
-            let _wd = Watchdog::arm(harness::run_timeout(self.case.cfg));
-            self.t.run(&self.case, h)
-        };
+        let res = one_rep(self.t, &self.case, h);
         self.other.add(&load);
         match res {
             Ok(s) => self.samples.push(s),
-            Err(e) => self.failed = Some(e.to_string()),
+            Err(e) => self.failed = Some(e),
         }
     }
 
@@ -234,6 +259,89 @@ impl CaseRun {
             None => summarise(&self.samples, self.case.size),
         }
     }
+}
+
+/// Runs one repetition of `case` under a watchdog.
+fn one_rep(t: &dyn Transport, case: &Case, h: &mut Harness) -> Result<Sample, String> {
+    let _wd = Watchdog::arm(harness::run_timeout(case.cfg));
+    t.run(case, h).map_err(|e| e.to_string())
+}
+
+/// A sample's value of `metric`.
+fn sample_metric(t: &dyn Transport, case: &Case, s: Sample, metric: Metric) -> Option<f64> {
+    let row = Row {
+        transport: t.name(),
+        family: t.family(),
+        pattern: case.pattern,
+        size: case.size,
+        outcome: summarise(&[s], case.size),
+        other_cpu: None,
+        note: None,
+    };
+    row.metric(metric).map(|v| v.median)
+}
+
+/// The paired runs of the targets: for each target that divides one
+/// measured row by another, `mode.pairs` pairs of short runs of the two
+/// cases back to back (the order alternating from pair to pair), and the
+/// ratio of each pair. The host moves the vCPUs for seconds at a time, so
+/// the two runs of a pair almost always share a placement, and the median
+/// of the ratios compares code with code; two rows' repetitions in the
+/// round-robin rounds above are minutes apart and each may have drawn a
+/// different placement. `None` for a target whose rows were not both
+/// measured (or whose runs failed).
+fn paired_ratios(cases: &[CaseRun], h: &mut Harness, mode: &Mode, pb: &ProgressBar) -> Vec<Option<Vec<f64>>> {
+    let find = |sel: &Sel| {
+        cases.iter().find(|c| {
+            c.failed.is_none()
+                && c.t.name() == sel.transport
+                && c.case.pattern == sel.pattern
+                && c.case.size == sel.size
+        })
+    };
+    let mut out = Vec::with_capacity(TARGETS.len());
+    for t in TARGETS {
+        let Den::Row(den_sel) = t.den else {
+            out.push(None);
+            continue;
+        };
+        let (Some(num), Some(den)) = (find(&t.num), find(&den_sel)) else {
+            out.push(None);
+            continue;
+        };
+        let short = |c: &CaseRun| Case {
+            cfg: if c.case.pattern.is_latency() {
+                mode.pair_pingpong
+            } else {
+                mode.pair_stream
+            },
+            ..c.case
+        };
+        let (num_case, den_case) = (short(num), short(den));
+        let mut ratios = Vec::with_capacity(mode.pairs);
+        for i in 0..mode.pairs {
+            pb.set_message(format!("paired runs: {} ({}/{})", t.label, i + 1, mode.pairs));
+            let mut run = |c: &CaseRun, case: &Case, metric: Metric| {
+                one_rep(c.t, case, h)
+                    .ok()
+                    .and_then(|s| sample_metric(c.t, case, s, metric))
+            };
+            let (a, b) = if i % 2 == 0 {
+                let a = run(num, &num_case, t.num.metric);
+                (a, run(den, &den_case, den_sel.metric))
+            } else {
+                let b = run(den, &den_case, den_sel.metric);
+                (run(num, &num_case, t.num.metric), b)
+            };
+            if let (Some(a), Some(b)) = (a, b) {
+                if b > 0.0 {
+                    ratios.push(a / b);
+                }
+            }
+        }
+        out.push((!ratios.is_empty()).then_some(ratios));
+    }
+    out
 }
 
 /// Others' CPU use summed over the repetitions of one case.
@@ -405,9 +513,10 @@ fn run(cli: &Cli, mode: &Mode) -> ExitCode {
             }
         })
         .collect();
+    let paired = paired_ratios(&cases, &mut h, mode, &pb);
     pb.finish_and_clear();
 
-    print!("{}", report::render(&rows));
+    print!("{}", report::render(&rows, &paired));
     let mut ok = true;
     if let Some(path) = &cli.json {
         match results::write_json(&rows, path) {

@@ -137,7 +137,7 @@ fn range(m: Metric, s: Spread) -> String {
 }
 
 /// The whole report as text.
-pub fn render(rows: &[Row]) -> String {
+pub fn render(rows: &[Row], paired: &[Option<Vec<f64>>]) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -259,8 +259,12 @@ pub fn render(rows: &[Row]) -> String {
         }
     }
     let _ = writeln!(o, "\ntargets:");
-    for t in TARGETS {
-        let _ = writeln!(o, "  {}", target_line(rows, t));
+    for (k, t) in TARGETS.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "  {}",
+            target_line(rows, t, paired.get(k).and_then(|p| p.as_deref()))
+        );
     }
     o
 }
@@ -272,7 +276,22 @@ fn value(rows: &[Row], s: &Sel) -> Option<(f64, f64)> {
     Some((v.median, if s.metric.higher_is_better() { v.max } else { v.min }))
 }
 
-fn target_line(rows: &[Row], t: &crate::targets::Target) -> String {
+/// Median of `v` (not empty).
+fn median_of(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+/// One target's verdict. With `paired` ratios (see `paired_ratios` in
+/// `main.rs`) the verdict is their median; without, the ratio of the two
+/// rows' best repetitions.
+fn target_line(rows: &[Row], t: &crate::targets::Target, paired: Option<&[f64]>) -> String {
     let num_fmt = |b: f64| if b.fract() == 0.0 { format!("{b}") } else { sig3(b) };
     let bound = match t.cmp {
         Cmp::AtLeast(b) => format!(">= {}", num_fmt(b)),
@@ -297,16 +316,34 @@ fn target_line(rows: &[Row], t: &crate::targets::Target) -> String {
         return format!("PENDING  {} {bound}  (denominator not measured)", t.label);
     };
     let (median, best) = (num.0 / den.0, num.1 / den.1);
+    let (ratio, how) = match paired.filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let (lo, hi) = p
+                .iter()
+                .fold((f64::INFINITY, 0.0_f64), |(l, h), &x| (l.min(x), h.max(x)));
+            (
+                median_of(p),
+                format!(
+                    "median of {} paired runs, {}–{}; best repetitions: {}; medians: {}",
+                    p.len(),
+                    sig3(lo),
+                    sig3(hi),
+                    sig3(best),
+                    sig3(median)
+                ),
+            )
+        }
+        None => (best, format!("best repetitions; medians: {}", sig3(median))),
+    };
     let ok = match t.cmp {
-        Cmp::AtLeast(b) => best >= b,
-        Cmp::AtMost(b) => best <= b,
+        Cmp::AtLeast(b) => ratio >= b,
+        Cmp::AtMost(b) => ratio <= b,
     };
     format!(
-        "{}  {} = {} {bound}  (best repetitions; medians: {})  ({den_name})",
+        "{}  {} = {} {bound}  ({how})  ({den_name})",
         if ok { "PASS   " } else { "FAIL   " },
         t.label,
-        sig3(best),
-        sig3(median)
+        sig3(ratio),
     )
 }
 
