@@ -18,18 +18,24 @@
 //! so on, so that a slow change of the machine (other work; on a VM, the
 //! host moving the vCPUs, which changes what a cache line costs between
 //! them for seconds at a time: the same SPSC code reads ~30 M or ~170 M
-//! msgs/s) weighs on every case alike. The rows show the median of the
-//! repetitions and their spread. A target is judged on *paired runs*: after
-//! the rounds, the two cases it compares run back to back, several times
-//! (3 pairs in a quick run, 9 in a full one; short runs, the order
-//! alternating), and the verdict is the median of the pairs' ratios. The
-//! host moves the vCPUs for seconds at a time, so the two runs of a pair
-//! almost always see the same placement and their ratio compares code with
-//! code, while the same two rows' repetitions in the rounds are minutes
-//! apart: their ratio of medians swung from 0.24 to 5.3 between full runs
-//! of one build, and even the ratio of their best repetitions moved by up
-//! to 2.3× (C→C bytes / Rust bytes: 1.12, 1.60 and 0.707 in three full
-//! runs). Both are printed beside the verdict.
+//! msgs/s) weighs on every case alike. A target is judged on the ratio of
+//! the two rows' best repetitions (largest rate, smallest latency), the
+//! ratio of their medians printed beside it: a repetition here is either
+//! at the speed the code and the hardware allow or slowed by the host's
+//! placement of the vCPUs, which no change of the code causes, so the best
+//! of five compares code with code, while a median tells which placement
+//! the majority of repetitions drew (the same pair of rows gave median
+//! ratios from 0.24 to 5.3 in successive full runs).
+//!
+//! Beside them, a target prints *paired runs*: after the rounds, its two
+//! cases run back to back (3 pairs in a quick run, 9 in a full one; short
+//! runs, the order alternating), and the median and range of the pairs'
+//! ratios. The two runs of a pair almost always share a placement, so a
+//! pair compares code with code under that placement; but the slow
+//! placement compresses ratios towards 1 (every side waits on the same
+//! slow line), so a median over pairs of both placements is no verdict on
+//! the code at full speed. It tells how far the ratio holds across
+//! placements, which the best repetitions cannot.
 //!
 //! The peer crates (iceoryx2, shaq, ipc-channel) are cargo features, on by
 //! default; `--no-default-features` builds without them (their rows are
@@ -285,11 +291,10 @@ fn sample_metric(t: &dyn Transport, case: &Case, s: Sample, metric: Metric) -> O
 /// measured row by another, `mode.pairs` pairs of short runs of the two
 /// cases back to back (the order alternating from pair to pair), and the
 /// ratio of each pair. The host moves the vCPUs for seconds at a time, so
-/// the two runs of a pair almost always share a placement, and the median
-/// of the ratios compares code with code; two rows' repetitions in the
-/// round-robin rounds above are minutes apart and each may have drawn a
-/// different placement. `None` for a target whose rows were not both
-/// measured (or whose runs failed).
+/// the two runs of a pair almost always share a placement; the rows'
+/// repetitions in the rounds are minutes apart. Printed beside each
+/// verdict (see the crate docs). `None` for a target whose rows were not
+/// both measured (or whose runs failed).
 fn paired_ratios(cases: &[CaseRun], h: &mut Harness, mode: &Mode, pb: &ProgressBar) -> Vec<Option<Vec<f64>>> {
     let find = |sel: &Sel| {
         cases.iter().find(|c| {

@@ -288,9 +288,9 @@ fn median_of(v: &[f64]) -> f64 {
     }
 }
 
-/// One target's verdict. With `paired` ratios (see `paired_ratios` in
-/// `main.rs`) the verdict is their median; without, the ratio of the two
-/// rows' best repetitions.
+/// One target's verdict: the ratio of the two rows' best repetitions, with
+/// the ratio of their medians and, if there are any, the `paired` ratios
+/// (see `paired_ratios` in `main.rs`) beside it.
 fn target_line(rows: &[Row], t: &crate::targets::Target, paired: Option<&[f64]>) -> String {
     let num_fmt = |b: f64| if b.fract() == 0.0 { format!("{b}") } else { sig3(b) };
     let bound = match t.cmp {
@@ -316,25 +316,20 @@ fn target_line(rows: &[Row], t: &crate::targets::Target, paired: Option<&[f64]>)
         return format!("PENDING  {} {bound}  (denominator not measured)", t.label);
     };
     let (median, best) = (num.0 / den.0, num.1 / den.1);
-    let (ratio, how) = match paired.filter(|p| !p.is_empty()) {
-        Some(p) => {
-            let (lo, hi) = p
-                .iter()
-                .fold((f64::INFINITY, 0.0_f64), |(l, h), &x| (l.min(x), h.max(x)));
-            (
-                median_of(p),
-                format!(
-                    "median of {} paired runs, {}–{}; best repetitions: {}; medians: {}",
-                    p.len(),
-                    sig3(lo),
-                    sig3(hi),
-                    sig3(best),
-                    sig3(median)
-                ),
-            )
-        }
-        None => (best, format!("best repetitions; medians: {}", sig3(median))),
-    };
+    let mut how = format!("best repetitions; medians: {}", sig3(median));
+    if let Some(p) = paired.filter(|p| !p.is_empty()) {
+        let (lo, hi) = p
+            .iter()
+            .fold((f64::INFINITY, 0.0_f64), |(l, h), &x| (l.min(x), h.max(x)));
+        how += &format!(
+            "; paired runs: median {} of {}, {}–{}",
+            sig3(median_of(p)),
+            p.len(),
+            sig3(lo),
+            sig3(hi)
+        );
+    }
+    let ratio = best;
     let ok = match t.cmp {
         Cmp::AtLeast(b) => ratio >= b,
         Cmp::AtMost(b) => ratio <= b,
