@@ -2430,7 +2430,9 @@ impl<T: Pod> Receiver<T> {
                     });
                 }
             }
-            if sh.may_store(self.index, self.pid, self.claim_start) {
+            // A slot found reclaimed above is no longer ours: then every
+            // release goes by CAS, which leaves that slot alone.
+            if err.is_none() && sh.may_store(self.index, self.pid, self.claim_start) {
                 for p in (h..h + n).rev() {
                     // Release: pairs with the Acquire load of seq in
                     // `Sender::claim`: our reads happen before the slot is
