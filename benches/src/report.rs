@@ -276,18 +276,6 @@ fn value(rows: &[Row], s: &Sel) -> Option<(f64, f64)> {
     Some((v.median, if s.metric.higher_is_better() { v.max } else { v.min }))
 }
 
-/// Median of `v` (not empty).
-fn median_of(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
 /// One target's verdict: the ratio of the two rows' best repetitions, with
 /// the ratio of their medians and, if there are any, the `paired` ratios
 /// (see `paired_ratios` in `main.rs`) beside it.
@@ -318,27 +306,24 @@ fn target_line(rows: &[Row], t: &crate::targets::Target, paired: Option<&[f64]>)
     let (median, best) = (num.0 / den.0, num.1 / den.1);
     let mut how = format!("best repetitions; medians: {}", sig3(median));
     if let Some(p) = paired.filter(|p| !p.is_empty()) {
-        let (lo, hi) = p
-            .iter()
-            .fold((f64::INFINITY, 0.0_f64), |(l, h), &x| (l.min(x), h.max(x)));
+        let sp = Spread::of(p);
         how += &format!(
             "; paired runs: median {} of {}, {}–{}",
-            sig3(median_of(p)),
+            sig3(sp.median),
             p.len(),
-            sig3(lo),
-            sig3(hi)
+            sig3(sp.min),
+            sig3(sp.max)
         );
     }
-    let ratio = best;
     let ok = match t.cmp {
-        Cmp::AtLeast(b) => ratio >= b,
-        Cmp::AtMost(b) => ratio <= b,
+        Cmp::AtLeast(b) => best >= b,
+        Cmp::AtMost(b) => best <= b,
     };
     format!(
         "{}  {} = {} {bound}  ({how})  ({den_name})",
         if ok { "PASS   " } else { "FAIL   " },
         t.label,
-        sig3(ratio),
+        sig3(best),
     )
 }
 
