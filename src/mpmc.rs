@@ -580,6 +580,20 @@ fn committed(seq: u64, p: u64) -> bool {
     seq == p + 1 || seq == (p + 1) | SKIP
 }
 
+/// What a consumer's claimed position `p` holds, by its `seq` `s`:
+/// `Some(true)` an element, `Some(false)` a tombstone, `None` neither (a
+/// producer reclaimed the slot).
+#[inline(always)]
+fn held(s: u64, p: u64) -> Option<bool> {
+    if s == p + 1 {
+        Some(true)
+    } else if s == (p + 1) | SKIP {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 impl<T> Shared<T> {
     fn ctl(&self) -> &MpmcControl {
         // SAFETY: points to a control block that `keep` keeps alive; it
@@ -2223,15 +2237,15 @@ impl<T: Pod> Receiver<T> {
     fn take_with<R>(&mut self, p: u64, s: u64, read: impl FnOnce(&Shared<T>) -> R) -> Result<Option<R>, Corruption> {
         let sh = &self.shared;
         let slot = sh.slot(p);
-        let v = if s == p + 1 {
-            Some(read(sh))
-        } else if s == (p + 1) | SKIP {
-            None
-        } else {
-            return Err(Corruption {
-                offset: p,
-                what: RECLAIMED,
-            });
+        let v = match held(s, p) {
+            Some(true) => Some(read(sh)),
+            Some(false) => None,
+            None => {
+                return Err(Corruption {
+                    offset: p,
+                    what: RECLAIMED,
+                })
+            }
         };
         if sh.may_store(self.index, self.pid, self.claim_start) {
             // Release: pairs with the Acquire load of seq in `Sender::claim`:
@@ -2417,17 +2431,18 @@ impl<T: Pod> Receiver<T> {
                 // Acquire: pairs with the producer's Release commit (already
                 // seen by `claim`; reloaded to tell elements from
                 // tombstones).
-                let s = sh.slot(p).seq.load(Ordering::Acquire);
-                if s == p + 1 {
-                    put(sh, p, k);
-                    k += 1;
-                } else if s == (p + 1) | SKIP {
-                    passed += 1;
-                } else {
-                    err.get_or_insert(Corruption {
-                        offset: p,
-                        what: RECLAIMED,
-                    });
+                match held(sh.slot(p).seq.load(Ordering::Acquire), p) {
+                    Some(true) => {
+                        put(sh, p, k);
+                        k += 1;
+                    }
+                    Some(false) => passed += 1,
+                    None => {
+                        err.get_or_insert(Corruption {
+                            offset: p,
+                            what: RECLAIMED,
+                        });
+                    }
                 }
             }
             // A slot found reclaimed above is no longer ours: then every
@@ -2450,8 +2465,7 @@ impl<T: Pod> Receiver<T> {
                     // element or a tombstone of position p): it fails if a
                     // producer reclaimed the slot, and then what we read
                     // may be torn.
-                    let ours = s == p + 1 || s == (p + 1) | SKIP;
-                    if !ours
+                    if held(s, p).is_none()
                         || slot
                             .seq
                             .compare_exchange(s, p + sh.cap, Ordering::Release, Ordering::Relaxed)
