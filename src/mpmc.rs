@@ -87,19 +87,19 @@
 //! slot at a time.
 //!
 //! # The single-message fast path
-//! `try_send`, `send`, `try_recv`, `recv` (and the raw `send_fast` /
-//! `recv_fast` of the C ABI) first try the common case inline: the slot at
-//! the index is ready (free for a producer with a receiver attached; holding
-//! an element for a consumer) and the CAS wins at the first try. That path
-//! is the first round of the general claim, minus its bookkeeping: it does
-//! not touch the stall clock, which is keyed by the position a handle is
-//! stalled at (a handle that made progress since is stalled at a later
-//! position, which restarts the clock; `Pacer`), and anything unexpected
-//! (a full or empty ring, a lost CAS, a tombstone, a batch record to
-//! replace, no receiver attached) falls through to the general claim,
-//! which starts over. Keeping the general path out of line halved the cost
-//! of a message: two pinned processes went from 27–35 M to 63–87 M msgs/s
-//! (1P1C, `u64`, paired quick runs of `shmlane-bench`).
+//! Every claim of one position (single sends and receives, zero-copy
+//! claims, the raw calls of the C ABI) first tries the common case inline:
+//! the slot at the index is ready (free for a producer with a receiver
+//! attached; holding an element for a consumer) and the CAS wins at the
+//! first try. That path is the first round of the general claim minus its
+//! bookkeeping. It does not touch the stall clock, which is keyed by the
+//! position a handle is stalled at: a handle that made progress since is
+//! stalled at a later position, which restarts the clock (`Pacer`).
+//! Anything unexpected (a full or empty ring, a lost CAS, a tombstone, a
+//! batch record to replace, no receiver attached) falls through to the
+//! general claim, which starts over. Keeping the general path out of line
+//! halved the cost of a message: two pinned processes went from 27–35 M to
+//! 63–87 M msgs/s (1P1C, `u64`, paired quick runs of `shmlane-bench`).
 //!
 //! # Claims (zero copy)
 //! [`Sender::try_claim`] returns a [`WriteClaim`]: a slot to write in place,
@@ -1541,8 +1541,8 @@ impl<T: Pod> Sender<T> {
     /// The fast path of a claim of one position: a receiver is attached,
     /// the slot of `tail` is free and the CAS succeeds at the first try.
     /// Anything else returns `None` and leaves no record behind, and
-    /// [`claim`](Sender::claim) starts over. The same steps as `claim`'s
-    /// first round, without the stall clock (see [`Pacer`]).
+    /// [`claim_slow`](Sender::claim_slow) starts over. The same steps as
+    /// its first round, without the stall clock (see [`Pacer`]).
     #[inline(always)]
     fn claim_one(&mut self) -> Option<u64> {
         let sh = &self.shared;
@@ -1575,8 +1575,20 @@ impl<T: Pod> Sender<T> {
 
     /// Claims between 1 and `max` consecutive free positions (Vyukov's
     /// enqueue, extended to ranges). With `expensive`, also frees slots of
-    /// dead consumers and checks whether any receiver is alive.
+    /// dead consumers and checks whether any receiver is alive. A claim of
+    /// one position tries [`claim_one`](Sender::claim_one) first.
+    #[inline(always)]
     fn claim(&mut self, max: u64, expensive: bool) -> Result<(u64, u64), Stop> {
+        if max == 1 && !expensive {
+            if let Some(t) = self.claim_one() {
+                return Ok((t, 1));
+            }
+        }
+        self.claim_slow(max, expensive)
+    }
+
+    /// [`claim`](Sender::claim) past its fast path.
+    fn claim_slow(&mut self, max: u64, expensive: bool) -> Result<(u64, u64), Stop> {
         let sh = &self.shared;
         let c = sh.counters();
         // Relaxed: a hint; sending into a ring nobody reads is harmless.
@@ -1799,14 +1811,6 @@ impl<T: Pod> Sender<T> {
 
     #[inline(always)]
     fn try_send_inner(&mut self, value: T, expensive: bool) -> Result<(), TrySendError<T>> {
-        if !expensive {
-            if let Some(p) = self.claim_one() {
-                self.write(p, value);
-                return self
-                    .commit(p, 1)
-                    .map_err(|corruption| TrySendError::Corrupt { value, corruption });
-            }
-        }
         match self.claim(1, expensive) {
             Ok((p, _)) => {
                 self.write(p, value);
@@ -2146,8 +2150,8 @@ impl<T: Pod> Receiver<T> {
     /// The fast path of a claim of one position: the slot of `head` holds
     /// an element (not a tombstone) and the CAS succeeds at the first try.
     /// Anything else returns `None` and leaves no record behind, and
-    /// [`claim`](Receiver::claim) starts over. Sets `seen` and
-    /// `claim_start` as `claim` does.
+    /// [`claim_slow`](Receiver::claim_slow) starts over. Sets `seen` and
+    /// `claim_start` as it does.
     #[inline(always)]
     fn claim_one(&mut self) -> Option<u64> {
         if self.wide {
@@ -2181,8 +2185,20 @@ impl<T: Pod> Receiver<T> {
     /// Claims between 1 and `max` consecutive committed positions
     /// (elements or tombstones; Vyukov's dequeue, extended to ranges). With
     /// `expensive`, also skips dead producers' claims and checks whether any
-    /// sender is alive.
+    /// sender is alive. A claim of one position tries
+    /// [`claim_one`](Receiver::claim_one) first.
+    #[inline(always)]
     fn claim(&mut self, max: u64, expensive: bool) -> Result<(u64, u64), Stop> {
+        if max == 1 && !expensive {
+            if let Some(h) = self.claim_one() {
+                return Ok((h, 1));
+            }
+        }
+        self.claim_slow(max, expensive)
+    }
+
+    /// [`claim`](Receiver::claim) past its fast path.
+    fn claim_slow(&mut self, max: u64, expensive: bool) -> Result<(u64, u64), Stop> {
         let sh = &self.shared;
         if expensive {
             sh.truncated()?;
@@ -2392,6 +2408,7 @@ impl<T: Pod> Receiver<T> {
 
     /// Claims the next position holding an element, passing over
     /// tombstones (at most a ring's worth per call).
+    #[inline(always)]
     fn claim_value(&mut self, expensive: bool) -> Result<u64, Stop> {
         for _ in 0..=self.shared.cap {
             let (p, _) = self.claim(1, expensive)?;
@@ -2408,8 +2425,7 @@ impl<T: Pod> Receiver<T> {
 
     #[inline(always)]
     fn try_recv_inner(&mut self, expensive: bool) -> Result<T, TryRecvError> {
-        let fast = if expensive { None } else { self.claim_one() };
-        let p = match fast.map_or_else(|| self.claim_value(expensive), Ok) {
+        let p = match self.claim_value(expensive) {
             Ok(p) => p,
             Err(Stop::Wait) => return Err(TryRecvError::Empty),
             Err(Stop::Closed(c)) => return Err(c.try_recv()),
@@ -3097,11 +3113,7 @@ impl RawSender {
     #[inline(always)]
     pub fn send_fast(&mut self, elem: &[u8]) -> Result<bool, Corruption> {
         assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
-        let Some(t) = self
-            .s
-            .claim_one()
-            .or_else(|| self.s.claim(1, false).ok().map(|(t, _)| t))
-        else {
+        let Ok((t, _)) = self.s.claim(1, false) else {
             return Ok(false);
         };
         // SAFETY: position t is claimed by us and its slot was free (see
@@ -3334,7 +3346,7 @@ impl RawReceiver {
     #[inline(always)]
     pub fn recv_fast(&mut self, out: &mut [u8]) -> Result<bool, Corruption> {
         assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
-        let Some(p) = self.r.claim_one().or_else(|| self.r.claim_value(false).ok()) else {
+        let Ok(p) = self.r.claim_value(false) else {
             return Ok(false);
         };
         let (s, off) = (self.r.seen, self.off);
