@@ -716,6 +716,32 @@ impl<T> Shared<T> {
         w[ws].store(start + 1, Ordering::Release);
     }
 
+    /// The claim of the fast paths (`Sender::claim_one`,
+    /// `Receiver::claim_one`): records position `p` in entry `i`, whose end
+    /// word is zero (not `wide`), then claims `p` with a CAS of `side`'s
+    /// index from `p` to `p + 1`, as the first round of `claim_slow` does.
+    /// A lost CAS clears the record again and returns false.
+    #[inline(always)]
+    fn claim_single(&self, i: usize, side: Side, p: u64) -> bool {
+        self.record(i, side, p, p + 1, &mut false);
+        let index = match side {
+            Side::Send => &self.ctl().tail,
+            Side::Recv => &self.ctl().head,
+        };
+        // Release: pairs with the Acquire load of this index on the other
+        // side's stalled path (`Sender::claim_slow` loads head,
+        // `Receiver::claim_slow` tail): the record is visible to whoever
+        // sees the position claimed.
+        if index
+            .compare_exchange(p, p + 1, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
+        {
+            return true;
+        }
+        self.clear_record(i, side);
+        false
+    }
+
     /// Clears entry `i`'s claim record (an attempt failed, or detach).
     #[inline]
     fn clear_record(&self, i: usize, side: Side) {
@@ -1559,18 +1585,7 @@ impl<T: Pod> Sender<T> {
         if t >= SKIP || sh.slot(t).seq.load(Ordering::Acquire) != t {
             return None;
         }
-        sh.record(self.index, Side::Send, t, t + 1, &mut self.wide);
-        // Release: pairs with the Acquire load of tail in `Receiver::claim`,
-        // as in `claim`.
-        if ctl
-            .tail
-            .compare_exchange(t, t + 1, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            sh.clear_record(self.index, Side::Send);
-            return None;
-        }
-        Some(t)
+        sh.claim_single(self.index, Side::Send, t).then_some(t)
     }
 
     /// Claims between 1 and `max` consecutive free positions (Vyukov's
@@ -2166,15 +2181,7 @@ impl<T: Pod> Receiver<T> {
         if h >= SKIP || sh.slot(h).seq.load(Ordering::Acquire) != h + 1 {
             return None;
         }
-        sh.record(self.index, Side::Recv, h, h + 1, &mut self.wide);
-        // Release: pairs with the Acquire load of head in `Sender::claim`,
-        // as in `claim`.
-        if ctl
-            .head
-            .compare_exchange(h, h + 1, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            sh.clear_record(self.index, Side::Recv);
+        if !sh.claim_single(self.index, Side::Recv, h) {
             return None;
         }
         self.seen = h + 1;
