@@ -3804,6 +3804,24 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_fast_claim_leaves_no_record() {
+        let ch = Channel::<u64>::in_process(4).unwrap();
+        let _rx = ch.receiver().unwrap();
+        let tx = ch.sender().unwrap();
+        let sh = &tx.shared;
+        let start = |sh: &Shared<u64>| sh.entry(tx.index).words[W_SEND_START].load(Ordering::Relaxed);
+        // Another producer claimed position 0 first: our CAS loses, and
+        // the record of position 0 must not stay behind (it would make a
+        // dead claimant of 0 look alive).
+        sh.ctl().tail.store(1, Ordering::Relaxed);
+        assert!(!sh.claim_single(tx.index, Side::Send, 0));
+        assert_eq!(start(sh), 0);
+        assert!(sh.claim_single(tx.index, Side::Send, 1));
+        assert_eq!(start(sh), 2);
+        assert_eq!(sh.ctl().tail.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
     fn stall_clock_restarts_at_a_new_position() {
         let stall = Duration::from_secs(3);
         let mut p = Pacer::new();
