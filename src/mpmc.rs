@@ -543,15 +543,6 @@ impl Pacer {
         let _ = at;
     }
 
-    /// The handle made progress: stop the stall clock.
-    #[inline]
-    fn progressed(&mut self) {
-        #[cfg(not(loom))]
-        {
-            self.stuck_since = None;
-        }
-    }
-
     /// Starts the stall clock again (a claim found in flight is given
     /// another stall timeout).
     fn restart(&mut self) {
@@ -1572,8 +1563,8 @@ impl<T: Pod> Sender<T> {
     #[inline(always)]
     fn claim_one(&mut self) -> Option<u64> {
         let sh = &self.shared;
-        // Relaxed: a hint, as in `claim`; no receiver attached now (or a
-        // batch record to replace) is left to `claim`.
+        // Relaxed: a hint, as in `claim_slow`; no receiver attached now (or
+        // a batch record to replace) is left to `claim_slow`.
         if self.wide || sh.counters().receivers.load(Ordering::Relaxed) & ATTACHED_MASK == 0 {
             return None;
         }
@@ -1581,7 +1572,7 @@ impl<T: Pod> Sender<T> {
         // Relaxed: a starting guess; the slot's seq (Acquire) decides.
         let t = ctl.tail.load(Ordering::Relaxed);
         // Acquire: pairs with the Release store (or CAS) that freed the
-        // slot, as in `claim`.
+        // slot, as in `claim_slow`.
         if t >= SKIP || sh.slot(t).seq.load(Ordering::Acquire) != t {
             return None;
         }
@@ -1643,10 +1634,7 @@ impl<T: Pod> Sender<T> {
                     .tail
                     .compare_exchange(t, t + n, Ordering::Release, Ordering::Relaxed)
                 {
-                    Ok(_) => {
-                        self.pacer.progressed();
-                        return Ok((t, n));
-                    }
+                    Ok(_) => return Ok((t, n)),
                     Err(cur) => {
                         t = cur;
                         continue;
@@ -1683,8 +1671,6 @@ impl<T: Pod> Sender<T> {
                     reclaimed = true;
                     continue;
                 }
-            } else {
-                self.pacer.progressed();
             }
             if let Some(c) = sh.peers_gone(&c.receivers, Role::Consumer, true) {
                 return Err(c.into());
@@ -2177,7 +2163,7 @@ impl<T: Pod> Receiver<T> {
         // Relaxed: a starting guess; the slot's seq (Acquire) decides.
         let h = ctl.head.load(Ordering::Relaxed);
         // Acquire: pairs with the producer's Release commit store (or CAS),
-        // as in `claim`: the element is visible.
+        // as in `claim_slow`: the element is visible.
         if h >= SKIP || sh.slot(h).seq.load(Ordering::Acquire) != h + 1 {
             return None;
         }
@@ -2241,10 +2227,7 @@ impl<T: Pod> Receiver<T> {
                     .head
                     .compare_exchange(h, h + n, Ordering::Release, Ordering::Relaxed)
                 {
-                    Ok(_) => {
-                        self.pacer.progressed();
-                        return Ok((h, n));
-                    }
+                    Ok(_) => return Ok((h, n)),
                     Err(cur) => {
                         h = cur;
                         continue;
@@ -2288,7 +2271,6 @@ impl<T: Pod> Receiver<T> {
                 }
                 return Err(Stop::Wait);
             }
-            self.pacer.progressed();
             match gone {
                 None => return Err(Stop::Wait),
                 Some(c) => {
