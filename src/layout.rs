@@ -30,7 +30,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMLANE\0");
 /// and release by plain store (see `mpmc`); a version-1 peer would not
 /// fence before skipping; the SPSC control block carries the mailbox
 /// beside `tail` (a version-1 producer would not clear its stamp).
-pub const ABI_VERSION: u32 = 2;
+/// 3: MPMC receivers defer releases in entry words 7 and 8, and producers
+/// complete them (see "Deferred releases" in `mpmc`); a version-2 producer
+/// would wait for slots already read, or free them as lost.
+pub const ABI_VERSION: u32 = 3;
 /// Size of the fixed header at offset 0.
 pub const HEADER_SIZE: usize = 512;
 /// Alignment of every region in the segment (two cache lines: adjacent-line

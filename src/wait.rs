@@ -128,6 +128,22 @@ impl WaitWord {
         }
     }
 
+    /// The check of [`wake`](WaitWord::wake) alone: whether anyone sleeps
+    /// (or is about to), after the caller's publication. A caller that
+    /// sees true publishes more, then calls [`wake_now`](WaitWord::wake_now).
+    #[inline]
+    pub(crate) fn sleepers(&self) -> bool {
+        crate::sync::light_barrier();
+        // Relaxed: as in `wake`.
+        self.waiters.load(Ordering::Relaxed) != 0
+    }
+
+    /// The waking half of [`wake`](WaitWord::wake), after
+    /// [`sleepers`](WaitWord::sleepers) returned true.
+    pub(crate) fn wake_now(&self) {
+        self.wake_slow();
+    }
+
     /// Wakes every sleeper unconditionally (used when closing a channel).
     pub(crate) fn wake_all(&self) {
         crate::sync::heavy_barrier();

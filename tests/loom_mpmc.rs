@@ -300,3 +300,55 @@ fn dead_consumer_claim_is_freed() {
         assert_eq!((s.lost_recvs, s.received), (1, 2));
     });
 }
+
+/// Deferred releases (module docs, "Deferred releases"): the receiver read
+/// position 0 and holds its release; position 2 needs that slot. The
+/// sender takes the range (a CAS on its `lo`) while the receiver, reading
+/// position 1, extends the range and releases it (the same CAS): each slot
+/// is freed once, by one of them, and nothing is lost or read twice.
+#[test]
+fn a_sender_completes_deferred_releases() {
+    loom::model(|| {
+        let ch = ring(2);
+        let mut tx = ch.sender().unwrap();
+        let mut rx = ch.receiver().unwrap();
+        tx.send(0).unwrap();
+        tx.send(1).unwrap();
+        assert_eq!(rx.recv(), Ok(0));
+        let t = thread::spawn(move || drain(&mut rx));
+        tx.send(2).unwrap();
+        tx.send(3).unwrap();
+        drop(tx);
+        assert_eq!(t.join().unwrap(), vec![1, 2, 3]);
+        let s = ch.stats();
+        assert_eq!((s.sent, s.received, s.lost_recvs), (4, 4, 0));
+    });
+}
+
+/// A receiver died holding deferred releases: the sender frees the slots
+/// it read (no stall, nothing counted lost) while another receiver goes on.
+#[test]
+fn a_dead_receivers_deferred_reads_are_freed() {
+    loom::model(|| {
+        let ch = crash_ring(2);
+        let mut tx = ch.sender().unwrap();
+        let mut dead = ch.receiver().unwrap();
+        let mut rx = ch.receiver().unwrap();
+        tx.send(0).unwrap();
+        tx.send(1).unwrap();
+        assert_eq!(dead.recv(), Ok(0));
+        dead.__crash();
+        let t = thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Ok(v) = rx.recv() {
+                got.push(v);
+            }
+            got
+        });
+        tx.send(2).unwrap();
+        drop(tx);
+        assert_eq!(t.join().unwrap(), vec![1, 2]);
+        let s = ch.stats();
+        assert_eq!((s.lost_recvs, s.received), (0, 3));
+    });
+}

@@ -38,7 +38,7 @@
 /**
  * Segment layout version (`shmlane_abi_version()` of a matching library).
  */
-#define SHMLANE_ABI_VERSION 2
+#define SHMLANE_ABI_VERSION 3
 
 /**
  * Size of the fixed header at offset 0.

@@ -389,7 +389,7 @@ pub extern "C" fn shmlane_last_error_message() -> *const c_char {
 /// `b"SHMLANE\0"` as a little-endian u64, at offset 0 of every segment.
 pub const SHMLANE_MAGIC: u64 = 0x00454E414C4D4853;
 /// Segment layout version (`shmlane_abi_version()` of a matching library).
-pub const SHMLANE_ABI_VERSION: u32 = 2;
+pub const SHMLANE_ABI_VERSION: u32 = 3;
 /// Size of the fixed header at offset 0.
 pub const SHMLANE_HEADER_SIZE: usize = 512;
 /// Alignment of every region in a segment.
