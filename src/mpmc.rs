@@ -113,8 +113,10 @@
 //! the consumer wrote the line while the producer was filling (or waiting
 //! on) its neighbours. Released per range, the consumer writes each line
 //! once, after it has read all of it. Two pinned processes went from
-//! 61–73 M to 81–96 M msgs/s (1P1C, `u64`, paired quick runs of
-//! `shmlane-bench`), and the other shapes gained as much.
+//! 61–73 M to 80–97 M msgs/s (1P1C, `u64`, paired quick runs of
+//! `shmlane-bench`); 2P1C and the C ABI's ring gained as much. 1P2C did
+//! not: two receivers take alternate positions, so their ranges rarely
+//! grow past one.
 //!
 //! A range is read and not yet free, so a producer that finds the slot of
 //! `tail` still holding a position `q` completes the release itself:
@@ -203,8 +205,10 @@
 //!
 //! # Blocking
 //! Receivers sleep on `not_empty`, senders on `not_full` ([`WaitWord`]s in
-//! the control block); every commit wakes `not_empty` and every release
-//! wakes `not_full`, which costs no system call unless someone sleeps.
+//! the control block); every commit wakes `not_empty` and every read
+//! wakes `not_full` (releasing the reader's deferred range first when
+//! someone sleeps there), which costs no system call unless someone
+//! sleeps.
 //!
 //! # Layout
 //! Control block: `tail` at 0, `head` at 128, `not_empty` at 256,
