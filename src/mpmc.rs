@@ -918,21 +918,30 @@ impl<T> Shared<T> {
         if lo >= hi {
             return 0;
         }
+        // The holder's reads of the range happen before (seen through `hi`).
+        self.free_read(lo, hi);
+        hi - lo
+    }
+
+    /// Frees the slots of positions `[lo, hi)`, read by a consumer that
+    /// deferred their release, from the last to the first, each by a CAS
+    /// from its element (or tombstone), which leaves alone a slot freed
+    /// meanwhile (by a reclaim, or by its reader). The caller makes sure
+    /// the reads happened before.
+    fn free_read(&self, lo: u64, hi: u64) {
         for p in (lo..hi).rev() {
             let slot = self.slot(p);
             // Relaxed: only compared; the CAS decides.
             let s = slot.seq.load(Ordering::Relaxed);
             if held(s, p).is_some() {
                 // Release: pairs with the Acquire load of seq in
-                // `Sender::claim`: the holder's read (seen through `hi`)
-                // happens before the slot is written again. A CAS: a slot
-                // freed meanwhile by a reclaim is left alone.
+                // `Sender::claim`: the reads happen before the slot is
+                // written again.
                 let _ = slot
                     .seq
                     .compare_exchange(s, p + self.cap, Ordering::Release, Ordering::Relaxed);
             }
         }
-        hi - lo
     }
 
     /// Completes the deferred releases that hold position `q` (read by a
@@ -2985,20 +2994,9 @@ impl<T> Receiver<T> {
         if !sh.may_store(self.index, self.pid, lo) {
             // Judged dead: our entry's words may be another holder's now
             // (the one that took it over freed our range). Free what is
-            // left by CAS, which fails on anything freed meanwhile.
-            for p in (lo..hi).rev() {
-                let slot = sh.slot(p);
-                // Relaxed: only compared; the CAS decides.
-                let s = slot.seq.load(Ordering::Relaxed);
-                if held(s, p).is_some() {
-                    // Release: pairs with the Acquire load of seq in
-                    // `Sender::claim`: our reads happen before the slot is
-                    // written again.
-                    let _ = slot
-                        .seq
-                        .compare_exchange(s, p + sh.cap, Ordering::Release, Ordering::Relaxed);
-                }
-            }
+            // left by CAS, which fails on anything freed meanwhile; our
+            // reads are done.
+            sh.free_read(lo, hi);
             return;
         }
         // The range is ours until released, as a claim is: a producer

@@ -344,13 +344,7 @@ fn a_dead_receivers_deferred_reads_are_freed() {
         tx.send(1).unwrap();
         assert_eq!(dead.recv(), Ok(0));
         dead.__crash();
-        let t = thread::spawn(move || {
-            let mut got = Vec::new();
-            while let Ok(v) = rx.recv() {
-                got.push(v);
-            }
-            got
-        });
+        let t = thread::spawn(move || drain(&mut rx));
         tx.send(2).unwrap();
         drop(tx);
         assert_eq!(t.join().unwrap(), vec![1, 2]);
