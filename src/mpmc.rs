@@ -1553,7 +1553,6 @@ impl<T: Pod + Send> Channel<T> {
             claim_start: 0,
             def_lo: 0,
             def_hi: 0,
-            defers: index < DEFER_ENTRIES,
         })
     }
 
@@ -1678,9 +1677,6 @@ pub struct Receiver<T> {
     /// of which producers may have taken a prefix.
     def_lo: u64,
     def_hi: u64,
-    /// Whether we defer releases (our entry is one of the first
-    /// [`DEFER_ENTRIES`]).
-    defers: bool,
 }
 
 impl<T> std::fmt::Debug for Sender<T> {
@@ -2575,7 +2571,7 @@ impl<T: Pod> Receiver<T> {
             }
         };
         if self.shared.may_store(self.index, self.pid, self.claim_start) {
-            if self.defers {
+            if self.index < DEFER_ENTRIES {
                 self.defer(p);
             } else {
                 let sh = &self.shared;
@@ -2980,15 +2976,21 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Releases our deferred range, minus the prefix producers took
-    /// (`Shared::help_entry`): moves our entry's `lo` to `hi` by CAS, then
-    /// frees the slots from the last to the first, as a batch does.
-    #[inline(never)]
+    /// Releases our deferred range, if any (see
+    /// [`flush_range`](Receiver::flush_range)).
+    #[inline]
     fn flush(&mut self) {
-        let (lo, hi) = (self.def_lo, self.def_hi);
-        if lo == hi {
-            return;
+        if self.def_lo != self.def_hi {
+            self.flush_range();
         }
+    }
+
+    /// Releases our non-empty deferred range, minus the prefix producers
+    /// took (`Shared::help_entry`): moves our entry's `lo` to `hi` by CAS,
+    /// then frees the slots from the last to the first, as a batch does.
+    #[inline(never)]
+    fn flush_range(&mut self) {
+        let (lo, hi) = (self.def_lo, self.def_hi);
         self.def_lo = hi;
         let sh = &self.shared;
         if !sh.may_store(self.index, self.pid, lo) {
