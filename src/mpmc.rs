@@ -920,6 +920,7 @@ impl<T> Shared<T> {
         }
         // The holder's reads of the range happen before (seen through `hi`).
         self.free_read(lo, hi);
+        self.ctl().not_full.wake();
         hi - lo
     }
 
@@ -944,6 +945,14 @@ impl<T> Shared<T> {
         }
     }
 
+    /// `help` for the slot of position `at`, whose `seq` is `s`: if the slot
+    /// still holds the element (or tombstone) of `at - cap`, read and not
+    /// released, completes that release.
+    fn help_at(&self, at: u64, s: u64) -> bool {
+        let q = at.wrapping_sub(self.cap);
+        at >= self.cap && held(s, q).is_some() && self.help(q)
+    }
+
     /// Completes the deferred releases that hold position `q` (read by a
     /// receiver, not yet released), whichever receiver's they are. Returns
     /// true if it freed anything.
@@ -959,7 +968,6 @@ impl<T> Shared<T> {
                 break;
             }
             if self.help_entry(i, Some(q)) > 0 {
-                self.ctl().not_full.wake();
                 return true;
             }
         }
@@ -1048,9 +1056,9 @@ impl<T> Shared<T> {
             capacity: self.n_entries as u32,
         })?;
         let e = self.entry(i);
-        if claimed.took_over_from.is_some() && self.help_entry(i, None) > 0 {
+        if claimed.took_over_from.is_some() {
             // The reads a dead receiver deferred the release of.
-            self.ctl().not_full.wake();
+            self.help_entry(i, None);
         }
         if role == Role::Consumer && i < DEFER_ENTRIES {
             let bit = 1u64 << i;
@@ -1807,8 +1815,7 @@ impl<T: Pod> Sender<T> {
                 }
                 // The batch stops at a slot read and not released yet?
                 // Release it for its reader, and look again.
-                let q_end = (t + n).wrapping_sub(cap);
-                if n < max && helps < MAX_HELPS && t + n >= cap && held(s_end, q_end).is_some() && sh.help(q_end) {
+                if n < max && helps < MAX_HELPS && sh.help_at(t + n, s_end) {
                     helps += 1;
                     continue;
                 }
@@ -1844,9 +1851,8 @@ impl<T: Pod> Sender<T> {
                 sh.clear_record(self.index, Side::Send);
                 recorded = false;
             }
-            let q = t.wrapping_sub(cap);
             // Read but not released yet? Then release it for its reader.
-            if helps < MAX_HELPS && t >= cap && held(s, q).is_some() && sh.help(q) {
+            if helps < MAX_HELPS && sh.help_at(t, s) {
                 helps += 1;
                 continue;
             }
@@ -1856,6 +1862,7 @@ impl<T: Pod> Sender<T> {
             // Acquire: pairs with the Release CAS of head in
             // `Receiver::claim`: the claim record of q's consumer is visible.
             let head = ctl.head.load(Ordering::Acquire);
+            let q = t.wrapping_sub(cap);
             if (head.wrapping_sub(q) as i64) > 0 {
                 // A consumer claimed q and has not released it yet.
                 self.pacer.stuck(t);
