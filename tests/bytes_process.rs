@@ -104,10 +104,16 @@ fn child_producer(ch: Channel) {
     let mut tx = ch.producer().unwrap();
     if let Some(n) = env("SHMLANE_BYTES_PRODUCERS") {
         // Start together: a producer that finished before another attached
-        // would let the consumers see "every producer came and went".
+        // would let the consumers see "every producer came and went". Count
+        // the entries ever held, not the live ones: the first producer may
+        // finish and detach before the last one looks.
         let n: u32 = n.parse().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while ch.stats().producers.alive < n {
+        let attached_ever = || {
+            let c = ch.stats().producers;
+            c.alive + c.dead + c.free - c.never
+        };
+        while attached_ever() < n {
             assert!(Instant::now() < deadline, "the other producers never attached");
             std::thread::sleep(Duration::from_millis(1));
         }
