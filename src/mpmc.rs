@@ -1775,7 +1775,14 @@ impl<T: Pod> Sender<T> {
     /// one position tries [`claim_one`](Sender::claim_one) first.
     #[inline(always)]
     fn claim(&mut self, max: u64, expensive: bool) -> Result<(u64, u64), Stop> {
-        if max == 1 && !expensive {
+        self.claim_at(max, expensive, true)
+    }
+
+    /// [`claim`](Sender::claim), trying [`claim_one`](Sender::claim_one)
+    /// only with `inline` (false where the caller just tried it).
+    #[inline(always)]
+    fn claim_at(&mut self, max: u64, expensive: bool, inline: bool) -> Result<(u64, u64), Stop> {
+        if inline && max == 1 && !expensive {
             if let Some(t) = self.claim_one() {
                 return Ok((t, 1));
             }
@@ -2029,8 +2036,8 @@ impl<T: Pod> Sender<T> {
     }
 
     #[inline(always)]
-    fn try_send_inner(&mut self, value: T, expensive: bool) -> Result<(), TrySendError<T>> {
-        match self.claim(1, expensive) {
+    fn try_send_inner(&mut self, value: T, expensive: bool, inline: bool) -> Result<(), TrySendError<T>> {
+        match self.claim_at(1, expensive, inline) {
             Ok((p, _)) => {
                 self.write(p, value);
                 self.commit(p, 1)
@@ -2071,10 +2078,11 @@ impl<T: Pod> Sender<T> {
     /// [`try_send`](Sender::try_send) past its inline path.
     #[inline(never)]
     fn try_send_slow(&mut self, value: T) -> Result<(), TrySendError<T>> {
-        match self.try_send_inner(value, false) {
+        // `send_inline` just tried the inline claim.
+        match self.try_send_inner(value, false, false) {
             Err(TrySendError::Full(v)) => {
                 let exp = self.pacer.due(self.wait.check_interval);
-                self.try_send_inner(v, exp)
+                self.try_send_inner(v, exp, false)
             }
             r => r,
         }
@@ -2093,7 +2101,8 @@ impl<T: Pod> Sender<T> {
     #[inline(never)]
     fn send_slow(&mut self, value: T) -> Result<(), SendError<T>> {
         // A free slot needs none of the waiting machinery.
-        let value = match self.try_send_inner(value, false) {
+        // `send_inline` just tried the inline claim.
+        let value = match self.try_send_inner(value, false, false) {
             Ok(()) => return Ok(()),
             Err(TrySendError::Full(v)) => v,
             Err(TrySendError::Disconnected(v)) => return Err(SendError::Disconnected(v)),
@@ -2120,7 +2129,7 @@ impl<T: Pod> Sender<T> {
         let shared = self.shared.clone();
         let cfg = self.wait;
         let r = wait::block_on(&shared.ctl().not_full, &cfg, deadline, |exp| {
-            match self.try_send_inner(value, exp || shared.check_every_poll) {
+            match self.try_send_inner(value, exp || shared.check_every_poll, true) {
                 Ok(()) => Some(Ok(())),
                 Err(TrySendError::Full(_)) => None,
                 Err(TrySendError::Disconnected(v)) => Some(Err(SendTimeoutError::Disconnected(v))),
@@ -2430,7 +2439,15 @@ impl<T: Pod> Receiver<T> {
     /// [`claim_one`](Receiver::claim_one) first.
     #[inline(always)]
     fn claim(&mut self, max: u64, expensive: bool) -> Result<(u64, u64), Stop> {
-        if max == 1 && !expensive {
+        self.claim_at(max, expensive, true)
+    }
+
+    /// [`claim`](Receiver::claim), trying
+    /// [`claim_one`](Receiver::claim_one) only with `inline` (false where
+    /// the caller just tried it).
+    #[inline(always)]
+    fn claim_at(&mut self, max: u64, expensive: bool, inline: bool) -> Result<(u64, u64), Stop> {
+        if inline && max == 1 && !expensive {
             if let Some(h) = self.claim_one() {
                 return Ok((h, 1));
             }
@@ -2662,8 +2679,15 @@ impl<T: Pod> Receiver<T> {
     /// tombstones (at most a ring's worth per call).
     #[inline(always)]
     fn claim_value(&mut self, expensive: bool) -> Result<u64, Stop> {
+        self.claim_value_at(expensive, true)
+    }
+
+    /// [`claim_value`](Receiver::claim_value), with `inline` as for
+    /// [`claim_at`](Receiver::claim_at).
+    #[inline(always)]
+    fn claim_value_at(&mut self, expensive: bool, inline: bool) -> Result<u64, Stop> {
         for _ in 0..=self.shared.cap {
-            let (p, _) = self.claim(1, expensive)?;
+            let (p, _) = self.claim_at(1, expensive, inline)?;
             if self.seen == p + 1 {
                 return Ok(p);
             }
@@ -2676,8 +2700,8 @@ impl<T: Pod> Receiver<T> {
     }
 
     #[inline(always)]
-    fn try_recv_inner(&mut self, expensive: bool) -> Result<T, TryRecvError> {
-        let p = match self.claim_value(expensive) {
+    fn try_recv_inner(&mut self, expensive: bool, inline: bool) -> Result<T, TryRecvError> {
+        let p = match self.claim_value_at(expensive, inline) {
             Ok(p) => p,
             Err(Stop::Wait) => return Err(TryRecvError::Empty),
             Err(Stop::Closed(c)) => return Err(c.try_recv()),
@@ -2725,10 +2749,11 @@ impl<T: Pod> Receiver<T> {
     /// [`try_recv`](Receiver::try_recv) past its inline path.
     #[inline(never)]
     fn try_recv_slow(&mut self) -> Result<T, TryRecvError> {
-        match self.try_recv_inner(false) {
+        // `recv_inline` just tried the inline claim.
+        match self.try_recv_inner(false, false) {
             Err(TryRecvError::Empty) => {
                 let exp = self.pacer.due(self.wait.check_interval);
-                self.try_recv_inner(exp)
+                self.try_recv_inner(exp, false)
             }
             r => r,
         }
@@ -2748,7 +2773,8 @@ impl<T: Pod> Receiver<T> {
     #[inline(never)]
     fn recv_slow(&mut self) -> Result<T, RecvError> {
         // An available element needs none of the waiting machinery.
-        match self.try_recv_inner(false) {
+        // `recv_inline` just tried the inline claim.
+        match self.try_recv_inner(false, false) {
             Ok(v) => return Ok(v),
             Err(e) => {
                 if let Some(e) = try_recv_to_timeout(e) {
@@ -2769,7 +2795,7 @@ impl<T: Pod> Receiver<T> {
         let shared = self.shared.clone();
         let cfg = self.wait;
         wait::block_on(&shared.ctl().not_empty, &cfg, deadline, |exp| {
-            match self.try_recv_inner(exp || shared.check_every_poll) {
+            match self.try_recv_inner(exp || shared.check_every_poll, true) {
                 Ok(v) => Some(Ok(v)),
                 Err(e) => try_recv_to_timeout(e).map(Err),
             }
