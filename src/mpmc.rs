@@ -106,10 +106,13 @@
 //! commit or (deferred) release; everything else, from the general claim
 //! to waiting, is one out-of-line call (`send_slow`, `recv_slow`, …). The
 //! raw `send_fast` / `recv_fast` under the C ABI do the same and leave the
-//! rest to their caller, so an `extern "C"` call that succeeds saves no
-//! registers for paths it does not take. In the C-to-C benchmark that
+//! rest to their caller, so an `extern "C"` call that succeeds no longer
+//! sets up the frame of the general claim. In the C-to-C benchmark that
 //! took the best repetitions from 80–87 M to 92–97 M msgs/s, level with
-//! the Rust ring (paired quick runs).
+//! the Rust ring (paired quick runs). The out-of-line halves go straight
+//! to the general claim (`claim_at` with `inline` false): repeating the
+//! inline attempt there would cost little at run time, but it enlarges
+//! every loom model that waits.
 //!
 //! # Deferred releases
 //! A receiver does not release each slot as soon as it has read it: it
