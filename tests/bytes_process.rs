@@ -196,6 +196,7 @@ fn mpsc_three_producer_processes() {
                 ("SHMLANE_BYTES_SEG", name.clone()),
                 ("SHMLANE_BYTES_ID", id.to_string()),
                 ("SHMLANE_BYTES_COUNT", per.to_string()),
+                ("SHMLANE_BYTES_PRODUCERS", "3".into()),
             ],
         ));
     }

@@ -295,7 +295,11 @@ impl Shared {
                 match h {
                     Holder::Held(t) if endpoint::token_alive(t) => n.alive += 1,
                     Holder::Held(_) => n.dead += 1,
-                    _ => n.free += 1,
+                    Holder::Closed => n.free += 1,
+                    Holder::Never => {
+                        n.free += 1;
+                        n.never += 1;
+                    }
                 }
             }
         }
