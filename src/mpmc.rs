@@ -114,6 +114,18 @@
 //! inline attempt there would cost little at run time, but it enlarges
 //! every loom model that waits.
 //!
+//! The inline halves look the slot and our endpoint entry's words up once,
+//! in the claim (`Shared::claim_fast`), and keep those references to the
+//! commit (release). Each `light_barrier` is a compiler fence, after which
+//! the compiler reloads whatever it reads through memory: looked up again
+//! at each use, the slot address, the entry (with its bounds check) and
+//! the handle's fields were recomputed after each fence, a dozen
+//! instructions per message on each side. The atomics and their order are
+//! the same. In paired quick runs of `shmlane-bench --filter
+//! shmlane-mpmc,c-abi-mpmc` the 1P2C row's best repetitions went from
+//! 74–95 M to 92–103 M msgs/s; the 1P1C and C-to-C rows stayed within
+//! noise (best 98–125 M and 86–120 M).
+//!
 //! # Deferred releases
 //! A receiver does not release each slot as soon as it has read it: it
 //! publishes what it has read as a range `[lo, hi)` in two words of its
@@ -271,7 +283,7 @@ use crate::error::{
     Closed, Corruption, Error, RecvError, RecvTimeoutError, Result, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
-use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint, MAX_ENDPOINTS};
+use crate::layout::{EndpointEntry, Geometry, Kind, Role, TypeFingerprint, ENDPOINT_WORDS, MAX_ENDPOINTS};
 use crate::segment::{CreateOptions, Expect, OpenOptions, Segment, Spec};
 use crate::spsc::copy_elem;
 use crate::sync::{AtomicU64, Ordering, UnsafeCell};
@@ -400,6 +412,9 @@ const DEFER_GROUP: u64 = if cfg!(loom) { 2 } else { 16 };
 /// Only the receivers of the first entries defer (one bit each in
 /// [`MpmcCounters::deferring`]).
 const DEFER_ENTRIES: usize = 64;
+
+/// The kind-specific words of an endpoint entry (`W_*` indices).
+type EntryWords = [AtomicU64; ENDPOINT_WORDS];
 /// Bound on the deferred ranges one claim completes (`Sender::claim_slow`).
 const MAX_HELPS: u32 = DEFER_ENTRIES as u32 + 1;
 const COUNTED_SENDER: u64 = 1;
@@ -752,7 +767,13 @@ impl<T> Shared<T> {
     /// `off` bytes from the start of its slot.
     #[inline]
     fn raw_elem(&self, p: u64, off: usize) -> *mut u8 {
-        let slot = self.slot(p) as *const Slot<T> as *mut u8;
+        Self::raw_elem_in(self.slot(p), off)
+    }
+
+    /// [`raw_elem`](Shared::raw_elem) of a slot already looked up.
+    #[inline(always)]
+    fn raw_elem_in(slot: &Slot<T>, off: usize) -> *mut u8 {
+        let slot = slot as *const Slot<T> as *mut u8;
         // SAFETY: `off + elem_size <= stride` (checked by `raw_geometry` /
         // `RawChannel::wrap`): the element lies inside the slot.
         unsafe { slot.add(off) }
@@ -774,8 +795,13 @@ impl<T> Shared<T> {
     /// endpoint detaches.
     #[inline]
     fn record(&self, i: usize, side: Side, start: u64, end: u64, wide: &mut bool) {
+        Self::record_in(&self.entry(i).words, side, start, end, wide);
+    }
+
+    /// [`record`](Shared::record) into entry words `w`, already looked up.
+    #[inline(always)]
+    fn record_in(w: &EntryWords, side: Side, start: u64, end: u64, wide: &mut bool) {
         let (ws, we) = side.words();
-        let w = &self.entry(i).words;
         if end != start + 1 || *wide {
             *wide = end != start + 1;
             // Release: pairs with the Acquire load of the end word in
@@ -789,13 +815,52 @@ impl<T> Shared<T> {
     }
 
     /// The claim of the fast paths (`Sender::claim_one`,
-    /// `Receiver::claim_one`): records position `p` in entry `i`, whose end
-    /// word is zero (not `wide`), then claims `p` with a CAS of `side`'s
-    /// index from `p` to `p + 1`, as the first round of `claim_slow` does.
-    /// A lost CAS clears the record again and returns false.
+    /// `Receiver::claim_one`, and the inline halves of the single-message
+    /// calls): if the slot of `side`'s index `p` is ready for `side` (free
+    /// for a sender, holding an element for a receiver), records `p` in
+    /// entry `i` and claims it by CAS as
+    /// [`claim_single_in`](Shared::claim_single_in) does. Returns `p` with its slot and our entry's words, looked up
+    /// once so that the caller's write (read), commit (release) and
+    /// handshake words stay in registers across the compiler fences of
+    /// `light_barrier`. `None` leaves no record behind.
     #[inline(always)]
+    fn claim_fast(&self, i: usize, side: Side) -> Option<(u64, &Slot<T>, &EntryWords)> {
+        let ctl = self.ctl();
+        let (index, ready) = match side {
+            Side::Send => (&ctl.tail, 0),
+            Side::Recv => (&ctl.head, 1),
+        };
+        // Relaxed: a starting guess; the slot's seq (Acquire) decides.
+        let p = index.load(Ordering::Relaxed);
+        if p >= SKIP {
+            return None;
+        }
+        let slot = self.slot(p);
+        // Acquire: for a sender, pairs with the Release store (or CAS) that
+        // freed the slot, as in `Sender::claim_slow`; for a receiver, with
+        // the producer's Release commit store (or CAS), as in
+        // `Receiver::claim_slow`: the element is visible.
+        if slot.seq.load(Ordering::Acquire) != p + ready {
+            return None;
+        }
+        let w = &self.entry(i).words;
+        self.claim_single_in(w, i, side, p).then_some((p, slot, w))
+    }
+
+    /// [`claim_single_in`](Shared::claim_single_in), looking up entry `i`.
+    #[cfg(test)]
     fn claim_single(&self, i: usize, side: Side, p: u64) -> bool {
-        self.record(i, side, p, p + 1, &mut false);
+        self.claim_single_in(&self.entry(i).words, i, side, p)
+    }
+
+    /// Records position `p` in entry `i` (whose words `w` the caller looked
+    /// up), whose end word is zero (not `wide`), then claims `p` with a CAS
+    /// of `side`'s index from `p` to `p + 1`, as the first round of
+    /// `claim_slow` does. A lost CAS clears the record again and returns
+    /// false.
+    #[inline(always)]
+    fn claim_single_in(&self, w: &EntryWords, i: usize, side: Side, p: u64) -> bool {
+        Self::record_in(w, side, p, p + 1, &mut false);
         let index = match side {
             Side::Send => &self.ctl().tail,
             Side::Recv => &self.ctl().head,
@@ -887,7 +952,13 @@ impl<T> Shared<T> {
     /// judged this process dead and may be skipping its claims).
     #[inline(always)]
     fn may_store(&self, i: usize, pid: u64, start: u64) -> bool {
-        let w = &self.entry(i).words;
+        Self::may_store_in(&self.entry(i).words, pid, start)
+    }
+
+    /// [`may_store`](Shared::may_store) on entry words `w`, already
+    /// looked up.
+    #[inline(always)]
+    fn may_store_in(w: &EntryWords, pid: u64, start: u64) -> bool {
         // Relaxed: ordered before the load below by light_barrier, which
         // pairs with heavy_barrier in `finishing` (a Dekker pair).
         w[W_FINISH].store(start + 1, Ordering::Relaxed);
@@ -1755,21 +1826,20 @@ impl<T: Pod> Sender<T> {
     /// its first round, without the stall clock (see [`Pacer`]).
     #[inline(always)]
     fn claim_one(&mut self) -> Option<u64> {
+        self.claim_one_at().map(|(t, _, _)| t)
+    }
+
+    /// [`claim_one`](Sender::claim_one), also returning the slot and our
+    /// entry's words (see [`Shared::claim_fast`]).
+    #[inline(always)]
+    fn claim_one_at(&self) -> Option<(u64, &Slot<T>, &EntryWords)> {
         let sh = &self.shared;
         // Relaxed: a hint, as in `claim_slow`; no receiver attached now (or
         // a batch record to replace) is left to `claim_slow`.
         if self.wide || sh.counters().receivers.load(Ordering::Relaxed) & ATTACHED_MASK == 0 {
             return None;
         }
-        let ctl = sh.ctl();
-        // Relaxed: a starting guess; the slot's seq (Acquire) decides.
-        let t = ctl.tail.load(Ordering::Relaxed);
-        // Acquire: pairs with the Release store (or CAS) that freed the
-        // slot, as in `claim_slow`.
-        if t >= SKIP || sh.slot(t).seq.load(Ordering::Acquire) != t {
-            return None;
-        }
-        sh.claim_single(self.index, Side::Send, t).then_some(t)
+        sh.claim_fast(self.index, Side::Send)
     }
 
     /// Claims between 1 and `max` consecutive free positions (Vyukov's
@@ -2073,9 +2143,29 @@ impl<T: Pod> Sender<T> {
     /// only these few instructions.
     #[inline(always)]
     fn send_inline(&mut self, value: T) -> Option<Result<(), Corruption>> {
-        let p = self.claim_one()?;
-        self.write(p, value);
-        Some(self.commit(p, 1))
+        // SAFETY: as in `write`: the slot's position is claimed by us and
+        // the slot was free.
+        self.send_inline_with(|slot| slot.value.with_mut(|v| unsafe { v.write(value) }))
+    }
+
+    /// [`send_inline`](Sender::send_inline), with `write` filling the
+    /// claimed slot: the claim, then `commit(p, 1)` on the slot and words
+    /// looked up by the claim (see [`Shared::claim_fast`]).
+    #[inline(always)]
+    fn send_inline_with(&mut self, write: impl FnOnce(&Slot<T>)) -> Option<Result<(), Corruption>> {
+        let pid = self.pid;
+        let (p, slot, w) = self.claim_one_at()?;
+        let ctl = self.shared.ctl();
+        write(slot);
+        if !Shared::<T>::may_store_in(w, pid, p) {
+            return Some(self.commit_by_cas(p, 1));
+        }
+        // Release: pairs with the Acquire load of seq in
+        // `Receiver::claim`; publishes the element written above. A plain
+        // store: no one is skipping this claim (`may_store_in`).
+        slot.seq.store(p + 1, Ordering::Release);
+        ctl.not_empty.wake();
+        Some(Ok(()))
     }
 
     /// [`try_send`](Sender::try_send) past its inline path.
@@ -2418,18 +2508,7 @@ impl<T: Pod> Receiver<T> {
         if self.wide {
             return None;
         }
-        let sh = &self.shared;
-        let ctl = sh.ctl();
-        // Relaxed: a starting guess; the slot's seq (Acquire) decides.
-        let h = ctl.head.load(Ordering::Relaxed);
-        // Acquire: pairs with the producer's Release commit store (or CAS),
-        // as in `claim_slow`: the element is visible.
-        if h >= SKIP || sh.slot(h).seq.load(Ordering::Acquire) != h + 1 {
-            return None;
-        }
-        if !sh.claim_single(self.index, Side::Recv, h) {
-            return None;
-        }
+        let (h, _, _) = self.shared.claim_fast(self.index, Side::Recv)?;
         self.seen = h + 1;
         self.claim_start = h;
         Some(h)
@@ -2637,35 +2716,46 @@ impl<T: Pod> Receiver<T> {
                 })
             }
         };
-        if self.shared.may_store(self.index, self.pid, self.claim_start) {
-            if self.index < DEFER_ENTRIES {
-                self.defer(p);
-            } else {
-                let sh = &self.shared;
-                // Release: pairs with the Acquire load of seq in
-                // `Sender::claim`: our read happens before the slot is
-                // written again. A plain store: no one is reclaiming this
-                // claim (`may_store`).
-                sh.slot(p).seq.store(p + sh.cap, Ordering::Release);
-            }
-        } else {
-            self.flush();
-            let sh = &self.shared;
-            // Release: as above. A CAS: it fails if a producer reclaimed the
-            // slot, and then the value may be torn.
-            sh.slot(p)
-                .seq
-                .compare_exchange(s, p + sh.cap, Ordering::Release, Ordering::Relaxed)
-                .map_err(|_| Corruption {
-                    offset: p,
-                    what: RECLAIMED,
-                })?;
-        }
+        let may = self.shared.may_store(self.index, self.pid, self.claim_start);
+        self.release_read(p, s, may)?;
         if v.is_none() {
             // Relaxed: statistics.
             self.shared.counters().passed.fetch_add(1, Ordering::Relaxed);
         }
         Ok(v)
+    }
+
+    /// Releases claimed position `p`, read (its `seq` was `s`), once our
+    /// [`may_store`](Shared::may_store) answered `may`: defers the release
+    /// (the first [`DEFER_ENTRIES`] entries), or releases at once by a
+    /// plain store; by CAS if someone judged us dead (not `may`).
+    #[inline(never)]
+    fn release_read(&mut self, p: u64, s: u64, may: bool) -> Result<(), Corruption> {
+        let sh = &self.shared;
+        if may && self.index < DEFER_ENTRIES {
+            self.defer(p);
+            return Ok(());
+        }
+        if may {
+            // Release: pairs with the Acquire load of seq in
+            // `Sender::claim`: our read happens before the slot is
+            // written again. A plain store: no one is reclaiming this
+            // claim (`may_store`).
+            sh.slot(p).seq.store(p + sh.cap, Ordering::Release);
+            return Ok(());
+        }
+        self.flush();
+        let sh = &self.shared;
+        // Release: as above. A CAS: it fails if a producer reclaimed the
+        // slot, and then the value may be torn.
+        sh.slot(p)
+            .seq
+            .compare_exchange(s, p + sh.cap, Ordering::Release, Ordering::Relaxed)
+            .map_err(|_| Corruption {
+                offset: p,
+                what: RECLAIMED,
+            })?;
+        Ok(())
     }
 
     /// Ends a claim: wakes senders, after releasing our deferred range if
@@ -2741,12 +2831,43 @@ impl<T: Pod> Receiver<T> {
     /// out of line.
     #[inline(always)]
     fn recv_inline(&mut self) -> Option<Result<T, Corruption>> {
-        let p = self.claim_one()?;
-        let r = self.take_seen(p, self.seen);
+        // SAFETY: as in `take_seen`: a committed position (seq == p + 1)
+        // that we claimed.
+        self.recv_inline_with(|slot| slot.value.with(|v| unsafe { v.read() }))
+    }
+
+    /// [`recv_inline`](Receiver::recv_inline), with `read` taking the
+    /// element out of the claimed slot: `claim_one` and `take_seen`, on
+    /// the slot and words looked up by the claim (see
+    /// [`Shared::claim_fast`]).
+    #[inline(always)]
+    fn recv_inline_with<R>(&mut self, read: impl FnOnce(&Slot<T>) -> R) -> Option<Result<R, Corruption>> {
+        if self.wide {
+            return None;
+        }
+        let pid = self.pid;
+        let sh = &self.shared;
+        let (p, slot, w) = sh.claim_fast(self.index, Side::Recv)?;
+        self.seen = p + 1;
+        self.claim_start = p;
+        let v = read(slot);
+        let may = Shared::<T>::may_store_in(w, pid, p);
+        if may && self.index < DEFER_ENTRIES && (self.def_lo == self.def_hi || p == self.def_hi) {
+            // `defer(p)` where it needs no flush first.
+            Self::extend(&mut self.def_lo, &mut self.def_hi, w, p);
+            if self.def_hi.is_multiple_of(DEFER_GROUP) {
+                self.flush();
+            }
+        } else {
+            // The rest, out of line: a range that `p` does not extend
+            // (another receiver took the positions between), an entry past
+            // the deferring ones, or a receiver judged dead.
+            if let Err(e) = self.release_read(p, p + 1, may) {
+                return Some(Err(e));
+            }
+        }
         self.finish();
-        // `claim_one` takes elements only: `Ok(None)` (a tombstone) does
-        // not occur, and would only send the caller down the slow path.
-        r.transpose()
+        Some(Ok(v))
     }
 
     /// [`try_recv`](Receiver::try_recv) past its inline path.
@@ -3071,20 +3192,27 @@ impl<T> Receiver<T> {
             self.flush();
         }
         let w = &self.shared.entry(self.index).words;
-        if self.def_lo == self.def_hi {
+        Self::extend(&mut self.def_lo, &mut self.def_hi, w, p);
+        if self.def_hi.is_multiple_of(DEFER_GROUP) {
+            self.flush();
+        }
+    }
+
+    /// The middle of [`defer`](Receiver::defer): adds `p` to the range
+    /// `[lo, hi)` (empty, or ending at `p`) mirrored in entry words `w`.
+    #[inline(always)]
+    fn extend(lo: &mut u64, hi: &mut u64, w: &EntryWords, p: u64) {
+        if *lo == *hi {
             // Relaxed: published by the Release store of `hi` below. No
             // helper writes `lo` while the range is empty.
             w[W_DEFER_LO].store(p, Ordering::Relaxed);
-            self.def_lo = p;
+            *lo = p;
         }
         // Release: pairs with the Acquire load of `hi` in
         // `Shared::help_entry`: our read of `p` happens before a producer
         // frees its slot.
         w[W_DEFER_HI].store(p + 1, Ordering::Release);
-        self.def_hi = p + 1;
-        if self.def_hi.is_multiple_of(DEFER_GROUP) {
-            self.flush();
-        }
+        *hi = p + 1;
     }
 
     /// Releases our deferred range, if any (see
@@ -3527,13 +3655,14 @@ impl RawSender {
         assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
         // Only the inline claim: whatever it does not take (a full ring, a
         // lost CAS, no receiver) is left to `try_send`, out of line.
-        let Some(t) = self.s.claim_one() else {
-            return Ok(false);
-        };
-        // SAFETY: position t is claimed by us and its slot was free (see
-        // `Sender::claim`); `raw_elem` points to its `elem.len()` bytes.
-        unsafe { copy_elem(elem.as_ptr(), self.s.shared.raw_elem(t, self.off), elem.len()) };
-        self.s.commit(t, 1).map(|()| true)
+        let off = self.off;
+        // SAFETY: the slot's position is claimed by us and the slot was
+        // free (see `Sender::claim`); `raw_elem_in` points to its
+        // `elem.len()` bytes.
+        let r = self
+            .s
+            .send_inline_with(|slot| unsafe { copy_elem(elem.as_ptr(), Shared::raw_elem_in(slot, off), elem.len()) });
+        r.map_or(Ok(false), |r| r.map(|()| true))
     }
 
     /// Sends one element if a slot is free; errors as for [`Sender::try_send`].
@@ -3763,16 +3892,12 @@ impl RawReceiver {
         // Only the inline claim, which takes an element and never a
         // tombstone: the rest (an empty ring, tombstones, a lost CAS, the
         // release of deferred reads before waiting) is left to `try_recv`.
-        let Some(p) = self.r.claim_one() else {
-            return Ok(false);
-        };
-        let (s, off) = (self.r.seen, self.off);
+        let off = self.off;
         // SAFETY: as in `recv_one`.
-        let r = self.r.take_with(p, s, |sh| unsafe {
-            copy_elem(sh.raw_elem(p, off), out.as_mut_ptr(), out.len())
-        });
-        self.r.finish();
-        r.map(|_| true)
+        let r = self
+            .r
+            .recv_inline_with(|slot| unsafe { copy_elem(Shared::raw_elem_in(slot, off), out.as_mut_ptr(), out.len()) });
+        r.map_or(Ok(false), |r| r.map(|()| true))
     }
 
     /// Receives one element into `out` if one is available; errors as for
