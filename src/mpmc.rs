@@ -121,10 +121,10 @@
 //! at each use, the slot address, the entry (with its bounds check) and
 //! the handle's fields were recomputed after each fence, a dozen
 //! instructions per message on each side. The atomics and their order are
-//! the same. In paired quick runs of `shmlane-bench --filter
-//! shmlane-mpmc,c-abi-mpmc` the 1P2C row's best repetitions went from
-//! 74–95 M to 92–103 M msgs/s; the 1P1C and C-to-C rows stayed within
-//! noise (best 98–125 M and 86–120 M).
+//! the same. Over 13 paired quick runs of `shmlane-bench` (the two builds
+//! alternated), the median of the 1P2C row's best repetitions went from
+//! 84.7 M to 95.3 M msgs/s; 1P1C (106 → 109 M), 2P1C (88.5 → 88.8 M) and
+//! C-to-C (98.6 → 103 M) stayed within noise.
 //!
 //! # Deferred releases
 //! A receiver does not release each slot as soon as it has read it: it
