@@ -819,10 +819,11 @@ impl<T> Shared<T> {
     /// calls): if the slot of `side`'s index `p` is ready for `side` (free
     /// for a sender, holding an element for a receiver), records `p` in
     /// entry `i` and claims it by CAS as
-    /// [`claim_single_in`](Shared::claim_single_in) does. Returns `p` with its slot and our entry's words, looked up
-    /// once so that the caller's write (read), commit (release) and
-    /// handshake words stay in registers across the compiler fences of
-    /// `light_barrier`. `None` leaves no record behind.
+    /// [`claim_single_in`](Shared::claim_single_in) does. Returns `p` with
+    /// its slot and our entry's words, looked up once so that the caller's
+    /// write (read), commit (release) and handshake words stay in
+    /// registers across the compiler fences of `light_barrier`. `None`
+    /// leaves no record behind.
     #[inline(always)]
     fn claim_fast(&self, i: usize, side: Side) -> Option<(u64, &Slot<T>, &EntryWords)> {
         let ctl = self.ctl();
@@ -2731,11 +2732,11 @@ impl<T: Pod> Receiver<T> {
     /// plain store; by CAS if someone judged us dead (not `may`).
     #[inline(never)]
     fn release_read(&mut self, p: u64, s: u64, may: bool) -> Result<(), Corruption> {
-        let sh = &self.shared;
         if may && self.index < DEFER_ENTRIES {
             self.defer(p);
             return Ok(());
         }
+        let sh = &self.shared;
         if may {
             // Release: pairs with the Acquire load of seq in
             // `Sender::claim`: our read happens before the slot is
@@ -2751,11 +2752,11 @@ impl<T: Pod> Receiver<T> {
         sh.slot(p)
             .seq
             .compare_exchange(s, p + sh.cap, Ordering::Release, Ordering::Relaxed)
+            .map(drop)
             .map_err(|_| Corruption {
                 offset: p,
                 what: RECLAIMED,
-            })?;
-        Ok(())
+            })
     }
 
     /// Ends a claim: wakes senders, after releasing our deferred range if
@@ -3893,7 +3894,9 @@ impl RawReceiver {
         // tombstone: the rest (an empty ring, tombstones, a lost CAS, the
         // release of deferred reads before waiting) is left to `try_recv`.
         let off = self.off;
-        // SAFETY: as in `recv_one`.
+        // SAFETY: the slot's position is claimed by us and holds a
+        // committed element (see `Receiver::claim`); `raw_elem_in` points
+        // to its `out.len()` bytes, which `out` has room for.
         let r = self
             .r
             .recv_inline_with(|slot| unsafe { copy_elem(Shared::raw_elem_in(slot, off), out.as_mut_ptr(), out.len()) });
