@@ -2324,15 +2324,18 @@ impl<T: Pod> Sender<T> {
     /// calls `write(shared, position, i)` for the `i`-th and commits them.
     /// Tries once when `wait` is `None` (`Timeout` then means full), else
     /// waits for room at most `Some(Some(d))`, or as long as it takes
-    /// (`Some(None)`). Returns how many were sent (at least one).
+    /// (`Some(None)`). Returns how many were sent (at least one). The first
+    /// claim tries the inline claim only with `inline` (see
+    /// [`claim_at`](Sender::claim_at)).
     fn send_batch_wait(
         &mut self,
         n: usize,
         wait: Option<Option<Duration>>,
+        inline: bool,
         mut write: impl FnMut(&Shared<T>, u64, usize),
     ) -> Result<usize, SendTimeoutError<()>> {
         let max = n as u64;
-        let r = match self.claim(max, false) {
+        let r = match self.claim_at(max, false, inline) {
             Err(Stop::Wait) if wait.is_none() => {
                 let exp = self.pacer.due(self.wait.check_interval);
                 self.claim(max, exp)
@@ -3145,9 +3148,10 @@ impl<T: Pod> Receiver<T> {
 
     /// Claims the next element to read in place, trying once (`wait` is
     /// `None`) or waiting at most `Some(Some(d))` (`Some(None)`: forever).
-    /// `Err(None)` when empty or timed out.
-    fn claim_value_wait(&mut self, wait: Option<Option<Duration>>) -> Result<u64, Option<Closed>> {
-        let r = match self.claim_value(false) {
+    /// `Err(None)` when empty or timed out. The first claim tries the
+    /// inline claim only with `inline` (see [`claim_at`](Receiver::claim_at)).
+    fn claim_value_wait(&mut self, wait: Option<Option<Duration>>, inline: bool) -> Result<u64, Option<Closed>> {
+        let r = match self.claim_value_at(false, inline) {
             Err(Stop::Wait) if wait.is_none() => {
                 let exp = self.pacer.due(self.wait.check_interval);
                 self.claim_value(exp)
@@ -3632,10 +3636,11 @@ impl RawSender {
         elems: &[u8],
         count: usize,
         wait: Option<Option<Duration>>,
+        inline: bool,
     ) -> Result<usize, SendTimeoutError<()>> {
         let (e, off) = (self.elem, self.off);
         debug_assert!(count > 0 && elems.len() >= count * e);
-        self.s.send_batch_wait(count, wait, |sh, p, i| {
+        self.s.send_batch_wait(count, wait, inline, |sh, p, i| {
             // SAFETY: position p is claimed by us and its slot was free
             // (see `Sender::claim`): no one else accesses the element until
             // our commit; `raw_elem` points to `e` bytes inside the slot.
@@ -3673,7 +3678,7 @@ impl RawSender {
     #[inline]
     pub fn try_send(&mut self, elem: &[u8]) -> Result<(), TrySendError<()>> {
         assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
-        self.send_elems(elem, 1, None).map(drop).map_err(try_send_of)
+        self.send_elems(elem, 1, None, true).map(drop).map_err(try_send_of)
     }
 
     /// Sends one element, waiting for a free slot up to `timeout` (as long
@@ -3684,7 +3689,35 @@ impl RawSender {
     #[inline]
     pub fn send_timeout(&mut self, elem: &[u8], timeout: Option<Duration>) -> Result<(), SendTimeoutError<()>> {
         assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
-        self.send_elems(elem, 1, wait_for(timeout)).map(drop)
+        self.send_elems(elem, 1, wait_for(timeout), true).map(drop)
+    }
+
+    /// [`try_send`](RawSender::try_send) for a caller whose
+    /// [`send_fast`](RawSender::send_fast) just returned `Ok(false)`: the
+    /// same, except that the inline claim `send_fast` tried is not tried
+    /// again first (the slow path of the C ABI).
+    ///
+    /// # Panics
+    /// If `elem.len()` differs from the element size.
+    pub fn try_send_after_fast(&mut self, elem: &[u8]) -> Result<(), TrySendError<()>> {
+        assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
+        self.send_elems(elem, 1, None, false).map(drop).map_err(try_send_of)
+    }
+
+    /// [`send_timeout`](RawSender::send_timeout) after a
+    /// [`send_fast`](RawSender::send_fast) that returned `Ok(false)`, as
+    /// [`try_send_after_fast`](RawSender::try_send_after_fast). The polls
+    /// of a wait still try the inline claim first.
+    ///
+    /// # Panics
+    /// If `elem.len()` differs from the element size.
+    pub fn send_timeout_after_fast(
+        &mut self,
+        elem: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<(), SendTimeoutError<()>> {
+        assert_eq!(elem.len(), self.elem, "element of {} bytes", elem.len());
+        self.send_elems(elem, 1, wait_for(timeout), false).map(drop)
     }
 
     /// Sends as many of the elements in `elems` (whole elements back to
@@ -3695,7 +3728,7 @@ impl RawSender {
     /// If `elems` is empty or not a whole number of elements.
     pub fn try_send_slice(&mut self, elems: &[u8]) -> Result<usize, TrySendError<()>> {
         let n = self.whole(elems.len());
-        self.send_elems(elems, n, None).map_err(try_send_of)
+        self.send_elems(elems, n, None, true).map_err(try_send_of)
     }
 
     /// Number of whole elements in `len` bytes.
@@ -3722,7 +3755,7 @@ impl RawSender {
         timeout: Option<Duration>,
     ) -> Result<usize, SendTimeoutError<()>> {
         let n = self.whole(elems.len());
-        self.send_elems(elems, n, wait_for(timeout))
+        self.send_elems(elems, n, wait_for(timeout), true)
     }
 
     /// Claims a free slot to write in place; see [`Sender::try_claim`].
@@ -3838,8 +3871,13 @@ impl RawReceiver {
     /// says: the path of [`Receiver::try_recv`], with the element copied as
     /// bytes before the slot is released.
     #[inline]
-    fn recv_one(&mut self, out: &mut [u8], wait: Option<Option<Duration>>) -> Result<(), RecvTimeoutError> {
-        let p = match self.r.claim_value_wait(wait) {
+    fn recv_one(
+        &mut self,
+        out: &mut [u8],
+        wait: Option<Option<Duration>>,
+        inline: bool,
+    ) -> Result<(), RecvTimeoutError> {
+        let p = match self.r.claim_value_wait(wait, inline) {
             Ok(p) => p,
             Err(None) => return Err(RecvTimeoutError::Timeout),
             Err(Some(c)) => return Err(c.recv_timeout()),
@@ -3911,7 +3949,7 @@ impl RawReceiver {
     #[inline]
     pub fn try_recv(&mut self, out: &mut [u8]) -> Result<(), TryRecvError> {
         assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
-        self.recv_one(out, None).map_err(try_recv_of)
+        self.recv_one(out, None, true).map_err(try_recv_of)
     }
 
     /// Receives one element, waiting up to `timeout` (as long as it takes
@@ -3922,7 +3960,35 @@ impl RawReceiver {
     #[inline]
     pub fn recv_timeout(&mut self, out: &mut [u8], timeout: Option<Duration>) -> Result<(), RecvTimeoutError> {
         assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
-        self.recv_one(out, wait_for(timeout))
+        self.recv_one(out, wait_for(timeout), true)
+    }
+
+    /// [`try_recv`](RawReceiver::try_recv) for a caller whose
+    /// [`recv_fast`](RawReceiver::recv_fast) just returned `Ok(false)`: the
+    /// same, except that the inline claim `recv_fast` tried is not tried
+    /// again first (the slow path of the C ABI).
+    ///
+    /// # Panics
+    /// If `out.len()` differs from the element size.
+    pub fn try_recv_after_fast(&mut self, out: &mut [u8]) -> Result<(), TryRecvError> {
+        assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
+        self.recv_one(out, None, false).map_err(try_recv_of)
+    }
+
+    /// [`recv_timeout`](RawReceiver::recv_timeout) after a
+    /// [`recv_fast`](RawReceiver::recv_fast) that returned `Ok(false)`, as
+    /// [`try_recv_after_fast`](RawReceiver::try_recv_after_fast). The polls
+    /// of a wait still try the inline claim first.
+    ///
+    /// # Panics
+    /// If `out.len()` differs from the element size.
+    pub fn recv_timeout_after_fast(
+        &mut self,
+        out: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<(), RecvTimeoutError> {
+        assert_eq!(out.len(), self.elem, "buffer of {} bytes", out.len());
+        self.recv_one(out, wait_for(timeout), false)
     }
 
     /// Receives up to `out.len() / elem_size` available elements (at least
@@ -3968,7 +4034,7 @@ impl RawReceiver {
     }
 
     fn claim_with(&mut self, wait: Option<Option<Duration>>) -> Result<RawReadClaim<'_>, RecvTimeoutError> {
-        match self.r.claim_value_wait(wait) {
+        match self.r.claim_value_wait(wait, true) {
             Ok(pos) => Ok(RawReadClaim {
                 r: self,
                 pos,
@@ -4854,10 +4920,10 @@ mod tests {
         let mut tx = raw.sender().unwrap();
         let mut out = [0u8; 8];
         let b = |v: u64| v.to_le_bytes();
-        // No receiver attached yet: the fast send does nothing; `try_send`
-        // keeps the element for the first receiver.
+        // No receiver attached yet: the fast send does nothing; the rest of
+        // `try_send` keeps the element for the first receiver.
         assert_eq!(tx.send_fast(&b(7)), Ok(false));
-        tx.try_send(&b(7)).unwrap();
+        tx.try_send_after_fast(&b(7)).unwrap();
         let mut rx = raw.receiver().unwrap();
         assert_eq!(rx.recv_fast(&mut out), Ok(true));
         assert_eq!(u64::from_le_bytes(out), 7);
@@ -4868,7 +4934,7 @@ mod tests {
         drop(tx.try_claim().unwrap());
         assert_eq!(tx.send_fast(&b(1)), Ok(true));
         assert_eq!(rx.recv_fast(&mut out), Ok(false));
-        rx.try_recv(&mut out).unwrap();
+        rx.try_recv_after_fast(&mut out).unwrap();
         assert_eq!(u64::from_le_bytes(out), 1);
         // Filling the ring: the fast send stops at the first slot that is
         // not free, here one the receiver read without releasing it yet
@@ -4881,7 +4947,7 @@ mod tests {
         }
         assert!(sent.len() < 4, "{sent:?}");
         loop {
-            match tx.try_send(&b(v)) {
+            match tx.try_send_after_fast(&b(v)) {
                 Ok(()) => sent.push(v),
                 Err(TrySendError::Full(())) => break,
                 Err(e) => panic!("{e:?}"),
@@ -4890,6 +4956,11 @@ mod tests {
         }
         assert_eq!(sent, [10, 11, 12, 13]);
         assert_eq!(raw.stats().depth, 4);
+        assert_eq!(tx.send_fast(&b(v)), Ok(false));
+        assert_eq!(
+            tx.send_timeout_after_fast(&b(v), Some(Duration::from_millis(1))),
+            Err(SendTimeoutError::Timeout(()))
+        );
         for (k, &v) in sent.iter().enumerate() {
             if k % 2 == 0 {
                 assert_eq!(rx.recv_fast(&mut out), Ok(true));
@@ -4899,8 +4970,43 @@ mod tests {
             assert_eq!(u64::from_le_bytes(out), v);
         }
         assert_eq!(rx.recv_fast(&mut out), Ok(false));
+        assert_eq!(rx.try_recv_after_fast(&mut out), Err(TryRecvError::Empty));
+        assert_eq!(
+            rx.recv_timeout_after_fast(&mut out, Some(Duration::from_millis(1))),
+            Err(RecvTimeoutError::Timeout)
+        );
+        // An element sent while the receiver waits is received by a poll.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                assert_eq!(tx.send_fast(&b(99)), Ok(true));
+            });
+            assert_eq!(
+                rx.recv_timeout_after_fast(&mut out, Some(Duration::from_secs(30))),
+                Ok(())
+            );
+        });
+        assert_eq!(u64::from_le_bytes(out), 99);
         let st = raw.stats();
-        assert_eq!((st.sent, st.received, st.aborted, st.depth), (6, 6, 1, 0));
+        assert_eq!((st.sent, st.received, st.aborted, st.depth), (7, 7, 1, 0));
+        // The senders gone and the ring drained: disconnected, as from the
+        // whole `try_recv` / `recv_timeout`.
+        drop(tx);
+        assert_eq!(rx.recv_fast(&mut out), Ok(false));
+        assert_eq!(rx.try_recv_after_fast(&mut out), Err(TryRecvError::Disconnected));
+        assert_eq!(
+            rx.recv_timeout_after_fast(&mut out, None),
+            Err(RecvTimeoutError::Disconnected)
+        );
+        // And the other way: no receiver left.
+        let mut tx = raw.sender().unwrap();
+        drop(rx);
+        assert_eq!(tx.send_fast(&b(1)), Ok(false));
+        assert_eq!(tx.try_send_after_fast(&b(1)), Err(TrySendError::Disconnected(())));
+        assert_eq!(
+            tx.send_timeout_after_fast(&b(1), None),
+            Err(SendTimeoutError::Disconnected(()))
+        );
     }
 
     #[test]

@@ -2593,8 +2593,12 @@ unsafe fn mpmc_send_slow(
         // SAFETY: non-null with `len` readable bytes (contract).
         let e = unsafe { std::slice::from_raw_parts(elem as *const u8, len) };
         match raw_wait(timeout_ns) {
-            None => tx.try_send(e).map_or_else(try_send_status, |()| SHMLANE_OK),
-            Some(t) => tx.send_timeout(e, t).map_or_else(send_status, |()| SHMLANE_OK),
+            // `shmlane_mpmc_send` tried the inline claim before calling
+            // here (it does whenever the checks above pass).
+            None => tx.try_send_after_fast(e).map_or_else(try_send_status, |()| SHMLANE_OK),
+            Some(t) => tx
+                .send_timeout_after_fast(e, t)
+                .map_or_else(send_status, |()| SHMLANE_OK),
         }
     }
 }
@@ -2798,8 +2802,10 @@ unsafe fn mpmc_recv_slow(
         // SAFETY: non-null with `cap >= n` writable bytes (contract).
         let o = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, n) };
         let res = match raw_wait(timeout_ns) {
-            None => rx.try_recv(o).map_err(try_recv_status),
-            Some(t) => rx.recv_timeout(o, t).map_err(recv_status),
+            // `shmlane_mpmc_recv` tried the inline claim before calling
+            // here (it does whenever the checks above pass).
+            None => rx.try_recv_after_fast(o).map_err(try_recv_status),
+            Some(t) => rx.recv_timeout_after_fast(o, t).map_err(recv_status),
         };
         match res {
             // SAFETY: non-null and writable (contract).
