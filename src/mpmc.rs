@@ -112,7 +112,9 @@
 //! the Rust ring (paired quick runs). The out-of-line halves go straight
 //! to the general claim (`claim_at` with `inline` false): repeating the
 //! inline attempt there would cost little at run time, but it enlarges
-//! every loom model that waits.
+//! every loom model that waits. The C ABI's out-of-line half does the same
+//! through `RawSender::try_send_after_fast` / `send_timeout_after_fast`
+//! (and the receiver's counterparts).
 //!
 //! The inline halves look the slot and our endpoint entry's words up once,
 //! in the claim (`Shared::claim_fast`), and keep those references to the
@@ -3650,7 +3652,8 @@ impl RawSender {
 
     /// The fast path of [`try_send`](RawSender::try_send) alone: sends
     /// `elem` and returns `Ok(true)` if a slot is free; `Ok(false)`, having
-    /// done nothing, otherwise (then `try_send` tells why); `Err` if the
+    /// done nothing, otherwise (then
+    /// [`try_send_after_fast`](RawSender::try_send_after_fast) tells why); `Err` if the
     /// commit was refused (see [`WriteClaim::commit`]). Small enough to
     /// inline into a caller such as the C ABI.
     ///
@@ -3920,7 +3923,8 @@ impl RawReceiver {
 
     /// The fast path of [`try_recv`](RawReceiver::try_recv) alone: receives
     /// into `out` and returns `Ok(true)` if an element is available;
-    /// `Ok(false)`, having done nothing, otherwise (then `try_recv` tells
+    /// `Ok(false)`, having done nothing, otherwise (then
+    /// [`try_recv_after_fast`](RawReceiver::try_recv_after_fast) tells
     /// why); `Err` if the slot was reclaimed (see [`ReadClaim::release`]).
     ///
     /// # Panics
