@@ -205,6 +205,19 @@ pub(crate) fn block_on<R>(
     if let Some(r) = poll(false) {
         return Some(r);
     }
+    block_on_polled(word, cfg, deadline, poll)
+}
+
+/// [`block_on`] for a caller that has just polled once itself (with
+/// `expensive` false) and found nothing: the same wait, without that first
+/// poll. It lets a call try its fast path before setting up the wait (and
+/// whatever the poll closure needs), without polling twice in a row.
+pub(crate) fn block_on_polled<R>(
+    word: &WaitWord,
+    cfg: &WaitConfig,
+    deadline: Option<Instant>,
+    mut poll: impl FnMut(bool) -> Option<R>,
+) -> Option<R> {
     #[cfg(loom)]
     {
         let _ = (cfg, deadline);
