@@ -275,14 +275,14 @@ mod imp {
     struct MpmcRx(shaq::mpmc::Consumer<u64>, Spin);
 
     impl Tx for MpmcTx {
-        #[inline]
+        #[inline(always)]
         fn send(&mut self, v: u64) -> Res<()> {
             while self.0.try_write(v).is_err() {
                 self.1.spin()?;
             }
             Ok(())
         }
-        #[inline]
+        #[inline(always)]
         fn send_all(&mut self, vs: &[u64]) -> Res<()> {
             // All or nothing: waits until the whole slice fits.
             while !self.0.try_write_slice(vs) {
@@ -293,7 +293,7 @@ mod imp {
     }
 
     impl Rx for MpmcRx {
-        #[inline]
+        #[inline(always)]
         fn recv(&mut self) -> Res<u64> {
             loop {
                 if let Some(v) = self.0.try_read() {

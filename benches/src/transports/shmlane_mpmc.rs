@@ -36,22 +36,22 @@ fn spin() -> WaitConfig {
 }
 
 impl Tx for Sender<u64> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, v: u64) -> Res<()> {
         Sender::send(self, v).map_err(err)
     }
-    #[inline]
+    #[inline(always)]
     fn send_all(&mut self, vs: &[u64]) -> Res<()> {
         self.send_slice(vs).map_err(err)
     }
 }
 
 impl Rx for Receiver<u64> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self) -> Res<u64> {
         Receiver::recv(self).map_err(err)
     }
-    #[inline]
+    #[inline(always)]
     fn recv_some(&mut self, out: &mut [u64]) -> Res<usize> {
         self.recv_slice(out).map_err(err)
     }

@@ -56,14 +56,14 @@ where
 }
 
 impl Tx for crossbeam_channel::Sender<u64> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, v: u64) -> Res<()> {
         crossbeam_channel::Sender::send(self, v).map_err(|_| Error::new("consumers gone"))
     }
 }
 
 impl Rx for crossbeam_channel::Receiver<u64> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self) -> Res<u64> {
         crossbeam_channel::Receiver::recv(self).map_err(|_| Error::new("producers gone"))
     }
@@ -94,7 +94,7 @@ impl Transport for CrossbeamChannel {
 struct Aq(Arc<ArrayQueue<u64>>, Spin);
 
 impl Tx for Aq {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, v: u64) -> Res<()> {
         let mut v = v;
         loop {
@@ -108,7 +108,7 @@ impl Tx for Aq {
 }
 
 impl Rx for Aq {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self) -> Res<u64> {
         loop {
             if let Some(v) = self.0.pop() {
